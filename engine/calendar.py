@@ -1,0 +1,251 @@
+"""Working days, time zones and duration arithmetic for journeys.
+
+Everything here is pure: no clock, no I/O. The rules are the "Time rules" of the journey
+language (docs: DESIGN.md): day-based units count on *local* dates and land at the end of
+the local day; hours count on the exact instant. Every datetime returned is aware and in UTC.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_left, bisect_right
+from calendar import monthrange
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from functools import cache, lru_cache
+from zoneinfo import ZoneInfo
+
+import holidays
+
+UNITS = ("hour", "day", "working_day", "week", "month")
+
+
+@dataclass(frozen=True, slots=True)
+class Duration:
+    """`N UNIT` from a journey: frozen and hashable, so planners can cache on it."""
+
+    count: int
+    unit: str
+
+    def __post_init__(self) -> None:
+        if isinstance(self.count, bool) or not isinstance(self.count, int) or self.count < 1:
+            raise ValueError(f"duration count must be a positive whole number, not {self.count!r}")
+        if self.unit not in UNITS:
+            raise ValueError(f"unknown duration unit {self.unit!r} (expected one of: {UNITS})")
+
+    @property
+    def day_based(self) -> bool:
+        """Day-based units count on local dates and land at end of day; hours do not."""
+        return self.unit != "hour"
+
+    def __str__(self) -> str:
+        noun = self.unit.replace("_", " ")
+        return f"{self.count} {noun}" if self.count == 1 else f"{self.count} {noun}s"
+
+
+_DURATION = re.compile(r"([1-9][0-9]*)\s+(hour|day|working\s+day|week|month)s?")
+
+
+def parse_duration(text: str) -> Duration:
+    """Parse `N UNIT` as written in journeys; errors are one line, fit for FILE:LINE:COL."""
+    match = _DURATION.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(
+            f"bad duration {text!r}: expected N UNIT where N is a positive whole number "
+            "and UNIT is hours, days, working days, weeks or months"
+        )
+    count, unit = match.groups()
+    return Duration(int(count), "_".join(unit.split()))
+
+
+# name -> (country, subdivision) for the `holidays` package
+_REGIONS: dict[str, tuple[str, str | None]] = {
+    "england-and-wales": ("GB", "ENG"),
+    "scotland": ("GB", "SCT"),
+    "northern-ireland": ("GB", "NIR"),
+    "romania": ("RO", None),
+}
+CALENDAR_NAMES: tuple[str, ...] = tuple(_REGIONS)
+
+
+class WorkingCalendar:
+    """Working days of one jurisdiction.
+
+    Holidays are loaded lazily one year at a time (the planner touches few years, the
+    benchmark touches the same ones 100,000 times), and each year keeps its holiday set for
+    O(1) `is_working_day` and its sorted working days, so `add_working_days` is a bisection
+    for any n rather than a walk.
+    """
+
+    __slots__ = ("_country", "_holidays", "_subdiv", "_working", "name")
+
+    def __init__(self, name: str) -> None:
+        if name not in _REGIONS:
+            raise ValueError(
+                f"unknown calendar {name!r} (expected one of: {', '.join(CALENDAR_NAMES)})"
+            )
+        self.name = name
+        self._country, self._subdiv = _REGIONS[name]
+        self._holidays: dict[int, frozenset[date]] = {}
+        self._working: dict[int, tuple[date, ...]] = {}
+
+    def __repr__(self) -> str:
+        return f"WorkingCalendar({self.name!r})"
+
+    def _load(self, year: int) -> None:
+        # Ask for the neighbouring years too, so a substitute day that spills across
+        # New Year (none do in these four calendars today) is still filed under its own year.
+        source = holidays.country_holidays(
+            self._country, subdiv=self._subdiv, years=(year - 1, year, year + 1), observed=True
+        )
+        days = frozenset(d for d in source if d.year == year)
+        first = date(year, 1, 1)
+        span = (date(year + 1, 1, 1) - first).days
+        every_day = (first + timedelta(n) for n in range(span))
+        self._working[year] = tuple(d for d in every_day if d.weekday() < 5 and d not in days)
+        self._holidays[year] = days
+
+    def _holidays_in(self, year: int) -> frozenset[date]:
+        try:
+            return self._holidays[year]
+        except KeyError:
+            self._load(year)
+            return self._holidays[year]
+
+    def _working_in(self, year: int) -> tuple[date, ...]:
+        try:
+            return self._working[year]
+        except KeyError:
+            self._load(year)
+            return self._working[year]
+
+    def is_working_day(self, d: date) -> bool:
+        """Not a Saturday or Sunday, and not a public holiday (substitute days included)."""
+        return d.weekday() < 5 and d not in self._holidays_in(d.year)
+
+    def add_working_days(self, d: date, n: int) -> date:
+        """The nth working day strictly after d (n > 0), strictly before d (n < 0), or d."""
+        year = d.year
+        days = self._working_in(year)
+        if n > 0:
+            i = bisect_right(days, d) + n - 1
+            while i >= len(days):
+                i -= len(days)
+                year += 1
+                days = self._working_in(year)
+        elif n < 0:
+            i = bisect_left(days, d) + n
+            while i < 0:
+                year -= 1
+                days = self._working_in(year)
+                i += len(days)
+        else:
+            return d
+        return days[i]
+
+    def holidays_between(self, start: date, end: date) -> list[date]:
+        """Public holidays in [start, end], both ends included, weekend ones too."""
+        return sorted(
+            d
+            for year in range(start.year, end.year + 1)
+            for d in self._holidays_in(year)
+            if start <= d <= end
+        )
+
+
+@cache
+def get_calendar(name: str) -> WorkingCalendar:
+    """One shared calendar per name, so its holiday cache is filled once per process."""
+    return WorkingCalendar(name)
+
+
+def _aware(instant: datetime) -> datetime:
+    # astimezone() would silently read a naive datetime in the machine's zone: refuse it.
+    if instant.tzinfo is None:
+        raise ValueError(f"expected an aware datetime, got naive {instant.isoformat()}")
+    return instant
+
+
+def local_date(instant: datetime, tz: ZoneInfo) -> date:
+    """The calendar date of an instant as seen in the journey's time zone."""
+    return _aware(instant).astimezone(tz).date()
+
+
+_END_OF_DAY = time(23, 59, 59)
+
+
+@lru_cache(maxsize=65536)
+def end_of_day(d: date, tz: ZoneInfo) -> datetime:
+    """23:59:59 local on d, in UTC: the deadline of every day-based anchor.
+
+    Built from the local wall clock, so it stays 23:59:59 local on either side of a
+    daylight-saving change. Cached: deadlines cluster on few dates and zones.
+    """
+    return datetime.combine(d, _END_OF_DAY, tzinfo=tz).astimezone(UTC)
+
+
+def local_time(d: date, t: time, tz: ZoneInfo) -> datetime:
+    """Local wall-clock time t on d, in UTC.
+
+    Uses zoneinfo's fold=0: a time skipped by a spring change (01:30 in London on the last
+    Sunday of March) is read with the offset before the change, so it lands an hour later
+    on the wall clock (02:30 BST); a time repeated by an autumn change means its first
+    occurrence (still summer time).
+    """
+    return datetime.combine(d, t.replace(tzinfo=None, fold=0), tzinfo=tz).astimezone(UTC)
+
+
+def add_days(d: date, duration: Duration, sign: int, cal: WorkingCalendar) -> date:
+    """Move a local date by a day-based duration, forwards (sign=+1) or back (sign=-1).
+
+    Months are calendar months clamped to the month's end: 31 January + 1 month is the
+    last day of February, and so is 31 March - 1 month.
+    """
+    if sign not in (1, -1):
+        raise ValueError(f"sign must be +1 or -1, not {sign!r}")
+    n = sign * duration.count
+    unit = duration.unit
+    if unit == "working_day":
+        return cal.add_working_days(d, n)
+    if unit == "day":
+        return d + timedelta(days=n)
+    if unit == "week":
+        return d + timedelta(weeks=n)
+    if unit == "month":
+        year, month0 = divmod(d.year * 12 + d.month - 1 + n, 12)
+        month = month0 + 1
+        return date(year, month, min(d.day, monthrange(year, month)[1]))
+    raise ValueError(f"{duration} is not day-based: use shift() for hours")
+
+
+def shift(
+    instant: datetime, duration: Duration, sign: int, cal: WorkingCalendar, tz: ZoneInfo
+) -> datetime:
+    """Apply `DURATION after/before` to an instant: the anchor and escalation rule.
+
+    Hours are exact elapsed time (UTC arithmetic, so 24 hours across a spring change is
+    24 real hours even though the wall clock moves 25); day-based units count on the
+    instant's local date and land at the end of the resulting local day.
+    """
+    if duration.unit == "hour":
+        if sign not in (1, -1):
+            raise ValueError(f"sign must be +1 or -1, not {sign!r}")
+        return _aware(instant).astimezone(UTC) + timedelta(hours=sign * duration.count)
+    return end_of_day(add_days(local_date(instant, tz), duration, sign, cal), tz)
+
+
+_REMINDER_TIME = time(8)
+
+
+def reminder_time(
+    due: datetime, duration: Duration, cal: WorkingCalendar, tz: ZoneInfo
+) -> datetime:
+    """When a reminder `duration` before `due` fires.
+
+    Hours: exactly that long before the due instant. Day-based: 08:00 local on the day
+    that many (working) days before the due date, so the navigator sees it at the start
+    of a working day rather than at midnight.
+    """
+    if duration.unit == "hour":
+        return _aware(due).astimezone(UTC) - timedelta(hours=duration.count)
+    return local_time(add_days(local_date(due, tz), duration, -1, cal), _REMINDER_TIME, tz)

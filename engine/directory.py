@@ -1,0 +1,53 @@
+"""Who is who: staff and organisations, and who a journey role means for a case."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from engine.store import Organisation, Staff
+
+
+class Directory:
+    """Staff and organisations, read once per batch: small tables, read often."""
+
+    def __init__(self, session: Session):
+        self.session = session
+        self._staff: dict[int, sa.Row] | None = None
+        self._orgs: dict[str, sa.Row] | None = None
+
+    @property
+    def staff(self) -> dict[int, sa.Row]:
+        if self._staff is None:
+            self._staff = {r.id: r for r in self.session.execute(sa.select(Staff.__table__))}
+        return self._staff
+
+    @property
+    def orgs(self) -> dict[str, sa.Row]:
+        if self._orgs is None:
+            self._orgs = {r.id: r for r in self.session.execute(sa.select(Organisation.__table__))}
+        return self._orgs
+
+    def navigator_email(self, staff_id: int) -> str:
+        return self.staff[staff_id].email
+
+    def timezone(self, organisation_id: str) -> str:
+        return self.orgs[organisation_id].timezone
+
+    def recipients(self, role: str, navigator_id: int, organisation_id: str) -> list[str]:
+        """Who a journey role means for one case: its navigator, their lead, the programme leads."""
+        navigator = self.staff[navigator_id]
+        if role == "navigator":
+            return [navigator.email]
+        if role == "team_lead":
+            lead = self.staff.get(navigator.lead_id) if navigator.lead_id else None
+            return (
+                [lead.email]
+                if lead
+                else self.recipients("programme_lead", navigator_id, organisation_id)
+            )
+        return sorted(
+            s.email
+            for s in self.staff.values()
+            if s.role == "programme_lead" and s.organisation_id == organisation_id
+        )

@@ -1,0 +1,321 @@
+"""The journey language (v1) as pydantic models.
+
+A journey is parsed once, at load time, into these immutable models: anchors, durations and
+conditions arrive already parsed, and every name they use is checked against the journey's
+own declarations (passed in the validation context by the loader). Nothing here reads files
+or clocks; the loader (`engine.loader`) turns YAML into these models and errors into
+`FILE:LINE:COL` messages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationInfo,
+    WithJsonSchema,
+    model_validator,
+)
+
+from engine.calendar import Duration, parse_duration
+from engine.conditions import Condition, ConditionError, parse_condition
+
+ROLES = ("navigator", "team_lead", "programme_lead")
+CATEGORIES = (
+    "accommodation",
+    "health",
+    "immigration",
+    "employment",
+    "finance",
+    "legal",
+    "contact",
+    "court",
+    "safety",
+    "other",
+)
+KEBAB = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
+SNAKE = r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$"
+
+# Nominal lengths used only to check that escalation steps increase; a working day counts
+# a little more than a day because it is never shorter.
+_NOMINAL_HOURS = {"hour": 1, "day": 24, "working_day": 24 * 7 / 5, "week": 168, "month": 730}
+
+
+def nominal_hours(duration: Duration) -> float:
+    """Rough length of a duration, for ordering escalation steps (never for deadlines)."""
+    return duration.count * _NOMINAL_HOURS[duration.unit]
+
+
+@dataclass(frozen=True, slots=True)
+class Anchor:
+    """`EVENT`, `DURATION after EVENT` or `DURATION before EVENT`."""
+
+    event: str
+    offset: Duration | None = None
+    sign: int = 1
+
+    def __str__(self) -> str:
+        if self.offset is None:
+            return self.event
+        return f"{self.offset} {'after' if self.sign > 0 else 'before'} {self.event}"
+
+    @property
+    def precision(self) -> Literal["day", "hour"]:
+        """Hour offsets give exact instants; everything else lands at the end of a day."""
+        return "hour" if self.offset is not None and self.offset.unit == "hour" else "day"
+
+
+_ANCHOR = re.compile(r"^\s*(?:(?P<duration>.+?)\s+(?P<dir>after|before)\s+)?(?P<event>\S+)\s*$")
+
+
+def parse_anchor(text: str) -> Anchor:
+    """Parse an anchor; raises ValueError with a one-line message for programme leads."""
+    match = _ANCHOR.match(text)
+    if not match or not re.match(SNAKE, match["event"]):
+        raise ValueError(
+            f"bad anchor '{text}': expected EVENT, 'N UNIT after EVENT' or 'N UNIT before EVENT'"
+        )
+    if match["duration"] is None:
+        return Anchor(match["event"])
+    return Anchor(
+        match["event"], parse_duration(match["duration"]), 1 if match["dir"] == "after" else -1
+    )
+
+
+def _declared(info: ValidationInfo, kind: str) -> set[str] | None:
+    return (info.context or {}).get(kind)
+
+
+def _check_event(name: str, info: ValidationInfo) -> None:
+    events = _declared(info, "events")
+    if events is not None and name not in events:
+        known = ", ".join(sorted(events)) or "none"
+        raise ValueError(f"unknown event '{name}' (declared events: {known})")
+
+
+def _to_anchor(value: Any, info: ValidationInfo) -> Anchor:
+    if isinstance(value, Anchor):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("expected an anchor such as 'referral' or '14 days after referral'")
+    anchor = parse_anchor(value)
+    _check_event(anchor.event, info)
+    return anchor
+
+
+def _to_duration(value: Any) -> Duration:
+    if isinstance(value, Duration):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("expected a duration such as '14 days' or '2 working days'")
+    return parse_duration(value)
+
+
+def _to_condition(value: Any, info: ValidationInfo) -> Condition:
+    if isinstance(value, Condition):
+        return value
+    if isinstance(value, bool) or not isinstance(value, str):
+        raise ValueError("expected a condition such as 'age < 18' or 'not remote_evidence'")
+    try:
+        return parse_condition(value, _declared(info, "facts"))
+    except ConditionError as error:
+        raise ValueError(f"{error.message} (at character {error.column + 1})") from None
+
+
+def _to_roles(value: Any) -> Any:
+    return (value,) if isinstance(value, str) else value
+
+
+def _check_event_name(name: str, info: ValidationInfo) -> str:
+    _check_event(name, info)
+    return name
+
+
+def _check_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone '{name}' (use an IANA name such as Europe/London)"
+        ) from None
+    return name
+
+
+_DURATION_PATTERN = r"^[1-9][0-9]* (hours?|days?|working days?|weeks?|months?)$"
+_ANCHOR_PATTERN = (
+    r"^([1-9][0-9]* (hours?|days?|working days?|weeks?|months?) (after|before) )?[a-z][a-z0-9_]*$"
+)
+
+DurationText = Annotated[
+    Duration,
+    BeforeValidator(_to_duration),
+    PlainSerializer(str, return_type=str),
+    WithJsonSchema(
+        {"type": "string", "pattern": _DURATION_PATTERN, "examples": ["2 working days"]}
+    ),
+]
+AnchorText = Annotated[
+    Anchor,
+    BeforeValidator(_to_anchor),
+    PlainSerializer(str, return_type=str),
+    WithJsonSchema(
+        {"type": "string", "pattern": _ANCHOR_PATTERN, "examples": ["14 days after referral"]}
+    ),
+]
+ConditionText = Annotated[
+    Condition,
+    BeforeValidator(_to_condition),
+    PlainSerializer(lambda c: c.source, return_type=str),
+    WithJsonSchema({"type": "string", "examples": ["age < 18 and not remote_evidence"]}),
+]
+KebabId = Annotated[str, Field(pattern=KEBAB)]
+SnakeName = Annotated[str, Field(pattern=SNAKE)]
+EventName = Annotated[str, Field(pattern=SNAKE), AfterValidator(_check_event_name)]
+Role = Literal["navigator", "team_lead", "programme_lead"]
+Category = Literal[
+    "accommodation",
+    "health",
+    "immigration",
+    "employment",
+    "finance",
+    "legal",
+    "contact",
+    "court",
+    "safety",
+    "other",
+]
+Roles = Annotated[
+    tuple[Role, ...],
+    BeforeValidator(_to_roles),
+    Field(min_length=1),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"enum": list(ROLES)},
+                {"type": "array", "items": {"enum": list(ROLES)}, "minItems": 1},
+            ]
+        }
+    ),
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class Fact(_Model):
+    """A case attribute the journey may store and test in `when:`."""
+
+    type: Literal["boolean", "integer", "text", "choice"]
+    min: int | None = None
+    max: int | None = None
+    choices: tuple[str, ...] | None = None
+    default: bool | int | str | None = None
+    description: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Fact:
+        if (self.min is not None or self.max is not None) and self.type != "integer":
+            raise ValueError("min and max apply only to integer facts")
+        if self.type == "choice" and not self.choices:
+            raise ValueError("a choice fact needs a non-empty 'choices' list")
+        if self.type != "choice" and self.choices is not None:
+            raise ValueError("'choices' applies only to choice facts")
+        if self.default is not None:
+            from engine.values import check_fact_value  # values imports this module
+
+            check_fact_value(self, self.default)
+        return self
+
+
+class Escalation(_Model):
+    """One rung of an escalation ladder, counted from the due instant."""
+
+    after: DurationText
+    notify: Roles
+
+
+class Obligation(_Model):
+    """Something the navigator must do: once by `due`, or again and again `every` period."""
+
+    id: KebabId
+    title: Annotated[str, Field(min_length=1)]
+    category: Category
+    due: AnchorText | None = None
+    every: DurationText | None = None
+    remind: tuple[DurationText, ...] = ()
+    escalate: tuple[Escalation, ...] = ()
+    when: ConditionText | None = None
+    description: str | None = None
+
+    @model_validator(mode="after")
+    def _due_or_every(self) -> Obligation:
+        if (self.due is None) == (self.every is None):
+            raise ValueError("an obligation needs exactly one of 'due' or 'every'")
+        return self
+
+    @property
+    def recurring(self) -> bool:
+        return self.every is not None
+
+
+class Stage(_Model):
+    """A period of the pathway; its obligations are planned once its anchors are known."""
+
+    id: KebabId
+    title: Annotated[str, Field(min_length=1)]
+    starts: AnchorText | None = None
+    ends: AnchorText | None = None
+    obligations: tuple[Obligation, ...] = ()
+    description: str | None = None
+
+
+class Journey(_Model):
+    """One pathway: declarations (facts, events) and stages of obligations."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        strict=True,
+        ignored_types=(cached_property,),
+        json_schema_extra={"title": "Alongside journey (v1)"},
+    )
+
+    journey: KebabId
+    title: Annotated[str, Field(min_length=1)]
+    description: str | None = None
+    calendar: Literal["england-and-wales", "scotland", "northern-ireland", "romania"]
+    timezone: Annotated[str, AfterValidator(_check_timezone)]
+    start: EventName
+    facts: dict[SnakeName, Fact] = {}
+    events: tuple[SnakeName, ...] = Field(min_length=1)
+    stages: tuple[Stage, ...] = Field(min_length=1)
+
+    @cached_property
+    def version(self) -> str:
+        """Content hash of the meaning (not the comments), so edits that matter are visible."""
+        digest = hashlib.sha256(self.model_dump_json().encode()).hexdigest()
+        return digest[:12]
+
+    @cached_property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @cached_property
+    def obligations(self) -> dict[str, tuple[Stage, Obligation]]:
+        """Every obligation by id, with its stage."""
+        return {ob.id: (stage, ob) for stage in self.stages for ob in stage.obligations}
+
+    def stage_start(self, stage: Stage) -> Anchor:
+        return stage.starts or Anchor(self.start)

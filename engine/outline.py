@@ -1,0 +1,60 @@
+"""Journeys in words and diagrams, for programme leads reviewing a pathway."""
+
+from __future__ import annotations
+
+from engine.journey import Journey, Obligation, Stage
+
+
+def _roles(roles: tuple[str, ...]) -> str:
+    return " and ".join(r.replace("_", " ") for r in roles)
+
+
+def _deadline(ob: Obligation) -> str:
+    if ob.every is not None:
+        return f"every {ob.every}, one at a time, while the stage is active"
+    return f"due {ob.due}"
+
+
+def _stage_window(journey: Journey, stage: Stage) -> str:
+    text = f"starts {journey.stage_start(stage)}"
+    return f"{text}, ends {stage.ends}" if stage.ends else text
+
+
+def outline(journey: Journey) -> str:
+    """A readable outline: stages, obligations, deadlines in words, escalation ladders."""
+    lines = [
+        f"{journey.title} ({journey.journey} v{journey.version})",
+        f"calendar {journey.calendar}, time zone {journey.timezone}, opens on '{journey.start}'",
+    ]
+    if journey.facts:
+        facts = ", ".join(f"{name} ({fact.type})" for name, fact in journey.facts.items())
+        lines.append(f"facts: {facts}")
+    lines.append(f"events: {', '.join(journey.events)}")
+    for stage in journey.stages:
+        lines += ["", f"{stage.title} [{stage.id}]: {_stage_window(journey, stage)}"]
+        for ob in stage.obligations:
+            lines.append(f"  - {ob.title} [{ob.id}, {ob.category}]: {_deadline(ob)}")
+            if ob.when is not None:
+                lines.append(f"      only when {ob.when.source}")
+            if ob.remind:
+                before = ", ".join(str(d) for d in ob.remind)
+                lines.append(f"      remind the navigator {before} before")
+            for step in ob.escalate:
+                lines.append(f"      {step.after} overdue: tell the {_roles(step.notify)}")
+    return "\n".join(lines)
+
+
+def mermaid_diagram(journey: Journey) -> str:
+    """A Mermaid flowchart: events feed the stages they start and end."""
+    lines = ["flowchart LR"]
+    for event in journey.events:
+        lines.append(f'  ev_{event}(["{event}"])')
+    for stage in journey.stages:
+        node = f"st_{stage.id.replace('-', '_')}"
+        count = len(stage.obligations)
+        lines.append(f'  {node}["{stage.title}<br/>{count} obligations"]')
+        start = journey.stage_start(stage)
+        lines.append(f'  ev_{start.event} -->|"starts: {start}"| {node}')
+        if stage.ends:
+            lines.append(f'  {node} -.->|"ends: {stage.ends}"| ev_{stage.ends.event}')
+    return "\n".join(lines)

@@ -1,0 +1,233 @@
+"""Tables and sessions: the system of record (SQLite by default, PostgreSQL when configured).
+
+The tables follow SQLModel's own style. Two indexed instants make the sweep's cost follow
+change rather than caseload: `Case.replan_at` (when the case next needs planning: set to
+the epoch when something is recorded, else the next instant time alone changes its plan)
+and `Task.next_alert_at` (the next reminder or escalation). Closed rows carry NULL there,
+so they drop out of both indexes' hot ranges.
+
+No survivor names, addresses or contacts exist anywhere in this schema: a case is a
+pseudonymous reference, the facts its journey declares, dates and task states.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import JSON, Column, Field, Session, SQLModel, create_engine
+
+from engine.errors import UserError
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class UTCDateTime(sa.TypeDecorator):
+    """Aware UTC datetimes in and out, on SQLite (which has no time zones) and PostgreSQL."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; instants are aware UTC")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _instant(*, nullable: bool = False, index: bool = False) -> Any:
+    return Field(default=None, sa_type=UTCDateTime, nullable=nullable, index=index)
+
+
+class Organisation(SQLModel, table=True):
+    id: str = Field(primary_key=True)
+    name: str
+    calendar: str
+    timezone: str
+
+
+class Staff(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(unique=True)
+    name: str
+    role: str  # navigator | team_lead | programme_lead | operations
+    organisation_id: str = Field(foreign_key="organisation.id", index=True)
+    lead_id: int | None = Field(default=None, foreign_key="staff.id")
+
+
+class Case(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    ref: str = Field(unique=True)
+    journey_id: str
+    journey_version: str
+    organisation_id: str = Field(foreign_key="organisation.id", index=True)
+    navigator_id: int = Field(foreign_key="staff.id", index=True)
+    facts: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    status: str = "open"  # open | closed
+    closed_reason: str | None = None
+    opened_at: datetime = _instant()
+    closed_at: datetime | None = _instant(nullable=True)
+    replan_at: datetime | None = _instant(nullable=True, index=True)
+
+
+class CaseEvent(SQLModel, table=True):
+    """A recorded event; history is kept and the latest recording of a name wins."""
+
+    __tablename__ = "case_event"
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case.id", index=True)
+    name: str
+    instant: datetime = _instant()
+    date_only: bool
+    recorded_at: datetime = _instant()
+    recorded_by: str
+
+
+class Task(SQLModel, table=True):
+    """One obligation (or one occurrence of a recurring one) on one case."""
+
+    __table_args__ = (sa.UniqueConstraint("case_id", "obligation", "occurrence"),)
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case.id", index=True)
+    obligation: str
+    occurrence: int
+    stage: str
+    title: str
+    category: str
+    due: datetime = _instant()
+    precision: str  # day | hour
+    status: str = "open"  # open | done | waived | cancelled
+    reason: str | None = None  # why waived or cancelled
+    note: str | None = None
+    closed_at: datetime | None = _instant(nullable=True)
+    sequence: int = 0  # bumped on every re-date: the iCalendar SEQUENCE
+    alerts_handled: int = 0
+    escalation_level: int = 0
+    next_alert_at: datetime | None = _instant(nullable=True, index=True)
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A message queued in the same transaction as the change that caused it."""
+
+    __tablename__ = "outbox"
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True)  # idempotency key: the same cause never queues twice
+    kind: str  # reminder | overdue | escalation | replan | digest
+    recipient: str
+    case_ref: str | None = None
+    payload: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    status: str = Field(default="queued", index=True)  # queued | sending | sent | failed
+    attempts: int = 0
+    created_at: datetime = _instant()
+    next_attempt_at: datetime | None = _instant(nullable=True, index=True)
+    sent_at: datetime | None = _instant(nullable=True)
+    message_id: str | None = None
+    last_error: str | None = None
+
+
+class AuditEntry(SQLModel, table=True):
+    __tablename__ = "audit"
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _instant()
+    actor: str
+    case_ref: str | None = Field(default=None, index=True)
+    action: str
+    detail: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def _alembic_config(url: str):
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def upgrade(url: str) -> str:
+    """Bring the schema to the newest migration; returns the revision."""
+    from alembic import command
+
+    config = _alembic_config(url)
+    command.upgrade(config, "head")
+    return _head(url)
+
+
+@cache
+def _head(url: str) -> str:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_alembic_config(url)).get_current_head()
+
+
+def _current(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _sqlite_begin(connection: Any) -> None:
+    # Take the write lock at BEGIN, so two sweeps serialise instead of failing to upgrade
+    # a read lock half-way through a transaction.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@cache
+def engine_for(url: str) -> Engine:
+    """One engine per URL per process; the embedded SQLite default upgrades itself."""
+    if url.startswith("sqlite"):
+        path = url.removeprefix("sqlite:///")
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"isolation_level": None, "timeout": 30})
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        sa.event.listen(engine, "begin", _sqlite_begin)
+        if _current(engine) != _head(url):
+            upgrade(url)
+        return engine
+    engine = create_engine(url, pool_pre_ping=True)
+    current = _current(engine)
+    if current != _head(url):
+        raise UserError(
+            f"database schema is at {current or 'nothing'}, not {_head(url)}: "
+            "run `alongside db upgrade`"
+        )
+    return engine
+
+
+@contextmanager
+def session_scope(url: str) -> Iterator[Session]:
+    """A unit of work: commit on success, roll back on any error, so nothing half-changes."""
+    with Session(engine_for(url), expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise

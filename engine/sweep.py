@@ -1,0 +1,58 @@
+"""The sweep (`tick`): plan what changed, then send the alerts that fell due.
+
+Both halves walk indexed instants (`Case.replan_at`, `Task.next_alert_at`) in batches, each
+batch its own transaction, so the cost follows what changed and a long sweep never holds
+the database. The Prefect flow runs the same batches as Prefect tasks; this module is the
+plain loop used by the CLI, the tests and the benchmark.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+
+from engine.alerts import send_alerts
+from engine.counts import Counts
+from engine.reconcile import cases_due, mark_changed_journeys, reconcile_cases
+from engine.store import session_scope
+
+BATCH_SIZE = 500
+
+
+def case_batches(url: str, now: datetime, batch_size: int = BATCH_SIZE) -> Iterator[list[int]]:
+    """Ids of the cases due for planning, a batch at a time (keyset paging by id)."""
+    with session_scope(url) as session:
+        mark_changed_journeys(session)
+    after = 0
+    while True:
+        with session_scope(url) as session:
+            ids = cases_due(session, now, batch_size, after)
+        if not ids:
+            return
+        yield ids
+        after = ids[-1]
+
+
+def reconcile_batch(url: str, ids: list[int], now: datetime) -> Counts:
+    with session_scope(url) as session:
+        return reconcile_cases(session, ids, now)
+
+
+def alert_all(url: str, now: datetime, batch_size: int = 1000) -> Counts:
+    """Alert passes until nothing due is left."""
+    total = Counts()
+    more = True
+    while more:
+        with session_scope(url) as session:
+            counts, more = send_alerts(session, now, batch_size)
+        total += counts
+    return total
+
+
+def tick(url: str, now: datetime, batch_size: int = BATCH_SIZE) -> Counts:
+    """Reconcile every case that needs it, then queue due alerts (dispatch is separate)."""
+    total = Counts()
+    for ids in case_batches(url, now, batch_size):
+        total += reconcile_batch(url, ids, now)
+    total += alert_all(url, now)
+    return total

@@ -1,0 +1,122 @@
+"""Event times and fact values as people type them, checked against a journey.
+
+Everything a navigator types (`referral=2026-12-24`, `age=16`) passes through here, so the
+messages are one line and name the thing that is wrong.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from engine.calendar import local_time
+from engine.errors import UserError as InputError
+
+if TYPE_CHECKING:
+    from engine.journey import Fact, Journey
+
+
+@dataclass(frozen=True, slots=True)
+class EventTime:
+    """When an event happened: an instant in UTC, and whether only its date was given.
+
+    A date-only event sits at 00:00 local, which is where hour offsets count from; day
+    offsets use its local date either way.
+    """
+
+    instant: datetime
+    date_only: bool
+
+    def isoformat(self, tz: ZoneInfo) -> str:
+        if self.date_only:
+            return self.instant.astimezone(tz).date().isoformat()
+        return self.instant.isoformat()
+
+
+def parse_event_time(text: str, tz: ZoneInfo) -> EventTime:
+    """ISO date or date-time; a date-time without an offset is local to `tz`."""
+    text = text.strip()
+    try:
+        if len(text) == 10:
+            return EventTime(local_time(date.fromisoformat(text), time(0), tz), True)
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise InputError(
+            f"bad date '{text}': expected an ISO date (2027-03-01) or date-time (2027-03-01T09:30)"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=tz)
+    return EventTime(moment.astimezone(UTC), False)
+
+
+def parse_instant(text: str, tz: ZoneInfo) -> datetime:
+    """A moment such as `--now`: a date means 00:00 local; the result is UTC."""
+    return parse_event_time(text, tz).instant
+
+
+def split_assignment(text: str, what: str) -> tuple[str, str]:
+    """`NAME=VALUE` -> (NAME, VALUE), for `--event` and `--fact` options."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip() or not value.strip():
+        raise InputError(f"bad {what} '{text}': expected NAME=VALUE")
+    return name.strip(), value.strip()
+
+
+def check_event_name(journey: Journey, name: str) -> None:
+    if name not in journey.events:
+        raise InputError(
+            f"unknown event '{name}' for journey {journey.journey} "
+            f"(declared: {', '.join(journey.events)})"
+        )
+
+
+def parse_fact(journey: Journey, name: str, text: str) -> bool | int | str:
+    """Text typed for a fact -> its typed value, checked against the declaration."""
+    fact = journey.facts.get(name)
+    if fact is None:
+        declared = ", ".join(journey.facts) or "none"
+        raise InputError(
+            f"unknown fact '{name}' for journey {journey.journey} (declared: {declared})"
+        )
+    value: bool | int | str = text
+    if fact.type == "boolean":
+        lowered = text.lower()
+        if lowered not in {"true", "false", "yes", "no"}:
+            raise InputError(f"fact '{name}' is boolean: expected true or false, got '{text}'")
+        value = lowered in {"true", "yes"}
+    elif fact.type == "integer":
+        try:
+            value = int(text)
+        except ValueError:
+            raise InputError(f"fact '{name}' is an integer: got '{text}'") from None
+    try:
+        check_fact_value(fact, value)
+    except ValueError as error:
+        raise InputError(f"fact '{name}': {error}") from None
+    return value
+
+
+def check_fact_value(fact: Fact, value: object) -> None:
+    """Raise ValueError if `value` does not fit the fact's type, range or choices."""
+    if fact.type == "boolean" and not isinstance(value, bool):
+        raise ValueError(f"expected true or false, got {value!r}")
+    if fact.type == "integer":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"expected a whole number, got {value!r}")
+        if fact.min is not None and value < fact.min:
+            raise ValueError(f"{value} is below the minimum {fact.min}")
+        if fact.max is not None and value > fact.max:
+            raise ValueError(f"{value} is above the maximum {fact.max}")
+    if fact.type in ("text", "choice") and not isinstance(value, str):
+        raise ValueError(f"expected text, got {value!r}")
+    if fact.type == "choice" and value not in (fact.choices or ()):
+        raise ValueError(f"'{value}' is not one of: {', '.join(fact.choices or ())}")
+
+
+def effective_facts(journey: Journey, facts: dict[str, object]) -> dict[str, object]:
+    """Recorded facts over the journey's defaults; facts the journey no longer declares drop."""
+    merged = {name: f.default for name, f in journey.facts.items() if f.default is not None}
+    merged.update({k: v for k, v in facts.items() if k in journey.facts and v is not None})
+    return merged
