@@ -1,0 +1,253 @@
+"""Dispatch: deliver what the outbox holds, reliably, without holding the database.
+
+The outbox row is the source of truth, and every step is a short transaction of its own:
+
+1. **Claim** a batch: rows `queued` (or `sending` with an expired lease: a dispatcher that
+   crashed) whose `next_attempt_at` has come, marked `sending` with a lease of `LEASE`.
+   On PostgreSQL the claim uses `FOR UPDATE SKIP LOCKED`, so two dispatchers never claim
+   the same row; SQLite's single writer (`BEGIN IMMEDIATE`) gives the same guarantee.
+2. **Send** outside any transaction, over at most `concurrency` connections.
+3. **Mark** each message the moment its outcome is known: `sent` (with `sent_at` and the
+   `Message-ID`) right after the server accepts it; a temporary failure stays `queued`
+   with exponential backoff; a permanent failure (5xx) becomes `failed` after
+   `MAX_ATTEMPTS` attempts, with an audit entry.
+
+So a queued message is never lost (a crash leaves it claimed until the lease runs out,
+then it is claimed again); the unique `key` means no cause is ever queued twice; and a
+crash between the server accepting a message and the mark repeats that one message only,
+with the same `Message-ID` (it is derived from the row).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from engine.errors import UserError
+from engine.settings import Settings
+from engine.store import AuditEntry, OutboxMessage, engine_for
+from notifications.render import render
+from notifications.transports import (
+    AuthenticationFailure,
+    Channel,
+    ConnectionFailure,
+    DeliveryError,
+    transport_for,
+)
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 200
+LEASE = timedelta(minutes=10)  # a claimed row is claimable again after this: crash recovery
+MAX_ATTEMPTS = 3  # permanent failures (5xx) give up after this many attempts
+FIRST_BACKOFF = timedelta(minutes=1)
+MAX_BACKOFF = timedelta(hours=1)
+ERROR_LENGTH = 500
+
+OUTBOX = OutboxMessage.__table__
+AUDIT = AuditEntry.__table__
+
+
+def backoff(attempts: int) -> timedelta:
+    """Wait after the n-th failed attempt: 1, 2, 4, ... minutes, at most an hour."""
+    return min(FIRST_BACKOFF * 2 ** min(max(attempts, 1) - 1, 16), MAX_BACKOFF)
+
+
+@dataclass
+class DispatchResult:
+    """Counts only: no recipient, case or content, so it is safe to log and show anywhere."""
+
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+class _Run:
+    """One dispatch: the claimed batches, their outcomes and the marks in the database."""
+
+    def __init__(self, url: str, now: datetime, settings: Settings) -> None:
+        self.now = now
+        self.settings = settings
+        self.connection: Connection = engine_for(url).connect()
+        self.postgres = self.connection.dialect.name == "postgresql"
+        self.result = DispatchResult()
+        self.auth_failure: AuthenticationFailure | None = None
+        self.last_unreachable: str | None = None
+
+    # --- database: each method is one short transaction -----------------------------
+
+    def claim(self, size: int) -> list[OutboxMessage]:
+        """Take up to `size` due messages for this run, so no other dispatcher sends them."""
+        c = OUTBOX.c
+        due = (
+            sa.select(c.id)
+            .where(c.status.in_(("queued", "sending")), c.next_attempt_at <= self.now)
+            .order_by(c.next_attempt_at, c.id)
+            .limit(size)
+        )
+        if self.postgres:
+            due = due.with_for_update(skip_locked=True)
+        with self.connection.begin():
+            ids = self.connection.execute(due).scalars().all()
+            if not ids:
+                return []
+            self.connection.execute(
+                OUTBOX.update()
+                .where(c.id.in_(ids))
+                .values(status="sending", next_attempt_at=self.now + LEASE)
+            )
+            rows = self.connection.execute(sa.select(OUTBOX).where(c.id.in_(ids)).order_by(c.id))
+            return [OutboxMessage(**row._mapping) for row in rows]
+
+    def mark_sent(self, row: OutboxMessage, message_id: str) -> None:
+        with self.connection.begin():
+            self.connection.execute(
+                OUTBOX.update()
+                .where(OUTBOX.c.id == row.id, OUTBOX.c.status == "sending")
+                .values(
+                    status="sent",
+                    sent_at=self.now,
+                    message_id=message_id,
+                    attempts=row.attempts + 1,
+                    next_attempt_at=None,
+                    last_error=None,
+                )
+            )
+        self.result.sent += 1
+
+    def mark_failed_attempt(self, row: OutboxMessage, error: str, *, permanent: bool) -> None:
+        """Back to the queue with backoff, or `failed` once a permanent error repeats."""
+        attempts = row.attempts + 1
+        error = error[:ERROR_LENGTH]
+        final = permanent and attempts >= MAX_ATTEMPTS
+        values = (
+            {"status": "failed", "next_attempt_at": None}
+            if final
+            else {"status": "queued", "next_attempt_at": self.now + backoff(attempts)}
+        )
+        with self.connection.begin():
+            self.connection.execute(
+                OUTBOX.update()
+                .where(OUTBOX.c.id == row.id, OUTBOX.c.status == "sending")
+                .values(attempts=attempts, last_error=error, **values)
+            )
+            if final:
+                self.connection.execute(
+                    AUDIT.insert().values(
+                        at=self.now,
+                        actor="engine",
+                        case_ref=row.case_ref,
+                        action="outbox.failed",
+                        detail={"outbox_id": row.id, "kind": row.kind, "attempts": attempts},
+                    )
+                )
+        if final:
+            self.result.failed += 1
+        else:
+            self.result.retrying += 1
+
+    def release(self, rows: list[OutboxMessage]) -> None:
+        """Hand unattempted rows back as they were: due now, no attempt counted."""
+        if not rows:
+            return
+        with self.connection.begin():
+            self.connection.execute(
+                OUTBOX.update()
+                .where(OUTBOX.c.id.in_([r.id for r in rows]), OUTBOX.c.status == "sending")
+                .values(status="queued", next_attempt_at=self.now)
+            )
+
+    # --- sending ------------------------------------------------------------------------
+
+    async def deliver(self, channel: Channel, queue: asyncio.Queue[OutboxMessage]) -> bool:
+        """Send from the queue over one channel; False once the channel is unusable."""
+        while not queue.empty() and self.auth_failure is None:
+            row = queue.get_nowait()
+            try:
+                message = render(row, self.settings, self.now)
+                await channel.send(row.id, message)
+            except DeliveryError as error:
+                self.mark_failed_attempt(row, str(error), permanent=error.permanent)
+                continue
+            except ConnectionFailure as error:
+                self.last_unreachable = str(error)
+                self.mark_failed_attempt(row, str(error), permanent=False)
+                return False
+            except AuthenticationFailure as error:
+                self.auth_failure = error
+                self.release([row])
+                return False
+            except Exception as error:  # a bug rendering or sending this one message
+                log.exception("outbox message %s could not be prepared or sent", row.id)
+                self.mark_failed_attempt(row, f"{type(error).__name__}: {error}", permanent=True)
+                continue
+            self.mark_sent(row, message["Message-ID"])
+        return True
+
+    async def send_batch(self, rows: list[OutboxMessage], channels: list[Channel]) -> list[Channel]:
+        """Send one claimed batch; returns the channels still usable afterwards."""
+        queue: asyncio.Queue[OutboxMessage] = asyncio.Queue()
+        for row in rows:
+            queue.put_nowait(row)
+        working = channels[: len(rows)]
+        alive = await asyncio.gather(*(self.deliver(ch, queue) for ch in working))
+        leftover = [queue.get_nowait() for _ in range(queue.qsize())]
+        if self.auth_failure is not None:
+            self.release(leftover)
+        else:  # every channel lost its server: the rest of the batch waits for it too
+            for row in leftover:
+                self.mark_failed_attempt(row, self.last_unreachable or "no connection", permanent=False)
+        usable = [ch for ch, ok in zip(working, alive, strict=True) if ok]
+        return usable + channels[len(rows) :]
+
+
+async def dispatch_async(
+    url: str, now: datetime, *, settings: Settings | None = None, limit: int | None = None
+) -> DispatchResult:
+    """Deliver queued messages due at `now` (at most `limit`); see the module docstring."""
+    settings = settings or Settings()
+    transport = transport_for(settings)
+    channels: list[Channel] = [transport.channel() for _ in range(transport.concurrency)]
+    everything = list(channels)
+    run = _Run(url, now, settings)
+    try:
+        remaining = limit
+        while channels and (remaining is None or remaining > 0):
+            rows = run.claim(BATCH_SIZE if remaining is None else min(BATCH_SIZE, remaining))
+            if not rows:
+                break
+            if remaining is not None:
+                remaining -= len(rows)
+            channels = await run.send_batch(rows, channels)
+            if run.auth_failure is not None:
+                raise UserError(str(run.auth_failure))
+    finally:
+        await asyncio.gather(*(ch.close() for ch in everything), return_exceptions=True)
+        run.connection.close()
+    return run.result
+
+
+def dispatch(
+    url: str, now: datetime, *, settings: Settings | None = None, limit: int | None = None
+) -> DispatchResult:
+    """Synchronous dispatch for the CLI and Prefect tasks.
+
+    Runs its own event loop; called from inside a running loop it uses a worker thread,
+    because a loop cannot be nested.
+    """
+    work = dispatch_async(url, now, settings=settings, limit=limit)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(work)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, work).result()

@@ -1,0 +1,296 @@
+"""Outbox rows -> email messages: subject, text and HTML bodies, calendar attachment.
+
+Rendering is pure given the row, the settings and `now`: the same row renders to the same
+message (bar its Date header and the calendar's DTSTAMP), and above all to the same
+`Message-ID`, so a resend after a crash is recognisably the same message.
+
+Privacy: the payloads the engine queues hold a case reference, task titles from the
+journey, dates and staff addresses; never a survivor's facts or names. Templates only ever
+see the view built here from the payload, so nothing else can leak into a message.
+
+Calendar entries: METHOD:PUBLISH, because one re-plan notice carries several tasks and
+iTIP allows several UIDs in one object only for PUBLISH. Each task keeps the UID
+`task-{id}@alongside` and the engine bumps SEQUENCE on every re-date, so importing the
+newer entry moves the navigator's calendar entry instead of adding a second one.
+A day-precision deadline ("by end of Tue 5 Jan") is an all-day, transparent event on that
+local date: it shows on the right day without a made-up time and blocks no free/busy time.
+An hour-precision deadline is an event starting at the due instant.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from engine.settings import Settings
+from engine.store import OutboxMessage
+
+KINDS = ("reminder", "overdue", "escalation", "replan", "digest")
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+PRODID = "-//Alongside//Task deadlines//EN"
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """What a template pair produced: the message's subject and its two bodies."""
+
+    subject: str
+    text: str
+    html: str
+
+
+@cache
+def _environment() -> Environment:
+    # Autoescape the HTML templates only: the text bodies are not markup.
+    return Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["html"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+# --- dates as people read them ----------------------------------------------------------
+
+
+def _zone(payload: dict[str, Any]) -> ZoneInfo:
+    return ZoneInfo(payload.get("timezone") or "UTC")
+
+
+def _instant(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def day_text(d: date | datetime) -> str:
+    """'Tue 5 Jan 2027' (no platform-specific strftime flags)."""
+    return f"{d:%a} {d.day} {d:%b %Y}"
+
+
+def due_text(due: str, precision: str, tz: ZoneInfo) -> str:
+    """'by end of Tue 5 Jan 2027' for day deadlines, 'by 14:00 GMT on Tue 5 Jan 2027' for hours."""
+    local = _instant(due).astimezone(tz)
+    if precision == "day":
+        return f"by end of {day_text(local)}"
+    return f"by {local:%H:%M %Z} on {day_text(local)}"
+
+
+def due_short(due: str, precision: str, tz: ZoneInfo) -> str:
+    """The subject line's form: 'Tue 5 Jan', or 'Tue 5 Jan 14:00' for hour deadlines."""
+    local = _instant(due).astimezone(tz)
+    short = f"{local:%a} {local.day} {local:%b}"
+    return short if precision == "day" else f"{short} {local:%H:%M}"
+
+
+def how_long(delta: timedelta) -> str:
+    """A rounded-down duration: 'less than an hour', '5 hours', '3 days'."""
+    hours = int(delta.total_seconds() // 3600)
+    if hours < 1:
+        return "less than an hour"
+    if hours < 48:
+        return f"{hours} hour{'s' if hours != 1 else ''}"
+    return f"{hours // 24} days"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _refs(items: list[dict[str, Any]], most: int = 3) -> str:
+    """'KNT-0042, KNT-0043 and 2 more': the case references of some items, for a subject."""
+    refs = list(dict.fromkeys(item["case"] for item in items))
+    shown = ", ".join(refs[:most])
+    return shown if len(refs) <= most else f"{shown} and {len(refs) - most} more"
+
+
+# --- one view per kind ------------------------------------------------------------------
+
+
+def _task_view(item: dict[str, Any], tz: ZoneInfo, as_of: datetime) -> dict[str, Any]:
+    """The fields a template may show for one task: nothing beyond the payload's own."""
+    due = _instant(item["due"])
+    return {
+        "case": item["case"],
+        "task_id": item["task_id"],
+        "title": item["title"],
+        "stage": item["stage"],
+        "category": item["category"],
+        "due_text": due_text(item["due"], item["precision"], tz),
+        "overdue_by": how_long(as_of - due) if as_of > due else None,
+        "level": item.get("level") or 0,
+        "navigator": item.get("navigator"),
+    }
+
+
+def _view(row: OutboxMessage) -> tuple[str, dict[str, Any]]:
+    """(subject, template context) for a row; the subject never holds more than the body."""
+    payload = row.payload
+    tz = _zone(payload)
+    as_of = row.created_at
+    kind = row.kind
+    if kind == "reminder":
+        task = _task_view(payload, tz, as_of)
+        short = due_short(payload["due"], payload["precision"], tz)
+        subject = f"Reminder: {task['case']} — {task['title']} due {short}"
+        return subject, {"task": task}
+    if kind in ("overdue", "escalation"):
+        items = [_task_view(item, tz, as_of) for item in payload["items"]]
+        if len(items) == 1:
+            only = items[0]
+            label = "Overdue" if kind == "overdue" else "Escalation"
+            late = f" overdue by {only['overdue_by']}" if only["overdue_by"] else " overdue"
+            subject = f"{label}: {only['case']} — {only['title']}{late}"
+        elif kind == "overdue":
+            subject = f"Overdue: {len(items)} tasks on {_refs(payload['items'])}"
+        else:
+            subject = f"Escalation: {len(items)} overdue tasks on {_refs(payload['items'])}"
+        return subject, {"items": items}
+    if kind == "replan":
+        items = [
+            {
+                "task_id": item["task_id"],
+                "title": item["title"],
+                "stage": item["stage"],
+                "category": item["category"],
+                "old_due_text": due_text(item["old_due"], item["precision"], tz),
+                "new_due_text": due_text(item["new_due"], item["precision"], tz),
+            }
+            for item in payload["items"]
+        ]
+        subject = f"Dates changed: {payload['case']} — {_plural(len(items), 'task')} re-dated"
+        return subject, {"case": payload["case"], "items": items}
+    if kind == "digest":
+        sections = {
+            name: [_task_view(item, tz, as_of) for item in payload.get(name, [])]
+            for name in ("overdue", "upcoming", "team")
+        }
+        quiet = [
+            {
+                "case": item["case"],
+                "last_contact": day_text(_instant(item["last_contact"]).astimezone(tz))
+                if item.get("last_contact")
+                else None,
+            }
+            for item in payload.get("quiet", [])
+        ]
+        day = date.fromisoformat(payload["date"])
+        counts = [
+            f"{len(sections['overdue'])} overdue" if sections["overdue"] else "",
+            f"{len(sections['upcoming'])} due this week" if sections["upcoming"] else "",
+            _plural(len(quiet), "case") + " to contact" if quiet else "",
+            f"{len(sections['team'])} on your team" if sections["team"] else "",
+        ]
+        subject = f"Digest for {day:%a} {day.day} {day:%b}: " + ", ".join(c for c in counts if c)
+        return subject, {
+            "day_text": day_text(day),
+            "quiet_days": payload.get("quiet_days", 21),
+            "quiet": quiet,
+            **sections,
+        }
+    raise ValueError(f"unknown message kind {kind!r}")
+
+
+def render_bodies(row: OutboxMessage) -> Rendered:
+    """Subject, text and HTML for a row, from `templates/{kind}.txt` and `.html`."""
+    subject, context = _view(row)
+    env = _environment()
+    return Rendered(
+        subject=f"[Alongside] {subject}",
+        text=env.get_template(f"{row.kind}.txt").render(context),
+        html=env.get_template(f"{row.kind}.html").render(context),
+    )
+
+
+# --- calendar ---------------------------------------------------------------------------
+
+
+def task_uid(task_id: int) -> str:
+    """The calendar UID of a task's deadline: stable for the task's whole life."""
+    return f"task-{task_id}@alongside"
+
+
+def calendar_entries(row: OutboxMessage, now: datetime) -> bytes | None:
+    """The iCalendar object for a reminder or re-plan notice; None for other kinds."""
+    from icalendar import Calendar, Event
+
+    payload = row.payload
+    if row.kind == "reminder":
+        entries = [(payload, payload["due"])]
+        case = payload["case"]
+    elif row.kind == "replan":
+        entries = [(item, item["new_due"]) for item in payload["items"]]
+        case = payload["case"]
+    else:
+        return None
+    tz = _zone(payload)
+    calendar = Calendar()
+    calendar.add("prodid", PRODID)
+    calendar.add("version", "2.0")
+    calendar.add("calscale", "GREGORIAN")
+    calendar.add("method", "PUBLISH")
+    for item, due in entries:
+        event = Event()
+        event.add("uid", task_uid(item["task_id"]))
+        event.add("sequence", int(item.get("sequence", 0)))
+        event.add("dtstamp", now.astimezone(UTC))
+        event.add("summary", f"Due: {case} — {item['title']}")
+        event.add(
+            "description",
+            f"Deadline of task {item['task_id']} on case {case} ({item['stage']}), "
+            f"due {due_text(due, item['precision'], tz)}.",
+        )
+        if item["precision"] == "day":
+            local_day = _instant(due).astimezone(tz).date()
+            event.add("dtstart", local_day)
+            event.add("dtend", local_day + timedelta(days=1))
+            event.add("transp", "TRANSPARENT")
+        else:
+            event.add("dtstart", _instant(due).astimezone(UTC))
+        calendar.add_component(event)
+    return calendar.to_ical()
+
+
+# --- the message ------------------------------------------------------------------------
+
+
+def message_id(row: OutboxMessage, settings: Settings) -> str:
+    """A Message-ID derived from the row's id and key: a resend carries the same one."""
+    digest = hashlib.sha256(f"{row.id}:{row.key}".encode()).hexdigest()[:24]
+    domain = settings.mail_from.rpartition("@")[2] or "alongside.invalid"
+    return f"<outbox.{row.id}.{digest}@{domain}>"
+
+
+def render(row: OutboxMessage, settings: Settings, now: datetime) -> EmailMessage:
+    """The complete message for an outbox row, ready for any transport."""
+    bodies = render_bodies(row)
+    message = EmailMessage()
+    message["From"] = settings.mail_from
+    message["To"] = row.recipient
+    message["Subject"] = bodies.subject
+    message["Date"] = format_datetime(now.astimezone(UTC))
+    message["Message-ID"] = message_id(row, settings)
+    # RFC 3834: tells autoresponders not to answer, so no mail loops with out-of-office.
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(bodies.text)
+    message.add_alternative(bodies.html, subtype="html")
+    ics = calendar_entries(row, now)
+    if ics is not None:
+        message.add_attachment(
+            ics,
+            maintype="text",
+            subtype="calendar",
+            filename="deadline.ics" if row.kind == "reminder" else "deadlines.ics",
+            params={"method": "PUBLISH", "charset": "utf-8"},
+        )
+    return message
