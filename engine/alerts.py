@@ -16,7 +16,6 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from engine import catalog
 from engine.bulk import is_postgres, update_by_id
 from engine.calendar import get_calendar
 from engine.counts import Counts
@@ -24,6 +23,7 @@ from engine.directory import Directory
 from engine.errors import UserError
 from engine.escalation import daytime, decide, escalation_level, schedule
 from engine.outbox import Message, queue
+from engine.reconcile import Journeys
 from engine.store import Case, Task
 
 task_t = Task.__table__
@@ -57,12 +57,13 @@ def send_alerts(session: Session, now: datetime, limit: int = 1000) -> tuple[Cou
     rows = session.execute(query).all()
     counts = Counts()
     directory = Directory(session)
+    journeys = Journeys()
     updates: list[dict] = []
     messages: list[Message] = []
     combined: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for row in rows:
         try:
-            journey = catalog.resolve(row.journey_id)
+            journey = journeys[row.journey_id]
             _, ob = journey.obligations[row.obligation]
         except (UserError, KeyError):  # the obligation left the journey: the next plan cancels it
             updates.append({"_id": row.id, "next_alert_at": None})

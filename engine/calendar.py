@@ -231,7 +231,17 @@ def shift(
         if sign not in (1, -1):
             raise ValueError(f"sign must be +1 or -1, not {sign!r}")
         return _aware(instant).astimezone(UTC) + timedelta(hours=sign * duration.count)
-    return end_of_day(add_days(local_date(instant, tz), duration, sign, cal), tz)
+    return _end_of_shifted_day(local_date(instant, tz), duration, sign, cal, tz)
+
+
+@lru_cache(maxsize=65536)
+def _end_of_shifted_day(
+    d: date, duration: Duration, sign: int, cal: WorkingCalendar, tz: ZoneInfo
+) -> datetime:
+    """`shift` for day-based units, from the local date. Cached like `end_of_day`: a
+    caseload's anchors and escalations fall on few distinct dates, and this is the
+    planner's innermost step."""
+    return end_of_day(add_days(d, duration, sign, cal), tz)
 
 
 _REMINDER_TIME = time(8)
@@ -248,4 +258,10 @@ def reminder_time(
     """
     if duration.unit == "hour":
         return _aware(due).astimezone(UTC) - timedelta(hours=duration.count)
-    return local_time(add_days(local_date(due, tz), duration, -1, cal), _REMINDER_TIME, tz)
+    return _morning_before(local_date(due, tz), duration, cal, tz)
+
+
+@lru_cache(maxsize=65536)
+def _morning_before(d: date, duration: Duration, cal: WorkingCalendar, tz: ZoneInfo) -> datetime:
+    """`reminder_time` for day-based units, from the local due date; cached likewise."""
+    return local_time(add_days(d, duration, -1, cal), _REMINDER_TIME, tz)

@@ -521,6 +521,20 @@ def audit_log(
         _print_rows(rows, ["at", "actor", "case", "action", "detail"])
 
 
+def _register_shell_commands() -> None:
+    """Commands whose code lives with the shell they drive: notifications and flows."""
+    from flows.cli import demo, run
+    from notifications.cli import digest, outbox_app
+
+    app.add_typer(outbox_app, name="outbox")
+    app.command("digest")(digest)
+    app.command("run")(run)
+    app.command("demo")(demo)
+
+
+_register_shell_commands()
+
+
 def main() -> None:
     """Entry point: run the app, turning user errors into one line and exit 1."""
     try:

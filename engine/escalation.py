@@ -40,7 +40,13 @@ class Decision:
 
 
 def schedule(ob: Obligation, due: datetime, calendar: WorkingCalendar, tz) -> tuple[Alert, ...]:
-    """Every alert of a task in time order: reminders count back, escalations forward."""
+    """Every alert of a task in time order: reminders count back, escalations forward.
+
+    Steps are validated to increase by their nominal length, but mixed units can still
+    land out of order on a real calendar (`5 days` then `4 working days` from a Monday):
+    the schedule is sorted by instant anyway, because `decide` and `rebase` count handled
+    alerts as a prefix of it.
+    """
     reminders = [
         Alert("reminder", reminder_time(due, d, calendar, tz), 0, ("navigator",)) for d in ob.remind
     ]
@@ -48,7 +54,9 @@ def schedule(ob: Obligation, due: datetime, calendar: WorkingCalendar, tz) -> tu
         Alert("escalation", shift(due, step.after, 1, calendar, tz), level, step.notify)
         for level, step in enumerate(ob.escalate, start=1)
     ]
-    return tuple(sorted(reminders, key=lambda a: a.at)) + tuple(escalations)
+    return tuple(sorted(reminders, key=lambda a: a.at)) + tuple(
+        sorted(escalations, key=lambda a: (a.at, a.level))
+    )
 
 
 def decide(alerts: tuple[Alert, ...], handled: int, now: datetime) -> Decision:
@@ -65,7 +73,8 @@ def decide(alerts: tuple[Alert, ...], handled: int, now: datetime) -> Decision:
     escalations = [a for a in due_now if a.kind == "escalation"]
     if escalations:
         roles = tuple(dict.fromkeys(r for a in escalations for r in a.roles))
-        merged = Alert("escalation", escalations[-1].at, escalations[-1].level, roles)
+        level = max(a.level for a in escalations)
+        merged = Alert("escalation", escalations[-1].at, level, roles)
         return Decision(None, merged, handled, next_at)
     reminder = due_now[-1] if due_now else None
     return Decision(reminder, None, handled, next_at)

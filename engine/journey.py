@@ -133,6 +133,13 @@ def _to_condition(value: Any, info: ValidationInfo) -> Condition:
         raise ValueError(f"{error.message} (at character {error.column + 1})") from None
 
 
+def _scalar_default(value: Any) -> Any:
+    # One clear message instead of one per member of the union below.
+    if value is not None and not isinstance(value, bool | int | str):
+        raise ValueError("a default must be true or false, a whole number, or text")
+    return value
+
+
 def _to_roles(value: Any) -> Any:
     return (value,) if isinstance(value, str) else value
 
@@ -221,7 +228,7 @@ class Fact(_Model):
     min: int | None = None
     max: int | None = None
     choices: tuple[str, ...] | None = None
-    default: bool | int | str | None = None
+    default: Annotated[bool | int | str | None, BeforeValidator(_scalar_default)] = None
     description: str | None = None
 
     @model_validator(mode="after")

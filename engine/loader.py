@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,10 @@ import yaml
 from pydantic import ValidationError
 
 from engine.calendar import Duration, parse_duration
-from engine.journey import Journey, nominal_hours
+from engine.journey import KEBAB, SNAKE, Journey, nominal_hours
 
 MAX_NODES = 20_000  # a large journey has a few thousand nodes; aliases must not blow this up
+MAX_DEPTH = 64  # a journey nests about 9 levels deep; deeper is an attack or a mistake
 MAX_BYTES = 2_000_000
 
 Loc = tuple[str | int, ...]
@@ -72,42 +74,96 @@ def _mark(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
-def _expanded_size(root: yaml.Node) -> int:
-    """Node count of the document with aliases expanded, computed without expanding them."""
-    memo: dict[int, int] = {}
+class _TooDeep(yaml.MarkedYAMLError):
+    pass
 
-    def size(node: yaml.Node) -> int:
-        if id(node) in memo:
-            return memo[id(node)]
-        memo[id(node)] = MAX_NODES + 1  # a node inside itself is a recursive alias: too big
-        total = 1
-        if isinstance(node, yaml.SequenceNode):
-            total += sum(size(child) for child in node.value)
-        elif isinstance(node, yaml.MappingNode):
-            total += sum(size(k) + size(v) for k, v in node.value)
-        memo[id(node)] = min(total, MAX_NODES + 1)
-        return memo[id(node)]
 
-    return size(root)
+class _Loader(yaml.SafeLoader):
+    """SafeLoader whose composer refuses deep nesting instead of overflowing the stack."""
+
+    _depth = 0
+
+    def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark
+                raise _TooDeep(
+                    problem=f"nested more than {MAX_DEPTH} levels deep", problem_mark=mark
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+_STANDARD_COLLECTION_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [child for pair in node.value for child in pair]
+    return []
+
+
+def _expanded_size(root: yaml.Node) -> tuple[int, int]:
+    """(node count, depth) of the document with aliases expanded, without expanding them.
+
+    Iterative, so a long chain of aliases cannot overflow the stack; a node reached again
+    while it is still being sized is a recursive alias and counts as too big.
+    """
+    too_big = (MAX_NODES + 1, MAX_DEPTH + 1)
+    memo: dict[int, tuple[int, int]] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if children_done:
+            sizes = [memo[id(child)] for child in _children(node)]
+            count = 1 + sum(size for size, _ in sizes)
+            depth = 1 + max((d for _, d in sizes), default=0)
+            memo[id(node)] = (min(count, too_big[0]), min(depth, too_big[1]))
+        elif id(node) not in memo:
+            memo[id(node)] = too_big  # until its children are sized
+            stack.append((node, True))
+            stack.extend((child, False) for child in _children(node))
+    return memo[id(root)]
 
 
 def _to_python(
     node: yaml.Node, loc: Loc, positions: _Positions, loader: yaml.SafeLoader, errors: list
 ) -> Any:
+    """Plain data from a node; `errors` gets ((line, col), message, fatal) for each problem.
+
+    A duplicate key is not fatal (the first value is kept and validation goes on, so every
+    other problem is reported too); anything that leaves a hole in the data is.
+    """
     positions.values[loc] = _mark(node)
+    collection = isinstance(node, yaml.MappingNode | yaml.SequenceNode)
+    if node.tag not in (_STANDARD_COLLECTION_TAGS if collection else loader.yaml_constructors):
+        tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+        errors.append((_mark(node), f"unsupported tag '{tag}'", True))
+        return None
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                message = "merge keys ('<<') are not supported: write the keys out"
+                errors.append((_mark(key_node), message, True))
+                continue
+            count = len(errors)
             key = _to_python(key_node, (*loc, "<key>"), positions, loader, errors)
+            if len(errors) > count:
+                continue
             if not isinstance(key, str | int | bool) or key is None:
-                errors.append((_mark(key_node), "mapping keys must be plain names"))
+                errors.append((_mark(key_node), "mapping keys must be plain names", True))
                 continue
             key = str(key) if not isinstance(key, str) else key
             if key in result:
                 first = positions.keys[(*loc, key)]
-                errors.append(
-                    (_mark(key_node), f"duplicate key '{key}' (first at line {first[0]})")
-                )
+                message = f"duplicate key '{key}' (first at line {first[0]})"
+                errors.append((_mark(key_node), message, False))
                 continue
             positions.keys[(*loc, key)] = _mark(key_node)
             result[key] = _to_python(value_node, (*loc, key), positions, loader, errors)
@@ -121,7 +177,14 @@ def _to_python(
     try:
         return loader.construct_object(node)
     except yaml.YAMLError as error:
-        errors.append((_mark(node), f"unsupported value: {_one_line(error)}"))
+        errors.append((_mark(node), f"unsupported value: {_one_line(error)}", True))
+        return None
+    except (ValueError, OverflowError):
+        # dates such as 2026-02-30, numbers longer than Python will convert
+        kind = "date" if node.tag.endswith("timestamp") else "number"
+        text = node.value if len(node.value) <= 40 else node.value[:40] + "..."
+        message = f"cannot read '{text}': it looks like a {kind} but is not a valid one"
+        errors.append((_mark(node), message, True))
         return None
 
 
@@ -134,33 +197,60 @@ def _one_line(error: Exception) -> str:
     return " ".join(str(text).split())
 
 
-def read_document(text: str, file: str) -> tuple[Any, _Positions, list[Problem]]:
-    """Parse YAML text into Python data with positions, or return the problems."""
+def _position(text: str, index: int) -> tuple[int, int]:
+    line_start = text.rfind("\n", 0, index) + 1
+    return text.count("\n", 0, index) + 1, index - line_start + 1
+
+
+def read_document(text: str, file: str) -> tuple[Any, _Positions, list[Problem], bool]:
+    """Parse YAML text into Python data with positions.
+
+    Returns (data, positions, problems, usable): `usable` is false when the data cannot be
+    validated further (not YAML, not a mapping, a hole where a value could not be read).
+    """
     positions = _Positions()
-    loader = yaml.SafeLoader(text)
+    loader = None
     try:
+        loader = _Loader(text)  # the reader refuses control characters right here
         root = loader.get_single_node()
+    except _TooDeep as error:
+        mark = error.problem_mark
+        problem = Problem(file, mark.line + 1, mark.column + 1, error.problem)
+        return None, positions, [problem], False
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        return None, positions, [Problem(file, line, col, f"not valid YAML: {_one_line(error)}")]
+        problem = Problem(file, line, col, f"not valid YAML: {_one_line(error)}")
+        return None, positions, [problem], False
+    except yaml.reader.ReaderError as error:
+        line, col = _position(text, error.position)
+        message = f"not valid YAML: control character U+{error.character:04X} is not allowed"
+        return None, positions, [Problem(file, line, col, message)], False
     except yaml.YAMLError as error:
-        return None, positions, [Problem(file, 1, 1, f"not valid YAML: {_one_line(error)}")]
+        return None, positions, [Problem(file, 1, 1, f"not valid YAML: {_one_line(error)}")], False
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if root is None:
-        return None, positions, [Problem(file, 1, 1, "empty file: expected a journey mapping")]
-    if _expanded_size(root) > MAX_NODES:
+        problem = Problem(file, 1, 1, "empty file: expected a journey mapping")
+        return None, positions, [problem], False
+    count, depth = _expanded_size(root)
+    if count > MAX_NODES or depth > MAX_DEPTH:
         line, col = _mark(root)
-        message = f"document too large once aliases are expanded (over {MAX_NODES} nodes)"
-        return None, positions, [Problem(file, line, col, message)]
-    errors: list[tuple[tuple[int, int], str]] = []
+        message = (
+            f"document too large once aliases are expanded "
+            f"(over {MAX_NODES} nodes or {MAX_DEPTH} levels)"
+        )
+        return None, positions, [Problem(file, line, col, message)], False
+    errors: list[tuple[tuple[int, int], str, bool]] = []
     data = _to_python(root, (), positions, loader, errors)
-    problems = [Problem(file, line, col, message) for (line, col), message in errors]
-    if not problems and not isinstance(data, dict):
+    problems = [Problem(file, line, col, message) for (line, col), message, _ in errors]
+    usable = not any(fatal for _, _, fatal in errors)
+    if usable and not isinstance(data, dict):
         line, col = _mark(root)
         problems.append(Problem(file, line, col, "expected a journey mapping (key: value lines)"))
-    return data, positions, problems
+        usable = False
+    return data, positions, problems, usable
 
 
 def _where(loc: Iterable[str | int]) -> str:
@@ -170,10 +260,31 @@ def _where(loc: Iterable[str | int]) -> str:
     return text
 
 
+_PATTERNS = {
+    KEBAB: "must be lowercase kebab-case, such as 'first-month'",
+    SNAKE: "must be lowercase snake_case, such as 'trial_listed'",
+}
+_TYPES = {
+    "string_type": "expected text",
+    "tuple_type": "expected a list",
+    "dict_type": "expected a mapping (key: value lines)",
+    "model_type": "expected a mapping (key: value lines)",
+    "int_type": "expected a whole number",
+    "bool_type": "expected true or false",
+    "string_too_short": "must not be empty",
+    "too_short": "must list at least one item",
+}
+
+
 def _pydantic_problems(error: ValidationError, data: dict, positions: _Positions, file: str):
-    for item in error.errors(include_url=False):
-        loc = tuple(part for part in item["loc"] if isinstance(part, int) or not _is_type_tag(part))
+    items = error.errors(include_url=False)
+    locs = [_data_loc(item["loc"], data) for item in items]
+    for item, loc in zip(items, locs, strict=True):
         kind = item["type"]
+        if kind == "too_short" and any(
+            len(other) > len(loc) and other[: len(loc)] == loc for other in locs
+        ):
+            continue  # "no valid items" because every item has its own problem, reported below
         if kind == "extra_forbidden":
             message = f"unknown key '{loc[-1]}'"
             line, col = positions.of(loc, prefer_key=True)
@@ -184,9 +295,56 @@ def _pydantic_problems(error: ValidationError, data: dict, positions: _Positions
             message = item["msg"].removeprefix("Value error, ")
             if kind == "literal_error":
                 message = f"'{item['input']}' is not allowed: {message.lower()}"
-            line, col = positions.of(loc)
+            elif kind == "string_pattern_mismatch":
+                pattern = (item.get("ctx") or {}).get("pattern")
+                if pattern in _PATTERNS:
+                    message = f"'{item['input']}' {_PATTERNS[pattern]}"
+            elif kind in ("string_too_short", "too_short"):
+                message = _TYPES[kind]
+            elif kind in _TYPES:
+                message = f"{_TYPES[kind]}, not {_describe(item['input'])}"
+            # a bad mapping key (pydantic's `[key]`) is at the key, not at its value
+            line, col = positions.of(loc, prefer_key="[key]" in item["loc"])
         where = _where(loc)
         yield Problem(file, line, col, f"{where}: {message}" if where else message)
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true/false"
+    if value is None:
+        return "nothing"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, tuple):
+        return "a list"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f"'{value}'"
+    if isinstance(value, date):
+        return "a date"
+    return type(value).__name__
+
+
+def _data_loc(loc: Iterable[str | int], data: Any) -> Loc:
+    """A pydantic location as keys of the document: drop the union member and validator
+    names pydantic puts in locations (`str`, `function-after[...]`), keeping real keys
+    even when a fact happens to be called `str`.
+    """
+    kept: list[str | int] = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict):
+            if part not in node and _is_type_tag(str(part)):
+                continue
+            node = node.get(part)  # None below a missing key: nothing further to follow
+        elif isinstance(node, tuple) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        elif isinstance(part, str):
+            continue  # below a list or a plain value, a name is pydantic's, not a key
+        kept.append(part)
+    return tuple(kept)
 
 
 def _is_type_tag(part: str) -> bool:
@@ -200,13 +358,22 @@ def _is_type_tag(part: str) -> bool:
 
 
 def _cross_checks(data: dict, file: str, positions: _Positions):
-    """Rules spanning several items: the id matches the file, ids are unique, ladders rise."""
+    """Rules spanning several items: the id matches the file, ids and events are unique,
+    ladders rise."""
     stem = Path(file).stem
     if isinstance(data.get("journey"), str) and data["journey"] != stem:
         line, col = positions.of(("journey",))
         yield Problem(
             file, line, col, f"journey: id '{data['journey']}' must match the file name '{stem}'"
         )
+    events = data.get("events")
+    if isinstance(events, tuple):
+        declared: set[str] = set()
+        for i, name in enumerate(events):
+            if isinstance(name, str) and name in declared:
+                line, col = positions.of(("events", i))
+                yield Problem(file, line, col, f"events[{i}]: duplicate event '{name}'")
+            declared.add(name)
     seen: dict[str, str] = {}
     for s, stage in _items(data.get("stages")):
         yield from _unique(stage.get("id"), ("stages", s, "id"), seen, "stage", file, positions)
@@ -226,8 +393,10 @@ def _unique(value: Any, loc: Loc, seen: dict[str, str], kind: str, file: str, po
         return
     if value in seen:
         line, col = positions.of(loc)
+        kind = seen[value]
+        article = "an" if kind[0] in "aeiou" else "a"
         yield Problem(
-            file, line, col, f"{_where(loc)}: duplicate id '{value}' (already a {seen[value]})"
+            file, line, col, f"{_where(loc)}: duplicate id '{value}' (already {article} {kind})"
         )
     else:
         seen[value] = kind
@@ -261,9 +430,9 @@ def _context(data: dict) -> dict[str, set[str]]:
 
 def parse_journey(text: str, file: str) -> Journey:
     """Validate journey text; raise JourneyError with every problem, sorted by position."""
-    data, positions, problems = read_document(text, file)
-    if problems:
-        raise JourneyError(problems)
+    data, positions, problems, usable = read_document(text, file)
+    if not usable:
+        raise JourneyError(_sorted(problems))
     try:
         journey = Journey.model_validate(data, context=_context(data))
     except ValidationError as error:
@@ -271,8 +440,12 @@ def parse_journey(text: str, file: str) -> Journey:
         journey = None
     problems.extend(_cross_checks(data, file, positions))
     if problems:
-        raise JourneyError(sorted(set(problems), key=lambda p: (p.line, p.column, p.message)))
+        raise JourneyError(_sorted(problems))
     return journey
+
+
+def _sorted(problems: list[Problem]) -> list[Problem]:
+    return sorted(set(problems), key=lambda p: (p.line, p.column, p.message))
 
 
 def load_journey(path: str | Path) -> Journey:

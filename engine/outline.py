@@ -44,6 +44,13 @@ def outline(journey: Journey) -> str:
     return "\n".join(lines)
 
 
+def _label(text: str) -> str:
+    """Text safe inside a quoted Mermaid label."""
+    return (
+        text.replace("&", "#amp;").replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
+    )
+
+
 def mermaid_diagram(journey: Journey) -> str:
     """A Mermaid flowchart: events feed the stages they start and end."""
     lines = ["flowchart LR"]
@@ -52,7 +59,8 @@ def mermaid_diagram(journey: Journey) -> str:
     for stage in journey.stages:
         node = f"st_{stage.id.replace('-', '_')}"
         count = len(stage.obligations)
-        lines.append(f'  {node}["{stage.title}<br/>{count} obligations"]')
+        noun = "obligation" if count == 1 else "obligations"
+        lines.append(f'  {node}["{_label(stage.title)}<br/>{count} {noun}"]')
         start = journey.stage_start(stage)
         lines.append(f'  ev_{start.event} -->|"starts: {start}"| {node}')
         if stage.ends:

@@ -70,6 +70,25 @@ def mark_changed_journeys(session: Session) -> int:
     return marked
 
 
+class Journeys:
+    """The journeys of one batch, each resolved once: `catalog.resolve` reads the settings
+    and stats the file, which costs more than planning a case."""
+
+    def __init__(self) -> None:
+        self._found: dict[str, Journey | UserError] = {}
+
+    def __getitem__(self, name: str) -> Journey:
+        if name not in self._found:
+            try:
+                self._found[name] = catalog.resolve(name)
+            except UserError as error:
+                self._found[name] = error
+        found = self._found[name]
+        if isinstance(found, UserError):
+            raise found
+        return found
+
+
 @dataclass
 class _CaseState:
     case: sa.Row
@@ -108,6 +127,8 @@ def _load(session: Session, ids: list[int], now: datetime) -> list[_CaseState]:
 
 def _alert_state(journey: Journey, planned: PlannedTask, now: datetime) -> dict[str, object]:
     _, ob = journey.obligations[planned.obligation]
+    if not ob.remind and not ob.escalate:  # nothing to schedule
+        return {"alerts_handled": 0, "next_alert_at": None, "escalation_level": 0}
     alerts = schedule(ob, planned.due, get_calendar(journey.calendar), journey.tz)
     handled, next_at = rebase(alerts, now)
     return {"alerts_handled": handled, "next_alert_at": next_at, "escalation_level": 0}
@@ -130,10 +151,11 @@ def reconcile_cases(session: Session, ids: list[int], now: datetime) -> Counts:
     audits: list[dict] = []
     notices: list[Message] = []
     directory = Directory(session)
+    journeys = Journeys()
     for state in _load(session, ids, now):
         case = state.case
         try:
-            journey = catalog.resolve(case.journey_id)
+            journey = journeys[case.journey_id]
         except UserError as error:
             counts.errors.append(f"{case.ref}: {error}")
             case_updates.append(

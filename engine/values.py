@@ -35,20 +35,33 @@ class EventTime:
         return self.instant.isoformat()
 
 
+# Real events fall well inside these years; outside them, deadline arithmetic (a year's
+# holidays, `N months after`) would run off the ends of Python's dates.
+FIRST_YEAR, LAST_YEAR = 1900, 2199
+
+
 def parse_event_time(text: str, tz: ZoneInfo) -> EventTime:
     """ISO date or date-time; a date-time without an offset is local to `tz`."""
     text = text.strip()
     try:
         if len(text) == 10:
-            return EventTime(local_time(date.fromisoformat(text), time(0), tz), True)
+            day = date.fromisoformat(text)
+            _check_year(text, day.year)
+            return EventTime(local_time(day, time(0), tz), True)
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise InputError(
             f"bad date '{text}': expected an ISO date (2027-03-01) or date-time (2027-03-01T09:30)"
         ) from None
+    _check_year(text, moment.year)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=tz)
     return EventTime(moment.astimezone(UTC), False)
+
+
+def _check_year(text: str, year: int) -> None:
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise InputError(f"date '{text}' is out of range (years {FIRST_YEAR} to {LAST_YEAR})")
 
 
 def parse_instant(text: str, tz: ZoneInfo) -> datetime:

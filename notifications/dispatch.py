@@ -31,8 +31,8 @@ from sqlalchemy.engine import Connection
 
 from engine.errors import UserError
 from engine.settings import Settings
-from engine.store import AuditEntry, OutboxMessage, engine_for
-from notifications.render import render
+from engine.store import AuditEntry, OutboxMessage, UTCDateTime, engine_for, session_scope
+from notifications.render import OutboxRow, render_outgoing
 from notifications.transports import (
     AuthenticationFailure,
     Channel,
@@ -52,6 +52,19 @@ ERROR_LENGTH = 500
 
 OUTBOX = OutboxMessage.__table__
 AUDIT = AuditEntry.__table__
+# The hot path's statement, built once: one per message sent.
+MARK_SENT = (
+    OUTBOX.update()
+    .where(OUTBOX.c.id == sa.bindparam("row_id"), OUTBOX.c.status == "sending")
+    .values(
+        status="sent",
+        sent_at=sa.bindparam("at", type_=UTCDateTime),
+        message_id=sa.bindparam("mid"),
+        attempts=sa.bindparam("tries"),
+        next_attempt_at=None,
+        last_error=None,
+    )
+)
 
 
 def backoff(attempts: int) -> timedelta:
@@ -85,7 +98,7 @@ class _Run:
 
     # --- database: each method is one short transaction -----------------------------
 
-    def claim(self, size: int) -> list[OutboxMessage]:
+    def claim(self, size: int) -> list[OutboxRow]:
         """Take up to `size` due messages for this run, so no other dispatcher sends them."""
         c = OUTBOX.c
         due = (
@@ -105,26 +118,17 @@ class _Run:
                 .where(c.id.in_(ids))
                 .values(status="sending", next_attempt_at=self.now + LEASE)
             )
-            rows = self.connection.execute(sa.select(OUTBOX).where(c.id.in_(ids)).order_by(c.id))
-            return [OutboxMessage(**row._mapping) for row in rows]
-
-    def mark_sent(self, row: OutboxMessage, message_id: str) -> None:
-        with self.connection.begin():
-            self.connection.execute(
-                OUTBOX.update()
-                .where(OUTBOX.c.id == row.id, OUTBOX.c.status == "sending")
-                .values(
-                    status="sent",
-                    sent_at=self.now,
-                    message_id=message_id,
-                    attempts=row.attempts + 1,
-                    next_attempt_at=None,
-                    last_error=None,
-                )
+            return list(
+                self.connection.execute(sa.select(OUTBOX).where(c.id.in_(ids)).order_by(c.id))
             )
+
+    def mark_sent(self, row: OutboxRow, message_id: str) -> None:
+        params = {"row_id": row.id, "at": self.now, "mid": message_id, "tries": row.attempts + 1}
+        with self.connection.begin():
+            self.connection.execute(MARK_SENT, params)
         self.result.sent += 1
 
-    def mark_failed_attempt(self, row: OutboxMessage, error: str, *, permanent: bool) -> None:
+    def mark_failed_attempt(self, row: OutboxRow, error: str, *, permanent: bool) -> None:
         """Back to the queue with backoff, or `failed` once a permanent error repeats."""
         attempts = row.attempts + 1
         error = error[:ERROR_LENGTH]
@@ -155,7 +159,7 @@ class _Run:
         else:
             self.result.retrying += 1
 
-    def release(self, rows: list[OutboxMessage]) -> None:
+    def release(self, rows: list[OutboxRow]) -> None:
         """Hand unattempted rows back as they were: due now, no attempt counted."""
         if not rows:
             return
@@ -168,13 +172,13 @@ class _Run:
 
     # --- sending ------------------------------------------------------------------------
 
-    async def deliver(self, channel: Channel, queue: asyncio.Queue[OutboxMessage]) -> bool:
+    async def deliver(self, channel: Channel, queue: asyncio.Queue[OutboxRow]) -> bool:
         """Send from the queue over one channel; False once the channel is unusable."""
         while not queue.empty() and self.auth_failure is None:
             row = queue.get_nowait()
             try:
-                message = render(row, self.settings, self.now)
-                await channel.send(row.id, message)
+                message = render_outgoing(row, self.settings, self.now)
+                await channel.send(message)
             except DeliveryError as error:
                 self.mark_failed_attempt(row, str(error), permanent=error.permanent)
                 continue
@@ -190,12 +194,12 @@ class _Run:
                 log.exception("outbox message %s could not be prepared or sent", row.id)
                 self.mark_failed_attempt(row, f"{type(error).__name__}: {error}", permanent=True)
                 continue
-            self.mark_sent(row, message["Message-ID"])
+            self.mark_sent(row, message.message_id)
         return True
 
-    async def send_batch(self, rows: list[OutboxMessage], channels: list[Channel]) -> list[Channel]:
+    async def send_batch(self, rows: list[OutboxRow], channels: list[Channel]) -> list[Channel]:
         """Send one claimed batch; returns the channels still usable afterwards."""
-        queue: asyncio.Queue[OutboxMessage] = asyncio.Queue()
+        queue: asyncio.Queue[OutboxRow] = asyncio.Queue()
         for row in rows:
             queue.put_nowait(row)
         working = channels[: len(rows)]
@@ -205,7 +209,9 @@ class _Run:
             self.release(leftover)
         else:  # every channel lost its server: the rest of the batch waits for it too
             for row in leftover:
-                self.mark_failed_attempt(row, self.last_unreachable or "no connection", permanent=False)
+                self.mark_failed_attempt(
+                    row, self.last_unreachable or "no connection", permanent=False
+                )
         usable = [ch for ch, ok in zip(working, alive, strict=True) if ok]
         return usable + channels[len(rows) :]
 
@@ -234,6 +240,34 @@ async def dispatch_async(
         await asyncio.gather(*(ch.close() for ch in everything), return_exceptions=True)
         run.connection.close()
     return run.result
+
+
+def requeue(url: str, outbox_id: int, now: datetime, *, actor: str) -> None:
+    """`outbox retry`: a failed message back in the queue, due now, attempts reset.
+
+    The message keeps its id and key, so it keeps its Message-ID too.
+    """
+    with session_scope(url) as session:
+        row = session.get(OutboxMessage, outbox_id)
+        if row is None:
+            raise UserError(f"no outbox message with id {outbox_id}")
+        if row.status != "failed":
+            raise UserError(
+                f"outbox message {outbox_id} is {row.status}, not failed: "
+                "only failed messages can be retried"
+            )
+        previous = row.attempts
+        row.status, row.attempts, row.next_attempt_at = "queued", 0, now
+        session.add(row)
+        session.add(
+            AuditEntry(
+                at=now,
+                actor=actor,
+                case_ref=row.case_ref,
+                action="outbox.retry",
+                detail={"outbox_id": outbox_id, "kind": row.kind, "previous_attempts": previous},
+            )
+        )
 
 
 def dispatch(

@@ -16,12 +16,11 @@ them differently:
 from __future__ import annotations
 
 import os
-from email.message import EmailMessage
-from email.policy import SMTP as SMTP_POLICY
 from pathlib import Path
 from typing import Protocol
 
 from engine.settings import Settings
+from notifications.render import Outgoing
 
 
 class DeliveryError(Exception):
@@ -42,7 +41,7 @@ class AuthenticationFailure(Exception):
 
 
 class Channel(Protocol):
-    async def send(self, outbox_id: int, message: EmailMessage) -> None:
+    async def send(self, message: Outgoing) -> None:
         """Deliver one message or raise one of this module's failures."""
         ...
 
@@ -77,19 +76,21 @@ class FileTransport:
     def path_for(self, outbox_id: int) -> Path:
         return self.directory / f"{outbox_id:08d}.eml"
 
-    async def send(self, outbox_id: int, message: EmailMessage) -> None:
-        target = self.path_for(outbox_id)
+    async def send(self, message: Outgoing) -> None:
+        target = self.path_for(message.outbox_id)
         temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             with open(temporary, "wb") as handle:
-                handle.write(message.as_bytes(policy=SMTP_POLICY))
+                handle.write(message.data)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(temporary, target)
         except OSError as error:  # disk full, permissions: may well clear up later
             temporary.unlink(missing_ok=True)
-            raise DeliveryError(f"cannot write {target}: {error.strerror}", permanent=False) from error
+            raise DeliveryError(
+                f"cannot write {target}: {error.strerror}", permanent=False
+            ) from error
 
     async def close(self) -> None:
         return None
@@ -155,10 +156,10 @@ class SmtpChannel:
                 f"cannot connect to {self.settings.smtp_host}:{self.settings.smtp_port}: {error}"
             ) from error
 
-    async def _send_once(self, message: EmailMessage) -> None:
-        await self.client.send_message(message)
+    async def _send_once(self, message: Outgoing) -> None:
+        await self.client.sendmail(message.sender, [message.recipient], message.data)
 
-    async def send(self, outbox_id: int, message: EmailMessage) -> None:
+    async def send(self, message: Outgoing) -> None:
         import aiosmtplib
 
         reused = self.client.is_connected
@@ -206,4 +207,3 @@ def transport_for(settings: Settings) -> Transport:
     if settings.transport == "smtp":
         return SmtpTransport(settings)
     return FileTransport(settings.outbox_dir)
-

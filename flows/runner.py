@@ -1,0 +1,167 @@
+"""`alongside run`: the engine's flows on prefect.yaml's schedules, in one process.
+
+Prefect's own `serve()` needs a real Prefect server to schedule anything, so the embedded
+mode brings its own scheduler: APScheduler's `AsyncIOScheduler`, one job per schedule in
+`prefect.yaml`, each running its flow in this process through Prefect (the ephemeral API,
+or the server PREFECT_API_URL names, whose UI then shows the runs).
+
+- One flow at a time: a lock serialises flows in this process, and `max_instances=1`
+  means a tick that comes due while the last one still runs is skipped, not queued.
+- Missed runs coalesce (`coalesce=True`, no misfire limit): after a long flow or a
+  suspended laptop, one catch-up run, not a burst. Interval schedules (the tick) also run
+  once at start-up, because the sweep catches up on whatever happened while nothing ran.
+- SIGINT or SIGTERM stops the schedule and lets the running flow finish; a second signal
+  stops at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from flows.schedules import Deployment, load_flow, next_fire
+
+Say = Callable[[str], None]
+
+
+@dataclass
+class _Job:
+    deployment: Deployment
+    flow: Any
+    parameters: dict[str, Any]
+
+
+class Runner:
+    """Runs the scheduled flows one at a time and stops cleanly."""
+
+    def __init__(self, deployments: list[Deployment], base: Path, say: Say) -> None:
+        self.say = say
+        self.jobs = [
+            (_Job(d, load_flow(d.entrypoint, base), {**d.parameters, **s.parameters}), s)
+            for d in deployments
+            for s in d.schedules
+        ]
+        self.lock = asyncio.Lock()
+        self.stopping = asyncio.Event()
+        self.running: str | None = None
+
+    async def fire(self, job: _Job) -> None:
+        """Run one flow (waiting for any other to finish first), and report how it ended."""
+        if self.stopping.is_set():
+            return
+        async with self.lock:
+            if self.stopping.is_set():
+                return
+            self.running = job.deployment.name
+            try:
+                state = await asyncio.to_thread(_run_flow, job.flow, job.parameters)
+            except Exception as error:  # Prefect itself failed (e.g. the API is unreachable)
+                self.say(f"{_clock()} {job.deployment.name}: not run: {type(error).__name__}: {error}")
+            else:
+                self.say(f"{_clock()} {_describe(job.deployment.name, state)}")
+            finally:
+                self.running = None
+
+    def stop(self, why: str) -> None:
+        """First signal: no new runs, let the running one finish. Second: stop at once."""
+        if self.stopping.is_set():
+            self.say(f"{why} again: stopping now, without waiting for {self.running or 'anything'}")
+            _stop_local_api()
+            os._exit(130)
+        waiting = f"; waiting for the running {self.running} flow to finish" if self.running else ""
+        self.say(f"{why}: stopping{waiting}")
+        self.stopping.set()
+
+    async def serve(self, catch_up: bool = True) -> None:
+        """Schedule every job and run until a signal asks to stop."""
+        from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, self.stop, signal.Signals(signum).name)
+        scheduler = AsyncIOScheduler(
+            timezone=UTC,
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+        now = datetime.now(UTC)
+        for number, (job, schedule) in enumerate(self.jobs):
+            first = now if catch_up and schedule.interval is not None else None
+            scheduler.add_job(
+                self.fire,
+                schedule.trigger(),
+                args=[job],
+                id=f"{job.deployment.name}-{number}",
+                name=job.deployment.name,
+                **({"next_run_time": first} if first else {}),
+            )
+            upcoming = "now" if first else f"{next_fire(schedule, now):%Y-%m-%d %H:%M} UTC"
+            self.say(f"  {job.deployment.name:<9} {schedule.describe()}; next {upcoming}")
+        scheduler.start()
+        try:
+            await self.stopping.wait()
+        finally:
+            scheduler.shutdown(wait=False)
+            async with self.lock:  # the running flow, if any, finishes
+                pass
+        self.say("stopped")
+
+
+def _run_flow(flow: Any, parameters: dict[str, Any]) -> Any:
+    from flows.sweep import call
+
+    return call(flow, parameters, "embedded")
+
+
+def _describe(name: str, state: Any) -> str:
+    label = state.name
+    if state.is_completed():
+        try:
+            totals = state.result()
+        except Exception:  # the result is informative only
+            totals = None
+        if isinstance(totals, dict):
+            figures = ", ".join(f"{k} {v}" for k, v in totals.items())
+            return f"{name}: {label} ({figures})"
+        return f"{name}: {label}"
+    return f"{name}: {label}: {state.message or 'no message'}"
+
+
+def _clock() -> str:
+    return f"{datetime.now(UTC):%H:%M:%S}Z"
+
+
+def _stop_local_api() -> None:
+    """Stop the ephemeral API subprocess, which an immediate exit would leave running."""
+    try:
+        from prefect.server.api.server import SubprocessASGIServer
+
+        for server in list(SubprocessASGIServer._instances.values()):
+            server.stop()
+    except Exception:  # best effort on the way out
+        pass
+
+
+def start_api(say: Say) -> str:
+    """Reach the Prefect API now (starting the ephemeral one if need be), not at the first run.
+
+    Returns a description of where the runs go.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    if not url:
+        say("  starting Prefect's local API (the first start on a new machine takes ~15 s)")
+    from engine.errors import UserError
+
+    with get_client(sync_client=True) as client:
+        problem = client.api_healthcheck()
+        if problem is not None:
+            raise UserError(f"cannot reach the Prefect API at {url or client.api_url}: {problem}")
+        return url or f"the ephemeral API at {client.api_url}"

@@ -1,0 +1,82 @@
+"""Prefect settings the project applies itself, so the embedded mode works offline.
+
+Prefect reads its settings once, when it is first imported, so `configure_prefect` must run
+before anything imports `prefect` (`alongside run` and `alongside demo` call it first). Every
+value is a default: whatever the operator has set in the environment wins, so a production
+worker's own settings (and the test suite's) are left alone.
+
+The server-side values only reach servers this process starts itself (the ephemeral API, a
+test harness): a real Prefect server reads its own environment (docs/operations.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import os
+import sys
+from pathlib import Path
+
+# Why each default:
+PREFECT_DEFAULTS = {
+    # No telemetry from the machines survivors' caseworkers use, and nothing that waits
+    # on the internet.
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    # With no PREFECT_API_URL, run the flows through a local ephemeral API.
+    "PREFECT_SERVER_EPHEMERAL_ENABLED": "true",
+    # The ephemeral API migrates a fresh database on first start: 15 s or more on a small
+    # machine, close to Prefect's 20 s default.
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
+    # By default the ephemeral server records every task-run event in its own SQLite
+    # transaction; those writes race the API's own and each lost race costs the client a
+    # 503 and a 2 s back-off (measured: 0.8 s per flow run with 3 tasks, 0.11 s batched).
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE": "200",
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_READ_BATCH_SIZE": "50",
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_FLUSH_INTERVAL": "1",
+    "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_BATCH_SIZE": "200",
+    "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_READ_BATCH_SIZE": "50",
+    "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL": "1",
+}
+
+LOG_FILE = "alongside.log"
+
+
+def configure_prefect(home: Path, **extra: str) -> Path:
+    """Apply the defaults above (and `extra`) to the environment; returns PREFECT_HOME.
+
+    PREFECT_HOME goes under the data directory unless set, so the orchestration history
+    sits beside the database it describes and one `rm -r` removes both.
+    """
+    if "prefect" in sys.modules:  # too late: Prefect has read its settings already
+        logging.getLogger(__name__).debug("configure_prefect called after prefect import")
+    os.environ.setdefault("PREFECT_HOME", str((home / "prefect").resolve()))
+    for name, value in {**PREFECT_DEFAULTS, **extra}.items():
+        os.environ.setdefault(name, value)
+    prefect_home = Path(os.environ["PREFECT_HOME"])
+    prefect_home.mkdir(parents=True, exist_ok=True)  # Prefect makes only the last level
+    return prefect_home
+
+
+def log_file(home: Path) -> Path:
+    return (home / "logs" / LOG_FILE).resolve()
+
+
+def configure_logging(home: Path) -> Path:
+    """Also write Prefect's and Alongside's log records to a rotating file in the home.
+
+    Call after importing prefect (its logging setup replaces the root logger's handlers).
+    The file holds what the console shows, which is only counts and case references.
+    """
+    path = log_file(home)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    root = logging.getLogger()
+    if not any(getattr(h, "baseFilename", None) == str(path) for h in root.handlers):
+        handler = logging.handlers.RotatingFileHandler(
+            path, maxBytes=10_000_000, backupCount=5, encoding="utf-8"
+        )
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)-7s %(name)s - %(message)s")
+        )
+        root.addHandler(handler)
+    logging.getLogger("alongside").setLevel(logging.INFO)
+    return path

@@ -1,0 +1,320 @@
+"""The Prefect flows: `tick` (the sweep) and `digest` (the morning digests).
+
+Prefect sees batches, never cases: a `tick` reconciles the cases due for planning in
+batches of `batch_size`, one Prefect task per batch (a task run costs milliseconds on the
+client and more in the server's ingest), then queues due alerts in one task, dispatches the
+outbox in one task that Prefect retries, and publishes what it did as two keyed artifacts.
+
+The order of steps lives in `run_tick`, a plain function over a `TickSteps` of plain
+callables: the flow passes Prefect tasks, the unit tests pass the functions themselves, so
+the batching is tested without any Prefect API.
+
+No survivor data reaches Prefect: parameters are an instant and a batch size, run names
+are times, task inputs are case ids, artifacts and logs carry counts, organisation ids,
+staff addresses and case references. A step's unexpected error reaches Prefect as its
+type only (a database error's text would carry the statement's parameters); the whole
+error goes to the local log.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ParamSpec, TypeVar
+
+from prefect import flow, get_run_logger, tags, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from engine import sweep
+from engine.clock import utcnow
+from engine.counts import Counts
+from engine.errors import UserError
+from engine.settings import Settings
+from engine.store import session_scope
+from flows import report
+from notifications.digest import queue_digests
+from notifications.dispatch import DispatchResult, dispatch
+
+log = logging.getLogger("alongside.flows")
+
+BATCH_SIZE = sweep.BATCH_SIZE
+DISPATCH_RETRIES = 3
+DISPATCH_RETRY_DELAYS = [5, 30, 120]  # seconds; dispatch itself backs off per message
+TABLE_KEY = "tick-organisations"
+SUMMARY_KEY = "tick-summary"
+TAGS = ("alongside",)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+# --- time and names -----------------------------------------------------------------------
+
+
+def instant(value: datetime | str | None) -> datetime:
+    """A flow's `now` parameter as an aware UTC instant; the clock when it is absent.
+
+    Deployments pass JSON, so `now` may arrive as ISO text; a time without an offset is UTC.
+    """
+    if value is None:
+        return utcnow()
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def stamp(moment: datetime) -> str:
+    """`2027-03-01T09:15Z`: minutes are enough to tell runs apart in the UI."""
+    return f"{moment.astimezone(UTC):%Y-%m-%dT%H:%M}Z"
+
+
+def run_name(kind: str) -> Callable[[], str]:
+    """A flow-run namer: the kind and the instant the run works at (`tick-2027-03-01T09:15Z`)."""
+
+    def name() -> str:
+        from prefect.runtime import flow_run
+
+        return f"{kind}-{stamp(instant(flow_run.parameters.get('now')))}"
+
+    return name
+
+
+# --- results --------------------------------------------------------------------------------
+
+
+@dataclass
+class StepResult:
+    """What one step did, in total and per organisation."""
+
+    counts: Counts = field(default_factory=Counts)
+    by_org: report.ByOrg = field(default_factory=dict)
+
+
+@dataclass
+class Dispatched:
+    result: DispatchResult
+    delivery: report.Delivery
+
+
+@dataclass
+class TickResult:
+    """Everything a tick did: the flow's return value and its artifacts' source."""
+
+    now: datetime
+    batches: int = 0
+    counts: Counts = field(default_factory=Counts)
+    by_org: report.ByOrg = field(default_factory=dict)
+    dispatched: Dispatched | None = None
+
+    def totals(self) -> dict[str, int]:
+        sent = self.dispatched.result if self.dispatched else DispatchResult()
+        return {
+            "batches": self.batches,
+            "cases": self.counts.cases,
+            "created": self.counts.created,
+            "redated": self.counts.redated,
+            "cancelled": self.counts.cancelled,
+            "reminders": self.counts.reminders,
+            "escalations": self.counts.escalations,
+            "sent": sent.sent,
+            "retrying": sent.retrying,
+            "failed": sent.failed,
+            "errors": len(self.counts.errors),
+        }
+
+    def line(self) -> str:
+        return ", ".join(f"{name} {value}" for name, value in self.totals().items())
+
+
+# --- the steps as plain functions -------------------------------------------------------------
+
+
+def _url() -> str:
+    return Settings().url
+
+
+def reconcile_batch(number: int, ids: list[int], now: datetime) -> StepResult:
+    """Reconcile one batch of cases (one transaction) and count its changes per organisation."""
+    url = _url()
+    counts = sweep.reconcile_batch(url, ids, now)
+    with session_scope(url) as session:
+        by_org = report.reconciled(session, ids, now)
+    return StepResult(counts, by_org)
+
+
+def send_alerts(now: datetime) -> StepResult:
+    """Queue the reminders and escalations due at `now`; count escalations per organisation."""
+    url = _url()
+    counts = sweep.alert_all(url, now)
+    with session_scope(url) as session:
+        by_org = report.escalated(session, now)
+    return StepResult(counts, by_org)
+
+
+def dispatch_due(now: datetime) -> Dispatched:
+    """Deliver the messages due at `now` and read back how each ended."""
+    url = _url()
+    with session_scope(url) as session:
+        due = report.due_messages(session, now)
+    result = dispatch(url, now)
+    with session_scope(url) as session:
+        delivery = report.delivered(session, due)
+    return Dispatched(result, delivery)
+
+
+def queue_daily_digests(now: datetime) -> int:
+    """Queue today's digests; returns how many were new."""
+    return queue_digests(_url(), now)
+
+
+def build_report(result: TickResult) -> tuple[list[dict], str]:
+    """The per-organisation table and the markdown summary of one tick."""
+    delivery = result.dispatched.delivery if result.dispatched else report.Delivery()
+    with session_scope(_url()) as session:
+        orgs = report.organisations(session)
+        overdue = report.overdue(session, result.now)
+        oldest = report.oldest_overdue(session, result.now)
+        failed_total = report.failed_total(session)
+    table = report.organisation_table(orgs, report.merge(result.by_org, delivery.by_org, overdue))
+    markdown = report.summary_markdown(
+        result.now,
+        result.totals(),
+        table,
+        delivery,
+        failed_total,
+        oldest,
+        result.counts.errors,
+    )
+    return table, markdown
+
+
+def publish_report(result: TickResult) -> None:
+    """Publish the tick's keyed artifacts: the organisation table and the summary."""
+    table, markdown = build_report(result)
+    when = f"{result.now:%Y-%m-%d %H:%M} UTC"
+    create_table_artifact(
+        table,
+        key=TABLE_KEY,
+        description=f"Per organisation, what the tick at {when} did, and what is overdue now.",
+    )
+    create_markdown_artifact(
+        markdown, key=SUMMARY_KEY, description=f"The tick at {when}: failed messages, oldest overdue."
+    )
+
+
+@dataclass(frozen=True)
+class TickSteps:
+    """The tick's steps; `run_tick` calls them in order and does the batching."""
+
+    reconcile: Callable[[int, list[int], datetime], StepResult]
+    alerts: Callable[[datetime], StepResult]
+    dispatch: Callable[[datetime], Dispatched]
+    report: Callable[[TickResult], None]
+
+
+PLAIN_STEPS = TickSteps(reconcile_batch, send_alerts, dispatch_due, lambda result: None)
+
+
+def run_tick(now: datetime, batch_size: int, steps: TickSteps) -> TickResult:
+    """Reconcile in batches, then alerts, then dispatch, then the report."""
+    if batch_size < 1:
+        raise UserError("batch size must be at least 1")
+    result = TickResult(now)
+    for number, ids in enumerate(sweep.case_batches(_url(), now, batch_size), start=1):
+        batch = steps.reconcile(number, ids, now)
+        result.batches = number
+        result.counts += batch.counts
+        result.by_org = report.merge(result.by_org, batch.by_org)
+    alerts = steps.alerts(now)
+    result.counts += alerts.counts
+    result.by_org = report.merge(result.by_org, alerts.by_org)
+    result.dispatched = steps.dispatch(now)
+    steps.report(result)
+    return result
+
+
+# --- Prefect ----------------------------------------------------------------------------------
+
+
+class StepFailed(RuntimeError):
+    """A step's unexpected error, told to Prefect without its text."""
+
+
+def private(fn: Callable[P, R]) -> Callable[P, R]:
+    """Let only an error's type reach Prefect; the whole error goes to the local log.
+
+    A database error's text includes the statement's parameters, which could include a
+    case's facts. `UserError`s are written for people and name case references at most.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except UserError:
+            raise
+        except Exception as error:
+            log.exception("%s failed", fn.__name__)
+            raise StepFailed(
+                f"{fn.__name__} failed with {type(error).__name__} (see the local log)"
+            ) from None
+
+    return wrapper
+
+
+def _task(fn: Callable[P, R], name: str, **options: Any) -> Any:
+    # No caching and no stored results: every step has side effects, and results stay
+    # in this process.
+    return task(private(fn), name=name, cache_policy=NO_CACHE, persist_result=False, **options)
+
+
+reconcile_task = _task(reconcile_batch, "reconcile", task_run_name="reconcile-batch-{number}")
+alerts_task = _task(send_alerts, "alerts")
+dispatch_task = _task(
+    dispatch_due, "dispatch", retries=DISPATCH_RETRIES, retry_delay_seconds=DISPATCH_RETRY_DELAYS
+)
+report_task = _task(publish_report, "report")
+queue_digests_task = _task(queue_daily_digests, "queue-digests")
+
+PREFECT_STEPS = TickSteps(reconcile_task, alerts_task, dispatch_task, report_task)
+
+
+@flow(name="tick", flow_run_name=run_name("tick"), persist_result=False)
+def tick(now: datetime | None = None, batch_size: int = BATCH_SIZE) -> dict[str, int]:
+    """The sweep: plan what changed, queue due reminders and escalations, dispatch, report.
+
+    `now` is the instant to sweep at (default: the clock); `batch_size` is how many cases
+    one Prefect task reconciles in one transaction.
+    """
+    result = run_tick(instant(now), batch_size, PREFECT_STEPS)
+    get_run_logger().info(result.line())
+    if result.counts.errors:
+        get_run_logger().warning(
+            "%d cases could not be planned (see the tick-summary artifact)",
+            len(result.counts.errors),
+        )
+    return result.totals()
+
+
+@flow(name="digest", flow_run_name=run_name("digest"), persist_result=False)
+def digest(now: datetime | None = None) -> dict[str, int]:
+    """The daily digests: queue one per person with something to say, then dispatch."""
+    moment = instant(now)
+    queued = queue_digests_task(moment)
+    sent = dispatch_task(moment).result
+    totals = {"digests": queued, **sent.as_dict()}
+    get_run_logger().info(", ".join(f"{k} {v}" for k, v in totals.items()))
+    return totals
+
+
+FLOWS = {"tick": tick, "digest": digest}
+
+
+def call(flow_fn: Any, parameters: dict[str, Any], *labels: str) -> Any:
+    """Run a flow in this process with the project's tags; returns its final state."""
+    with tags(*TAGS, *labels):
+        return flow_fn(**parameters, return_state=True)

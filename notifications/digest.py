@@ -1,0 +1,126 @@
+"""Daily digests: one message per person per local day, only when there is something to say.
+
+To each member of staff who navigates cases: their overdue tasks, their tasks due in the
+next 7 days, and their open cases with no `contact` task completed in the last 21 days
+(cases opened less than 21 days ago are not flagged: nobody has been out of touch yet).
+To each team lead: their team's (the staff whose `lead_id` is theirs) open tasks that are
+overdue or escalated. Anyone can be both; an empty digest is not sent.
+
+Three set-based queries whatever the caseload, grouped in memory; the queue's unique
+key `digest:{email}:{local date}` makes a second run on the same local day queue nothing.
+The digest is queued for `now`: when it goes out is the schedule's business.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlmodel import select
+
+from engine.outbox import Message, queue
+from engine.store import Case, Organisation, Staff, Task, session_scope
+
+UPCOMING = timedelta(days=7)
+QUIET = timedelta(days=21)
+
+
+def _item(row: Any) -> dict[str, Any]:
+    return {
+        "case": row.ref,
+        "task_id": row.id,
+        "title": row.title,
+        "stage": row.stage,
+        "category": row.category,
+        "due": row.due.isoformat(),
+        "precision": row.precision,
+        "level": row.escalation_level,
+    }
+
+
+def queue_digests(url: str, now: datetime) -> int:
+    """Queue today's digests (recipient's local day); returns how many were newly queued."""
+    horizon = now + UPCOMING
+    cutoff = now - QUIET
+    with session_scope(url) as session:
+        staff = session.exec(
+            select(Staff.id, Staff.email, Staff.lead_id, Organisation.timezone).join(
+                Organisation, Staff.organisation_id == Organisation.id
+            )
+        ).all()
+        email_of = {s.id: s.email for s in staff}
+        lead_of = {s.id: s.lead_id for s in staff}
+
+        tasks = session.exec(
+            select(
+                Task.id,
+                Task.title,
+                Task.stage,
+                Task.category,
+                Task.due,
+                Task.precision,
+                Task.escalation_level,
+                Case.ref,
+                Case.navigator_id,
+            )
+            .join(Case, Task.case_id == Case.id)
+            .where(
+                Task.status == "open",
+                Case.status == "open",
+                sa.or_(Task.due < horizon, Task.escalation_level > 0),
+            )
+            .order_by(Task.due, Task.id)
+        ).all()
+
+        last_contact = (
+            select(Task.case_id, sa.func.max(Task.closed_at).label("last"))
+            .where(Task.category == "contact", Task.status == "done")
+            .group_by(Task.case_id)
+            .subquery()
+        )
+        quiet = session.exec(
+            select(Case.ref, Case.navigator_id, last_contact.c.last)
+            .outerjoin(last_contact, last_contact.c.case_id == Case.id)
+            .where(
+                Case.status == "open",
+                Case.opened_at <= cutoff,
+                sa.or_(last_contact.c.last.is_(None), last_contact.c.last < cutoff),
+            )
+            .order_by(Case.ref)
+        ).all()
+
+        sections: dict[int, dict[str, list[dict[str, Any]]]] = defaultdict(
+            lambda: {"overdue": [], "upcoming": [], "quiet": [], "team": []}
+        )
+        for row in tasks:
+            item = _item(row)
+            if row.due < now:
+                sections[row.navigator_id]["overdue"].append(item)
+            elif row.due < horizon:
+                sections[row.navigator_id]["upcoming"].append(item)
+            lead = lead_of.get(row.navigator_id)
+            if lead is not None and (row.due < now or row.escalation_level > 0):
+                sections[lead]["team"].append({**item, "navigator": email_of.get(row.navigator_id)})
+        for row in quiet:
+            last = row.last.isoformat() if row.last is not None else None
+            sections[row.navigator_id]["quiet"].append({"case": row.ref, "last_contact": last})
+
+        messages = []
+        for person in staff:
+            content = sections.get(person.id)
+            if not content or not any(content.values()):
+                continue
+            local_day = now.astimezone(ZoneInfo(person.timezone)).date().isoformat()
+            payload = {
+                "timezone": person.timezone,
+                "date": local_day,
+                "quiet_days": QUIET.days,
+                **content,
+            }
+            messages.append(
+                Message(f"digest:{person.email}:{local_day}", "digest", person.email, None, payload)
+            )
+        return queue(session, messages, now)

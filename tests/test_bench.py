@@ -1,0 +1,65 @@
+"""The benchmark at a small size, so it never rots: it runs end to end and writes its JSON.
+
+No timing is asserted here (CI machines vary); the figures that matter are in
+bench/RESULTS.md, from `python -m bench` at 100,000 cases.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+REQUIRED = (
+    "cases",
+    "journeys_load_s",
+    "plan_one_case_us",
+    "plan_all_s",
+    "plan_all_vs_raw_insert",
+    "sweep_nochange_s",
+    "sweep_1pct_s",
+    "dispatch_msgs_per_s",
+    "dispatch_vs_raw_smtp",
+    "prefect_task_overhead_ms",
+    "peak_rss_mb",
+)
+
+
+@pytest.mark.slow
+def test_small_benchmark_runs_and_writes_its_json(tmp_path: Path) -> None:
+    output = tmp_path / "result.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALONGSIDE_")}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--cases",
+            "2000",
+            "--dispatch-messages",
+            "200",
+            "--prefect-tasks",
+            "20",
+            "--output",
+            str(output),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(output.read_text())
+    missing = [key for key in REQUIRED if result.get(key) is None]
+    assert not missing, (missing, {k: v for k, v in result.items() if "error" in k})
+    assert result["cases"] == 2000
+    assert result["plan_all_tasks"] > 0
+    assert result["sweep_1pct_counts"]["cases"] > 0
+    assert set(result["targets"]) >= {"plan_all_s", "sweep_nochange_s", "peak_rss_mb"}
+    assert "initial plan of all cases" in done.stdout  # the table

@@ -1,0 +1,166 @@
+"""No fact about a survivor reaches any message, on any transport, in any part."""
+
+from datetime import UTC, datetime, timedelta
+from email import message_from_binary_file
+from email.policy import default as default_policy
+
+from sqlmodel import select
+
+from engine.outbox import Message, queue
+from engine.store import Case, Organisation, Staff, Task, session_scope
+from notifications.digest import queue_digests
+from notifications.dispatch import dispatch
+from notifications.testing import Recorder, smtp_server
+
+NOW = datetime(2027, 1, 5, 9, 0, tzinfo=UTC)
+FACTS = {
+    "nationality": "ZZUNIQUE",
+    "first_language": "ZZLANGUAGE",
+    "support_level": "ZZSUPPORT",
+    "age": 98765,
+}
+SECRETS = [str(v) for v in FACTS.values()]
+
+
+def seed(url: str) -> None:
+    """One case with distinctive facts and tasks in every state a message can mention."""
+    with session_scope(url) as s:
+        s.add(
+            Organisation(
+                id="kent", name="Kent", calendar="england-and-wales", timezone="Europe/London"
+            )
+        )
+        s.flush()
+        lead = Staff(email="lead@example.org", name="Lee", role="team_lead", organisation_id="kent")
+        s.add(lead)
+        s.flush()
+        nav = Staff(
+            email="nav@example.org",
+            name="Ana",
+            role="navigator",
+            organisation_id="kent",
+            lead_id=lead.id,
+        )
+        s.add(nav)
+        s.flush()
+        case = Case(
+            ref="KNT-0042",
+            journey_id="adult-cjs",
+            journey_version="1",
+            organisation_id="kent",
+            navigator_id=nav.id,
+            facts=FACTS,
+            opened_at=NOW - timedelta(days=40),
+        )
+        s.add(case)
+        s.flush()
+        for i, (due, level) in enumerate(
+            [(NOW - timedelta(days=2), 1), (NOW + timedelta(days=2), 0)]
+        ):
+            s.add(
+                Task(
+                    case_id=case.id,
+                    obligation=f"ob-{i}",
+                    occurrence=1,
+                    stage="First month",
+                    title=f"Obligation {i}",
+                    category="accommodation",
+                    due=due,
+                    precision="day",
+                    escalation_level=level,
+                    sequence=i,
+                )
+            )
+
+
+def queue_engine_messages(url: str) -> None:
+    """Queue one message of each kind built from the stored rows, as the sweep does."""
+    with session_scope(url) as s:
+        case = s.exec(select(Case)).one()
+        tasks = s.exec(select(Task).where(Task.case_id == case.id).order_by(Task.id)).all()
+        nav = s.get(Staff, case.navigator_id)
+
+        def item(t: Task) -> dict:
+            return {
+                "case": case.ref,
+                "task_id": t.id,
+                "title": t.title,
+                "stage": t.stage,
+                "category": t.category,
+                "due": t.due.isoformat(),
+                "precision": t.precision,
+            }
+
+        tz = {"timezone": "Europe/London"}
+        late = [{**item(t), "level": 1, "navigator": nav.email} for t in tasks[:1]]
+        moved = [
+            {
+                **item(t),
+                "old_due": t.due.isoformat(),
+                "new_due": (t.due + timedelta(days=7)).isoformat(),
+            }
+            | {"sequence": t.sequence + 1}
+            for t in tasks
+        ]
+        messages = [
+            Message("r", "reminder", nav.email, case.ref, {**item(tasks[1]), "sequence": 0, **tz}),
+            Message("o", "overdue", nav.email, case.ref, {"items": late, **tz}),
+            Message("e", "escalation", "lead@example.org", case.ref, {"items": late, **tz}),
+            Message("p", "replan", nav.email, case.ref, {"case": case.ref, "items": moved, **tz}),
+        ]
+        queue(s, messages, NOW)
+    assert queue_digests(url, NOW) == 2
+
+
+def every_text(message) -> str:
+    """Headers, every decoded part, and the attachments: all a recipient could see."""
+    pieces = [f"{k}: {v}" for k, v in message.items()]
+    for part in message.walk():
+        if part.is_multipart():
+            continue
+        pieces.extend(f"{k}: {v}" for k, v in part.items())
+        content = part.get_content()
+        pieces.append(content.decode() if isinstance(content, bytes) else content)
+    return "\n".join(pieces)
+
+
+def assert_private(messages: list) -> None:
+    assert len(messages) == 6
+    kinds = set()
+    for message in messages:
+        seen = every_text(message)
+        assert "KNT-0042" in seen or "Digest" in message["Subject"]
+        kinds.add(str(message["Subject"]).split(":")[0])
+        for secret in SECRETS:
+            assert secret not in seen, f"{secret} leaked into {message['Subject']}"
+    assert len(kinds) >= 5
+
+
+def test_no_fact_reaches_smtp_messages(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path}/a.db"
+    monkeypatch.setenv("ALONGSIDE_HOME", str(tmp_path))
+    seed(url)
+    queue_engine_messages(url)
+    recorder = Recorder()
+    with smtp_server(recorder) as port:
+        monkeypatch.setenv("ALONGSIDE_TRANSPORT", "smtp")
+        monkeypatch.setenv("ALONGSIDE_SMTP_HOST", "127.0.0.1")
+        monkeypatch.setenv("ALONGSIDE_SMTP_PORT", str(port))
+        assert dispatch(url, NOW).sent == 6
+    assert_private(recorder.messages)
+
+
+def test_no_fact_reaches_eml_files(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path}/a.db"
+    monkeypatch.setenv("ALONGSIDE_HOME", str(tmp_path))
+    monkeypatch.setenv("ALONGSIDE_TRANSPORT", "file")
+    seed(url)
+    queue_engine_messages(url)
+    assert dispatch(url, NOW).sent == 6
+    messages = []
+    for path in sorted((tmp_path / "outbox").glob("*.eml")):
+        raw = path.read_bytes()
+        assert not any(secret.encode() in raw for secret in SECRETS)
+        with open(path, "rb") as handle:
+            messages.append(message_from_binary_file(handle, policy=default_policy))
+    assert_private(messages)
