@@ -14,6 +14,7 @@ import logging
 import os
 import random
 import resource
+import shutil
 import sys
 import tempfile
 from collections.abc import Callable
@@ -247,6 +248,7 @@ def run(
     progress: Callable[[str], None] = lambda s: print(s, file=sys.stderr, flush=True),
 ) -> dict:
     os.environ.setdefault("ALONGSIDE_JOURNEYS_DIR", str(caseload.catalog.journeys_dir()))
+    temporary = url is None
     url = url or fresh_sqlite_url()
     result: dict[str, Any] = {"cases": cases, "database": url.split("://")[0], "now": now}
     engine = prepare_database(url)
@@ -320,5 +322,7 @@ def run(
 
     result["peak_rss_mb"] = peak_rss_mb()
     engine.dispose()
+    if temporary:
+        shutil.rmtree(Path(url.removeprefix("sqlite:///")).parent, ignore_errors=True)
     return result
 

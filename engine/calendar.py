@@ -166,6 +166,7 @@ def _aware(instant: datetime) -> datetime:
     return instant
 
 
+@lru_cache(maxsize=65536)
 def local_date(instant: datetime, tz: ZoneInfo) -> date:
     """The calendar date of an instant as seen in the journey's time zone."""
     return _aware(instant).astimezone(tz).date()

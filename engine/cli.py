@@ -364,9 +364,8 @@ def case_show(ref: str, as_json: JsonOption = False) -> None:
     if as_json:
         emit_json(data)
         return
-    out.print(
-        f"[bold]{data['ref']}[/bold] {data['journey']} v{data['journey_version']} ({data['status']})"
-    )
+    version = f"{data['journey']} v{data['journey_version']}"
+    out.print(f"[bold]{data['ref']}[/bold] {version} ({data['status']})")
     out.print(f"navigator {data['navigator']}, organisation {data['organisation']}")
     out.print("facts: " + (", ".join(f"{k}={v}" for k, v in data["facts"].items()) or "none"))
     for name, value in data["events"].items():

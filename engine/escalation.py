@@ -7,6 +7,7 @@ of the next one (`next_alert_at`, indexed), so a sweep touches only tasks that n
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Literal
@@ -91,6 +92,23 @@ def rebase(alerts: tuple[Alert, ...], now: datetime) -> tuple[int, datetime | No
         handled += 1
     pending = alerts[handled:]
     return handled, (pending[0].at if pending else None)
+
+
+def rebased(
+    ob: Obligation, due: datetime, calendar: WorkingCalendar, tz, now: datetime
+) -> tuple[int, datetime | None]:
+    """`rebase(schedule(ob, due, calendar, tz), now)` without building the schedule.
+
+    A sweep planning many cases needs this for every task it creates or re-dates. The
+    reminders lead the schedule, sorted, so the handled ones are those at or before `now`;
+    once none is pending, the next alert is the earliest escalation step.
+    """
+    reminders = sorted(reminder_time(due, d, calendar, tz) for d in ob.remind)
+    handled = bisect_right(reminders, now)
+    if handled < len(reminders):
+        return handled, reminders[handled]
+    steps = [shift(due, step.after, 1, calendar, tz) for step in ob.escalate]
+    return handled, min(steps, default=None)
 
 
 def escalation_level(alerts: tuple[Alert, ...], handled: int) -> int:

@@ -24,7 +24,7 @@ from engine.calendar import get_calendar
 from engine.counts import Counts
 from engine.directory import Directory
 from engine.errors import UserError
-from engine.escalation import rebase, schedule
+from engine.escalation import rebased
 from engine.journey import Journey
 from engine.outbox import Message, queue
 from engine.planner import PlannedTask, plan
@@ -127,10 +127,7 @@ def _load(session: Session, ids: list[int], now: datetime) -> list[_CaseState]:
 
 def _alert_state(journey: Journey, planned: PlannedTask, now: datetime) -> dict[str, object]:
     _, ob = journey.obligations[planned.obligation]
-    if not ob.remind and not ob.escalate:  # nothing to schedule
-        return {"alerts_handled": 0, "next_alert_at": None, "escalation_level": 0}
-    alerts = schedule(ob, planned.due, get_calendar(journey.calendar), journey.tz)
-    handled, next_at = rebase(alerts, now)
+    handled, next_at = rebased(ob, planned.due, get_calendar(journey.calendar), journey.tz, now)
     return {"alerts_handled": handled, "next_alert_at": next_at, "escalation_level": 0}
 
 

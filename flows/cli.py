@@ -96,7 +96,7 @@ def demo(
     """Build a demo programme in a fresh home and run the flows over simulated months.
 
     Four organisations (one in Romania), their staff, 30 pseudonymous cases on the four
-    shipped journeys; a tick a day and a digest each weekday through Prefect; messages as
+    shipped journeys; a tick a day through Prefect and digests each weekday; messages as
     .eml files in the outbox. A home holding anything but an earlier demo is refused.
     """
     import time
@@ -122,17 +122,22 @@ def demo(
     if note:
         _say(note)
     home.mkdir(parents=True, exist_ok=True)
-    (home / story.MARKER).write_text("made by `alongside demo`; running it again resets this home\n")
+    (home / story.MARKER).write_text(
+        "made by `alongside demo`; running it again resets this home\n"
+    )
 
     journeys = [catalog.load(path) for path in catalog.journey_files()]
     _say(f"alongside demo: {days} days from {first:%a %d %b %Y}, in {home}")
     _say("  journeys  " + ", ".join(f"{j.journey} v{j.version}" for j in journeys))
     prefect_home = configure_prefect(home, PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL="WARNING")
-    from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY
-    from prefect.settings import temporary_settings
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        temporary_settings,
+    )
 
     from flows import runner
-    from flows.sweep import FLOWS, call
+    from flows.sweep import FLOWS, call, digest_steps
 
     log = configure_logging(home)
     ephemeral = not PREFECT_API_URL.value()
@@ -140,13 +145,14 @@ def demo(
     _say(f"  prefect   {api}")
     _say("  each day: digest 08:00 (weekdays), tick 09:00, people at 13:00 (London)")
 
-    def run_flow(name: str, now) -> bool:
-        return call(FLOWS[name], {"now": now}, "demo").is_completed()
+    def tick(now) -> bool:
+        return call(FLOWS["tick"], {"now": now}, "demo").is_completed()
 
     # Heartbeats tell a server a run's process is alive; a demo's runs last a fraction of a
     # second, and stopping the heartbeat thread costs ~1 s a run.
     with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-        outcome = story.simulate(settings.url, first, days, seed, run_flow, _say)
+        outcome = story.simulate(settings.url, first, days, seed, tick, digest_steps, _say)
+    runner.settle()
     outcome = story.summarise(settings.url, outcome, settings.outbox_dir)
     outcome.seconds = time.perf_counter() - began
     for line in story.report_lines(outcome, home, log, prefect_home if ephemeral else None):

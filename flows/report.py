@@ -112,7 +112,7 @@ def _organisations_of(session: Session, refs: set[str]) -> dict[str, str]:
         rows = session.execute(
             sa.select(case_t.c.ref, case_t.c.organisation_id).where(case_t.c.ref.in_(chunk))
         )
-        found.update(dict(rows.tuples().all()))
+        found.update({ref: org for ref, org in rows})
     return found
 
 

@@ -59,14 +59,14 @@ class Runner:
             if self.stopping.is_set():
                 return
             self.running = job.deployment.name
+            name = job.deployment.name
             try:
-                state = await asyncio.to_thread(_run_flow, job.flow, job.parameters)
+                outcome = await asyncio.to_thread(_run_flow, name, job.flow, job.parameters)
             except Exception as error:  # Prefect itself failed (e.g. the API is unreachable)
-                self.say(f"{_clock()} {job.deployment.name}: not run: {type(error).__name__}: {error}")
-            else:
-                self.say(f"{_clock()} {_describe(job.deployment.name, state)}")
+                outcome = f"{name}: not run: {type(error).__name__}: {error}"
             finally:
                 self.running = None
+            self.say(f"{_clock()} {outcome}")
 
     def stop(self, why: str) -> None:
         """First signal: no new runs, let the running one finish. Second: stop at once."""
@@ -105,31 +105,29 @@ class Runner:
         scheduler.start()
         try:
             await self.stopping.wait()
-        finally:
-            scheduler.shutdown(wait=False)
+            scheduler.pause()  # nothing new starts
             async with self.lock:  # the running flow, if any, finishes
-                pass
+                await asyncio.to_thread(settle)
+        finally:
+            # Only now: shutting APScheduler down cancels the coroutine jobs still running.
+            scheduler.shutdown(wait=False)
         self.say("stopped")
 
 
-def _run_flow(flow: Any, parameters: dict[str, Any]) -> Any:
+def _run_flow(name: str, flow: Any, parameters: dict[str, Any]) -> str:
+    """Run one flow (in a worker thread: flows are synchronous) and describe how it ended."""
     from flows.sweep import call
 
-    return call(flow, parameters, "embedded")
-
-
-def _describe(name: str, state: Any) -> str:
-    label = state.name
-    if state.is_completed():
-        try:
-            totals = state.result()
-        except Exception:  # the result is informative only
-            totals = None
-        if isinstance(totals, dict):
-            figures = ", ".join(f"{k} {v}" for k, v in totals.items())
-            return f"{name}: {label} ({figures})"
-        return f"{name}: {label}"
-    return f"{name}: {label}: {state.message or 'no message'}"
+    state = call(flow, parameters, "embedded")
+    if not state.is_completed():
+        return f"{name}: {state.name}: {state.message or 'no message'}"
+    try:
+        totals = state.result()
+    except Exception:  # the result is informative only
+        totals = None
+    if not isinstance(totals, dict):
+        return f"{name}: {state.name}"
+    return f"{name}: {state.name} ({', '.join(f'{k} {v}' for k, v in totals.items())})"
 
 
 def _clock() -> str:
@@ -145,6 +143,23 @@ def _stop_local_api() -> None:
             server.stop()
     except Exception:  # best effort on the way out
         pass
+
+
+def settle() -> None:
+    """Give the ephemeral API time to write the events it buffers before it stops with us.
+
+    Its task-run recorder and event persister flush on an interval; stopping the server
+    mid-interval loses the last runs' task states (and prints the server's tracebacks).
+    """
+    import time
+
+    from prefect.settings import PREFECT_API_URL, get_current_settings
+
+    if PREFECT_API_URL.value():
+        return
+    services = get_current_settings().server.services
+    wait = max(services.task_run_recorder.flush_interval, services.event_persister.flush_interval)
+    time.sleep(min(wait, 10) + 0.5)
 
 
 def start_api(say: Say) -> str:

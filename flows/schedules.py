@@ -157,7 +157,9 @@ def _schedule(where: str, entry: dict[str, Any]) -> Schedule | None:
             timezone, interval=timedelta(seconds=seconds), anchor=anchor, parameters=parameters
         )
     kinds = ", ".join(sorted(k for k in entry if k in ("rrule",))) or "nothing"
-    raise UserError(f"{where}: the embedded scheduler runs cron and interval schedules, not {kinds}")
+    raise UserError(
+        f"{where}: the embedded scheduler runs cron and interval schedules, not {kinds}"
+    )
 
 
 def read_deployments(path: Path = PROJECT_YAML) -> list[Deployment]:
@@ -181,7 +183,9 @@ def read_deployments(path: Path = PROJECT_YAML) -> list[Deployment]:
         )
         if schedules:
             found.append(
-                Deployment(name, entry["entrypoint"], dict(entry.get("parameters") or {}), schedules)
+                Deployment(
+                    name, entry["entrypoint"], dict(entry.get("parameters") or {}), schedules
+                )
             )
     if not found:
         raise UserError(f"{path}: no deployment has an active schedule")

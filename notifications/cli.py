@@ -110,13 +110,12 @@ def retry_command(
     message_id: int = typer.Argument(..., metavar="ID", help="The outbox id (see `outbox list`)."),
 ) -> None:
     """Put a failed message back in the queue, due now, with its attempts reset."""
-    import getpass
-
     from engine.clock import utcnow
+    from engine.service import actor
     from engine.settings import Settings
     from notifications.dispatch import requeue
 
-    requeue(Settings().url, message_id, utcnow(), actor=getpass.getuser())
+    requeue(Settings().url, message_id, utcnow(), actor=actor())
     typer.echo(f"message {message_id} queued again")
 
 

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlmodel import select
 
+from engine.errors import UserError
 from engine.outbox import Message, queue
 from engine.store import Case, Organisation, Staff, Task, session_scope
 
@@ -28,12 +29,32 @@ UPCOMING = timedelta(days=7)
 QUIET = timedelta(days=21)
 
 
-def _item(row: Any) -> dict[str, Any]:
+class _StageTitles:
+    """Stage id -> the title navigators know it by (as reminders show it), per journey."""
+
+    def __init__(self) -> None:
+        from engine.reconcile import Journeys
+
+        self.journeys = Journeys()
+        self.found: dict[tuple[str, str], str] = {}
+
+    def __call__(self, journey_id: str, stage: str) -> str:
+        if (journey_id, stage) not in self.found:
+            try:
+                stages = self.journeys[journey_id].stages
+            except UserError:  # the journey file is gone: the id is still meaningful
+                stages = []
+            title = next((s.title for s in stages if s.id == stage), stage)
+            self.found[(journey_id, stage)] = title
+        return self.found[(journey_id, stage)]
+
+
+def _item(row: Any, stage_title: _StageTitles) -> dict[str, Any]:
     return {
         "case": row.ref,
         "task_id": row.id,
         "title": row.title,
-        "stage": row.stage,
+        "stage": stage_title(row.journey_id, row.stage),
         "category": row.category,
         "due": row.due.isoformat(),
         "precision": row.precision,
@@ -64,6 +85,7 @@ def queue_digests(url: str, now: datetime) -> int:
                 Task.precision,
                 Task.escalation_level,
                 Case.ref,
+                Case.journey_id,
                 Case.navigator_id,
             )
             .join(Case, Task.case_id == Case.id)
@@ -95,8 +117,9 @@ def queue_digests(url: str, now: datetime) -> int:
         sections: dict[int, dict[str, list[dict[str, Any]]]] = defaultdict(
             lambda: {"overdue": [], "upcoming": [], "quiet": [], "team": []}
         )
+        stage_title = _StageTitles()
         for row in tasks:
-            item = _item(row)
+            item = _item(row, stage_title)
             if row.due < now:
                 sections[row.navigator_id]["overdue"].append(item)
             elif row.due < horizon:

@@ -14,14 +14,17 @@ The outbox row is the source of truth, and every step is a short transaction of 
 
 So a queued message is never lost (a crash leaves it claimed until the lease runs out,
 then it is claimed again); the unique `key` means no cause is ever queued twice; and a
-crash between the server accepting a message and the mark repeats that one message only,
-with the same `Message-ID` (it is derived from the row).
+crash between the server accepting a message and its mark repeats only the messages that
+were in flight (at most one per connection), each once, with the same `Message-ID` (it is
+derived from the row). No claim is worked on past half its lease (see `deliver`), so a
+slow run cannot overlap the next dispatcher's claim of the same rows.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -172,9 +175,16 @@ class _Run:
 
     # --- sending ------------------------------------------------------------------------
 
-    async def deliver(self, channel: Channel, queue: asyncio.Queue[OutboxRow]) -> bool:
-        """Send from the queue over one channel; False once the channel is unusable."""
-        while not queue.empty() and self.auth_failure is None:
+    async def deliver(
+        self, channel: Channel, queue: asyncio.Queue[OutboxRow], deadline: float
+    ) -> bool:
+        """Send from the queue over one channel; False once the channel is unusable.
+
+        Takes no new message after `deadline` (half the claim's lease, on the monotonic
+        clock), so a slow server can never keep a claim past its lease, when another
+        dispatcher could claim and send the same rows.
+        """
+        while not queue.empty() and self.auth_failure is None and time.monotonic() < deadline:
             row = queue.get_nowait()
             try:
                 message = render_outgoing(row, self.settings, self.now)
@@ -197,23 +207,27 @@ class _Run:
             self.mark_sent(row, message.message_id)
         return True
 
-    async def send_batch(self, rows: list[OutboxRow], channels: list[Channel]) -> list[Channel]:
-        """Send one claimed batch; returns the channels still usable afterwards."""
+    async def send_batch(
+        self, rows: list[OutboxRow], channels: list[Channel]
+    ) -> tuple[list[Channel], bool]:
+        """Send one claimed batch: (the channels still usable, whether all rows were tried)."""
         queue: asyncio.Queue[OutboxRow] = asyncio.Queue()
         for row in rows:
             queue.put_nowait(row)
         working = channels[: len(rows)]
-        alive = await asyncio.gather(*(self.deliver(ch, queue) for ch in working))
+        deadline = time.monotonic() + LEASE.total_seconds() / 2
+        alive = await asyncio.gather(*(self.deliver(ch, queue, deadline) for ch in working))
         leftover = [queue.get_nowait() for _ in range(queue.qsize())]
-        if self.auth_failure is not None:
-            self.release(leftover)
-        else:  # every channel lost its server: the rest of the batch waits for it too
+        if leftover and not any(alive) and self.auth_failure is None:
+            # Every connection failed: the rest of the batch waits for the server too.
             for row in leftover:
                 self.mark_failed_attempt(
                     row, self.last_unreachable or "no connection", permanent=False
                 )
+            leftover = []
+        self.release(leftover)  # out of time, or refused login: back as they were
         usable = [ch for ch, ok in zip(working, alive, strict=True) if ok]
-        return usable + channels[len(rows) :]
+        return usable + channels[len(rows) :], not leftover
 
 
 async def dispatch_async(
@@ -233,9 +247,11 @@ async def dispatch_async(
                 break
             if remaining is not None:
                 remaining -= len(rows)
-            channels = await run.send_batch(rows, channels)
+            channels, finished = await run.send_batch(rows, channels)
             if run.auth_failure is not None:
                 raise UserError(str(run.auth_failure))
+            if not finished:  # the rest is due now; the next dispatch takes it
+                break
     finally:
         await asyncio.gather(*(ch.close() for ch in everything), return_exceptions=True)
         run.connection.close()

@@ -66,9 +66,11 @@ class Rendered:
 
 @cache
 def _environment() -> Environment:
-    # Autoescape the HTML templates only: the text bodies are not markup.
+    # Autoescape the HTML templates only: the text bodies are not markup. Templates ship
+    # with the code, so they are not re-checked on disk for every message.
     return Environment(
         loader=FileSystemLoader(TEMPLATES),
+        auto_reload=False,
         autoescape=select_autoescape(["html"]),
         undefined=StrictUndefined,
         trim_blocks=True,

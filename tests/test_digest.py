@@ -91,7 +91,7 @@ class World:
                 case_id=self.ids[ref],
                 obligation=obligation,
                 occurrence=fields.pop("occurrence", 1),
-                stage=fields.pop("stage", "First month"),
+                stage=fields.pop("stage", "first-month"),
                 title=fields.pop("title", obligation.replace("-", " ").capitalize()),
                 category=fields.pop("category", "other"),
                 due=due,
@@ -185,6 +185,9 @@ def test_each_person_gets_their_own_items(url, world):
         ("KNT-0005", "nav2@example.org"),
     ]
     assert lead["overdue"] == lead["upcoming"] == lead["quiet"] == []
+
+    # Stages appear by the titles the journey gives them, as in reminders.
+    assert {i["stage"] for i in nav1["overdue"] + nav1["upcoming"]} == {"First month"}
 
     ro = found["ro@example.org"].payload
     assert ro["timezone"] == "Europe/Bucharest"

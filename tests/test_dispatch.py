@@ -330,6 +330,32 @@ def test_accepted_login_delivers(url, home, recorder, monkeypatch):
     assert_each_delivered_once(url, recorder)
 
 
+def test_a_claim_is_never_worked_on_past_half_its_lease(url, smtp, recorder, monkeypatch):
+    import notifications.dispatch as dispatch_module
+
+    put(url, 3)
+    monkeypatch.setattr(dispatch_module, "LEASE", timedelta(0))  # out of time at once
+    assert dispatch(url, T0).sent == 0
+    assert all(r.status == "queued" and r.attempts == 0 for r in outbox(url))
+    monkeypatch.setattr(dispatch_module, "LEASE", LEASE)
+    assert dispatch(url, T0).sent == 3
+    assert_each_delivered_once(url, recorder)
+
+
+def test_a_message_that_cannot_be_rendered_fails_without_stopping_the_rest(url, smtp, recorder):
+    put(url, 2)
+    with session_scope(url) as session:
+        queue(session, [Message("broken", "reminder", "nav@example.org", "KNT-0042", {})], T0)
+    moment = T0
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        dispatch(url, moment)
+        moment += backoff(attempt)
+    assert statuses(url) == {"sent": 2, "failed": 1}
+    (broken,) = [r for r in outbox(url) if r.status == "failed"]
+    assert broken.last_error.startswith("KeyError")
+    assert_each_delivered_once(url, recorder, except_failed=True)
+
+
 # --- crashes ----------------------------------------------------------------------------
 
 

@@ -295,5 +295,5 @@ def test_subjects_survive_encoding_and_every_line_fits(title):
     message = render(row("reminder", reminder(title=title)), SETTINGS, NOW)
     assert message["Subject"] == f"[Alongside] Reminder: KNT-0042 — {title} due Tue 5 Jan"
     text, html, calendar = parts(message)
-    assert title in text
+    assert title in text and title in html
     assert str(events(calendar)[0]["SUMMARY"]) == f"Due: KNT-0042 — {title}"
