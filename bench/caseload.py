@@ -15,6 +15,7 @@ the benchmark measures. Nothing here names or locates anyone: refs and staff are
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -129,9 +130,8 @@ def _history(rng: random.Random, referral: date, now: date) -> list[tuple[str, d
     nrm = day(referral, 1, 10)
     if rng.random() < 0.95 and record("nrm_referral", nrm):
         reasonable = day(nrm, 5, 60)
-        if rng.random() < 0.85 and record("reasonable_grounds", reasonable):
-            if rng.random() < 0.55:
-                record("conclusive_grounds", day(reasonable, 180, 540))
+        if rng.random() < 0.85 and record("reasonable_grounds", reasonable) and rng.random() < 0.55:
+            record("conclusive_grounds", day(reasonable, 180, 540))
     record("arrival", day(referral, 7, 60))  # safe return only: dropped elsewhere
     if rng.random() < 0.8:
         record("witness_statement", day(referral, 3, 60))
@@ -336,15 +336,27 @@ def populate(
             [{"_id": s["id"], "lead_id": s["lead_id"]} for s in directory.staff if s["lead_id"]],
         )
     open_cases = events = 0
+    per_journey: Counter[str] = Counter()
+    having: Counter[str] = Counter()  # cases with at least one such event
     sample: list[SampleCase] = []
     for cases, rows, samples in generate(n, journeys, directory, now, seed):
         with engine.begin() as connection:
             connection.execute(sa.insert(case_t), cases)
             connection.execute(sa.insert(event_t), rows)
         open_cases += sum(c["status"] == "open" for c in cases)
+        per_journey.update(c["journey_id"] for c in cases)
+        recorded = Counter((r["case_id"], r["name"]) for r in rows)
+        having.update(name for _, name in recorded)
+        having["trial_moved"] += sum(
+            1 for (_, name), k in recorded.items() if name == "trial" and k > 1
+        )
         events += len(rows)
         sample.extend(samples[: max(0, sample_size - len(sample))])
     _fix_sequences(engine)
+    shares = {f"journey_{j}": per_journey[j] / n for j in JOURNEY_SHARES}
+    for name in ("nrm_referral", "charge", "trial_listed", "trial_moved", "verdict"):
+        shares[f"with_{name}"] = having[name] / n
+    shares["closed"] = 1 - open_cases / n
     return {
         "organisations": len(directory.organisations),
         "staff": len(directory.staff),
@@ -352,6 +364,7 @@ def populate(
         "cases": n,
         "open_cases": open_cases,
         "events": events,
+        "caseload_shares": {k: round(v, 3) for k, v in shares.items()},
         "sample": sample,
     }
 
@@ -457,7 +470,5 @@ def change_one_percent(
             )
     with engine.begin() as connection:
         connection.execute(sa.insert(event_t), rows)
-        connection.execute(
-            sa.update(case_t).where(case_t.c.id.in_(chosen)).values(replan_at=EPOCH)
-        )
+        connection.execute(sa.update(case_t).where(case_t.c.id.in_(chosen)).values(replan_at=EPOCH))
     return chosen

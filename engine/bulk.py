@@ -23,18 +23,29 @@ def insert_ignoring_conflicts(
     """Insert rows, skipping any whose unique key already exists; returns rows inserted."""
     if not rows:
         return 0
-    if is_postgres(session):
-        statement = postgresql.insert(table).on_conflict_do_nothing(index_elements=list(unique))
-        return session.execute(statement, list(rows)).rowcount
-    return _sqlite_insert(session, table, rows, unique)
+    dialect = postgresql if is_postgres(session) else sqlite
+    statement = dialect.insert(table).on_conflict_do_nothing(index_elements=list(unique))
+    return _insert_many(session, statement, table, rows)
 
 
-def _sqlite_insert(
-    session: Session, table: sa.Table, rows: Sequence[dict[str, Any]], unique: Sequence[str]
+def insert_rows(session: Session, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert rows (all with the same keys) in one `executemany`."""
+    if rows:
+        _insert_many(session, sa.insert(table), table, rows)
+
+
+def _insert_many(
+    session: Session, statement: sa.Insert, table: sa.Table, rows: Sequence[dict[str, Any]]
 ) -> int:
-    """The same statement, given to sqlite3's `executemany` as rows of values converted by
-    their columns' types: at thousands of rows (a sweep planning many cases) SQLAlchemy's
-    per-row parameter handling costs about as much again as the insert itself."""
+    """Execute an INSERT for many rows; returns the rows inserted.
+
+    On SQLite the rows go to sqlite3's `executemany` as tuples, each value converted once by
+    its column's type: at thousands of rows (a sweep planning many cases) SQLAlchemy's
+    per-row parameter handling costs about as much again as the insert itself.
+    PostgreSQL keeps SQLAlchemy's own batched path (multi-row VALUES), which is fast there.
+    """
+    if is_postgres(session):
+        return session.execute(statement, list(rows)).rowcount
     connection = session.connection()
     dialect = connection.dialect
     defaults = {  # what SQLAlchemy fills in for columns the rows leave out
@@ -44,11 +55,8 @@ def _sqlite_insert(
     }
     if defaults:
         rows = [{**defaults, **row} for row in rows]
-    compiled = (
-        sqlite.insert(table)
-        .values({name: sa.bindparam(name) for name in rows[0]})
-        .on_conflict_do_nothing(index_elements=list(unique))
-        .compile(dialect=dialect)
+    compiled = statement.values({name: sa.bindparam(name) for name in rows[0]}).compile(
+        dialect=dialect
     )
     order = compiled.positiontup
     converters = [

@@ -534,10 +534,20 @@ def _register_shell_commands() -> None:
 _register_shell_commands()
 
 
+def _home_first(argv: list[str]) -> list[str]:
+    """Accept `--home DIR` anywhere (`alongside case list --home x`), as every command should."""
+    for i, arg in enumerate(argv):
+        if arg == "--home" and i + 1 < len(argv):
+            return ["--home", argv[i + 1], *argv[:i], *argv[i + 2 :]]
+        if arg.startswith("--home="):
+            return [arg, *argv[:i], *argv[i + 1 :]]
+    return argv
+
+
 def main() -> None:
     """Entry point: run the app, turning user errors into one line and exit 1."""
     try:
-        app()
+        app(args=_home_first(sys.argv[1:]), prog_name="alongside")
     except UserError as error:
         typer.echo(f"error: {error}", err=True)
         sys.exit(1)

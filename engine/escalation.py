@@ -103,6 +103,8 @@ def rebased(
     reminders lead the schedule, sorted, so the handled ones are those at or before `now`;
     once none is pending, the next alert is the earliest escalation step.
     """
+    if not ob.remind and not ob.escalate:
+        return 0, None
     reminders = sorted(reminder_time(due, d, calendar, tz) for d in ob.remind)
     handled = bisect_right(reminders, now)
     if handled < len(reminders):

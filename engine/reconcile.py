@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from engine import catalog
-from engine.bulk import insert_ignoring_conflicts, is_postgres, update_by_id
+from engine.bulk import insert_ignoring_conflicts, insert_rows, is_postgres, update_by_id
 from engine.calendar import get_calendar
 from engine.counts import Counts
 from engine.directory import Directory
@@ -98,9 +98,15 @@ class _CaseState:
 
 
 def _load(session: Session, ids: list[int], now: datetime) -> list[_CaseState]:
-    query = sa.select(case_t).where(
-        case_t.c.id.in_(ids), case_t.c.status == "open", case_t.c.replan_at <= now
-    )
+    query = sa.select(
+        case_t.c.id,
+        case_t.c.ref,
+        case_t.c.journey_id,
+        case_t.c.journey_version,
+        case_t.c.organisation_id,
+        case_t.c.navigator_id,
+        case_t.c.facts,
+    ).where(case_t.c.id.in_(ids), case_t.c.status == "open", case_t.c.replan_at <= now)
     if is_postgres(session):
         query = query.with_for_update(skip_locked=True)
     states = {row.id: _CaseState(row) for row in session.execute(query)}
@@ -224,8 +230,7 @@ def reconcile_cases(session: Session, ids: list[int], now: datetime) -> Counts:
             ],
         )
     update_by_id(session, case_t, case_updates)
-    if audits:
-        session.execute(sa.insert(AuditEntry.__table__), audits)
+    insert_rows(session, AuditEntry.__table__, audits)
     queue(session, notices, now)
     return counts
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import random
 import shutil
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -549,7 +550,9 @@ def report_lines(outcome: Outcome, home: Path, log: Path, prefect_home: Path | N
     if prefect_home is not None:
         lines += [
             "  the Prefect UI, with every flow run and its artifacts:",
-            f"    PREFECT_HOME={prefect_home} prefect server start   then http://127.0.0.1:4200",
+            f"    PREFECT_HOME={prefect_home} {Path(sys.executable).parent / 'prefect'} "
+            "server start",
+            "    then open http://127.0.0.1:4200",
         ]
     else:
         lines.append("  the flow runs and their artifacts are in your Prefect server's UI")

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlmodel import Session
@@ -206,11 +206,17 @@ def oldest_overdue(session: Session, now: datetime, limit: int = 10) -> list[dic
             "organisation": r.organisation_id,
             "task": r.title,
             "due": r.due,
-            "days_overdue": (now - r.due).days,
+            "overdue_for": _span(now - r.due),
             "escalation_level": r.escalation_level,
         }
         for r in rows
     ]
+
+
+def _span(late: timedelta) -> str:
+    if late >= timedelta(days=2):
+        return f"{late.days} days"
+    return f"{int(late.total_seconds() // 3600)} hours"
 
 
 def failed_total(session: Session) -> int:
@@ -280,8 +286,8 @@ def summary_markdown(
         lines += ["", f"{delivery.retrying} messages will be retried with back-off."]
     lines += ["", "## Oldest overdue tasks", ""]
     if oldest:
-        rows = [{**r, "due": f"{r['due']:%Y-%m-%d %H:%M}"} for r in oldest]
-        columns = ["case", "organisation", "task", "due", "days_overdue", "escalation_level"]
+        rows = [{**r, "due (UTC)": f"{r['due']:%Y-%m-%d %H:%M}"} for r in oldest]
+        columns = ["case", "organisation", "task", "due (UTC)", "overdue_for", "escalation_level"]
         lines += _table(rows, columns)
     else:
         lines.append("Nothing is overdue.")

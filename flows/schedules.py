@@ -71,7 +71,8 @@ class Schedule:
                 timezone=zone,
             )
         anchor = self.anchor or DEFAULT_ANCHOR
-        anchor = anchor.replace(tzinfo=zone) if anchor.tzinfo is None else anchor
+        # Prefect reads an anchor without an offset as UTC; so does this.
+        anchor = anchor.replace(tzinfo=UTC) if anchor.tzinfo is None else anchor
         return IntervalTrigger(
             seconds=self.interval.total_seconds(), start_date=anchor, timezone=zone
         )

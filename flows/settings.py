@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import os
-import sys
 from pathlib import Path
 
 # Why each default:
@@ -47,8 +46,6 @@ def configure_prefect(home: Path, **extra: str) -> Path:
     PREFECT_HOME goes under the data directory unless set, so the orchestration history
     sits beside the database it describes and one `rm -r` removes both.
     """
-    if "prefect" in sys.modules:  # too late: Prefect has read its settings already
-        logging.getLogger(__name__).debug("configure_prefect called after prefect import")
     os.environ.setdefault("PREFECT_HOME", str((home / "prefect").resolve()))
     for name, value in {**PREFECT_DEFAULTS, **extra}.items():
         os.environ.setdefault(name, value)
@@ -65,8 +62,11 @@ def configure_logging(home: Path) -> Path:
     """Also write Prefect's and Alongside's log records to a rotating file in the home.
 
     Call after importing prefect (its logging setup replaces the root logger's handlers).
-    The file holds what the console shows, which is only counts and case references.
+    The file stays on this machine, beside the database, and is as private: besides what
+    the flows tell Prefect it holds a failing step's whole error, which Prefect never sees.
     """
+    from prefect.logging.formatters import PrefectFormatter
+
     path = log_file(home)
     path.parent.mkdir(parents=True, exist_ok=True)
     root = logging.getLogger()
@@ -75,7 +75,11 @@ def configure_logging(home: Path) -> Path:
             path, maxBytes=10_000_000, backupCount=5, encoding="utf-8"
         )
         handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)-7s %(name)s - %(message)s")
+            PrefectFormatter(
+                "%(asctime)s %(levelname)-7s %(name)s - %(message)s",
+                flow_run_fmt="%(asctime)s %(levelname)-7s flow run %(flow_run_name)s - %(message)s",
+                task_run_fmt="%(asctime)s %(levelname)-7s task run %(task_run_name)s - %(message)s",
+            )
         )
         root.addHandler(handler)
     logging.getLogger("alongside").setLevel(logging.INFO)

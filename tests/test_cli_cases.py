@@ -167,3 +167,17 @@ def test_bad_staff_file_changes_nothing(programme: Path, tmp_path: Path, db_url:
         assert result.stderr.startswith(expected), result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
     assert state(db_url) == before
+
+
+def test_home_option_works_before_or_after_the_command(
+    programme: Path, db_url: str, home: Path, tmp_path: Path
+) -> None:
+    if not db_url.startswith("sqlite"):
+        pytest.skip("--home chooses the embedded SQLite database")
+    elsewhere = tmp_path / "elsewhere"
+    assert json.loads(run("case", "list", "--json", "--home", str(elsewhere)).stdout) == []
+    assert (elsewhere / "alongside.db").exists()
+    refs = [c["ref"] for c in json.loads(run("--home", str(home), "case", "list", "--json").stdout)]
+    assert refs == ["KNT-0001"]
+    refs = [c["ref"] for c in json.loads(run("case", "list", f"--home={home}", "--json").stdout)]
+    assert refs == ["KNT-0001"]

@@ -1,0 +1,58 @@
+"""Fatigue rules of the alert pass: quiet nights for whole-day deadlines, one escalation
+message per recipient per sweep."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from engine import service, sweep
+from engine.store import OutboxMessage, session_scope
+from tests.conftest import at
+
+
+def open_case(url: str, ref: str, referral: str) -> None:
+    with session_scope(url) as session:
+        service.open_case(
+            session,
+            ref,
+            "adult-cjs",
+            "nav@example.org",
+            {"referral": referral},
+            {},
+            at(referral),
+            "t",
+        )
+
+
+def queued(url: str) -> list[OutboxMessage]:
+    with session_scope(url) as session:
+        return list(session.execute(sa.select(OutboxMessage)).scalars())
+
+
+def test_whole_day_reminder_found_at_night_waits_for_the_morning(staffed: str) -> None:
+    open_case(staffed, "KNT-0100", "2027-01-04T07:00")
+    # Support referral: due end of Wed 6 Jan, reminder 08:00 Tue 5 Jan. The engine was down
+    # all Tuesday; the sweep at 21:00 finds the reminder and holds it until 08:00 Wednesday.
+    sweep.tick(staffed, at("2027-01-05T21:00"))
+    reminders = [m for m in queued(staffed) if m.kind == "reminder"]
+    day = [m for m in reminders if m.payload["precision"] == "day"]
+    assert [m.payload["title"] for m in day] == ["Referred to victim support services"]
+    assert day[0].next_attempt_at == at("2027-01-06T08:00")
+
+
+def test_hour_deadlines_alert_at_once_even_at_night(staffed: str) -> None:
+    open_case(staffed, "KNT-0101", "2027-01-04T01:00")  # due 01:00 Tuesday
+    sweep.tick(staffed, at("2027-01-05T03:00"))  # 2 hours overdue, at 3 in the morning
+    escalations = [m for m in queued(staffed) if m.kind == "escalation"]
+    assert escalations and all(m.next_attempt_at == at("2027-01-05T03:00") for m in escalations)
+
+
+def test_one_escalation_message_per_recipient_per_sweep(staffed: str) -> None:
+    for n in range(3):
+        open_case(staffed, f"KNT-02{n:02d}", "2027-01-04T09:00")
+    sweep.tick(staffed, at("2027-01-05T11:00"))
+    to_lead = [m for m in queued(staffed) if m.kind == "escalation"]
+    assert [m.recipient for m in to_lead] == ["lead@example.org"]
+    cases = {item["case"] for item in to_lead[0].payload["items"]}
+    assert cases == {"KNT-0200", "KNT-0201", "KNT-0202"}
+    assert len(to_lead[0].payload["items"]) == 6  # accommodation and essentials, each case
