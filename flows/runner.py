@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -162,6 +163,37 @@ def settle() -> None:
     time.sleep(min(wait, 10) + 0.5)
 
 
+class _OwnSession(subprocess.Popen):
+    """A Popen whose child leads its own session, out of the terminal's process group."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("start_new_session", True)
+        super().__init__(*args, **kwargs)
+
+
+def _start_ephemeral_api() -> None:
+    """Start Prefect's ephemeral API as a subprocess in a session of its own.
+
+    Prefect would start it in ours, and Ctrl-C in a terminal interrupts the whole
+    foreground process group: the API would stop under the very flow we are letting
+    finish. In its own session it hears only us; Prefect stops it when this process exits.
+    (Prefect starts it with `subprocess.Popen` in `prefect.server.api.server`: only that
+    module's name is swapped, only while it starts.)
+    """
+    import types
+
+    from prefect.server.api import server as module
+
+    api = module.SubprocessASGIServer()  # the instance get_client() will find and reuse
+    if api.running:
+        return
+    module.subprocess = types.SimpleNamespace(**{**vars(subprocess), "Popen": _OwnSession})
+    try:
+        api.start()
+    finally:
+        module.subprocess = subprocess
+
+
 def start_api(say: Say) -> str:
     """Reach the Prefect API now (starting the ephemeral one if need be), not at the first run.
 
@@ -173,6 +205,7 @@ def start_api(say: Say) -> str:
     url = PREFECT_API_URL.value()
     if not url:
         say("  starting Prefect's local API (the first start on a new machine takes ~15 s)")
+        _start_ephemeral_api()
     from engine.errors import UserError
 
     with get_client(sync_client=True) as client:

@@ -7,6 +7,7 @@ Polls have bounded timeouts; nothing waits on a fixed sleep.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import threading
@@ -97,3 +98,48 @@ deployments:
     assert len(runs) >= 2
     assert all(r.parameters.get("batch_size") == 7 for r in runs)
     assert all(r.name.startswith("tick-") for r in runs)
+
+
+def test_ctrl_c_in_a_terminal_lets_the_running_flow_finish_on_the_ephemeral_api(
+    tmp_path: Path,
+) -> None:
+    """Ctrl-C reaches the terminal's whole process group: Prefect's local API must outlive it."""
+    marker = tmp_path / "slow.log"
+    config = tmp_path / "prefect.yaml"
+    config.write_text(
+        f"""
+deployments:
+  - name: slow
+    entrypoint: tests/prefect/slow_flow.py:slow
+    parameters: {{marker: "{marker}", seconds: 2}}
+    schedules: [{{interval: 1}}]
+"""
+    )
+    process = subprocess.Popen(
+        alongside("run", "--prefect-yaml", str(config)),
+        cwd=tmp_path,
+        env=child_env(ALONGSIDE_HOME=str(tmp_path / "home")),
+        stdout=subprocess.PIPE,
+        stderr=(tmp_path / "stderr.log").open("w"),
+        text=True,
+        start_new_session=True,  # a process group of its own, as a terminal gives a command
+    )
+    out: list[str] = []
+    reader = threading.Thread(target=lambda: out.extend(iter(process.stdout.readline, "")))
+    reader.start()
+    try:
+        eventually(
+            lambda: (c := counts(marker))[1] >= 1 and c[0] > c[1],
+            timeout=120,
+            what=f"a second slow flow running (output so far: {out})",
+        )
+        os.killpg(process.pid, signal.SIGINT)
+        assert process.wait(timeout=60) == 0, (tmp_path / "stderr.log").read_text()[-3000:]
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        reader.join(timeout=10)
+    started, finished = counts(marker)
+    assert started == finished >= 2
+    assert "slow: Completed" in out[-2] and out[-1].strip() == "stopped"
+    assert "ephemeral API" in "".join(out)
