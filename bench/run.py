@@ -21,7 +21,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from statistics import median
-from time import perf_counter
+from time import perf_counter, process_time
 from typing import Any
 
 import sqlalchemy as sa
@@ -256,6 +256,10 @@ def run(
     url = url or fresh_sqlite_url()
     result: dict[str, Any] = {"cases": cases, "database": url.split("://")[0], "now": now}
     engine = prepare_database(url)
+    postgres = engine.dialect.name == "postgresql"
+    with engine.connect() as connection:
+        version = "SHOW server_version" if postgres else "SELECT sqlite_version()"
+        result["database_version"] = connection.exec_driver_sql(version).scalar()
 
     progress("loading journeys")
     result["journeys_load_s"] = journeys_load()
@@ -271,9 +275,11 @@ def run(
     del sample
 
     progress("initial plan of every case (sweep)")
+    cpu = process_time()
     elapsed, counts = plan_everything(url, now)
     result.update(
         plan_all_s=elapsed,
+        plan_all_cpu_s=process_time() - cpu,  # this process only: the rest is I/O and waits
         plan_all_cases_per_s=counts["cases"] / elapsed if elapsed else None,
         plan_all_tasks=counts["created"],
     )
@@ -320,7 +326,7 @@ def run(
     result.update(table_counts(engine, now))
     size = database_bytes(engine, url)
     result.update(db_bytes=size, db_bytes_per_case=size / cases)
-    result["peak_rss_mb"] = peak_rss_mb()  # the caseload work; dispatch and Prefect follow
+    result["peak_rss_mb_caseload"] = peak_rss_mb()  # before dispatch (Prefect is a child)
 
     progress(f"dispatch of {dispatch_messages} messages to a local SMTP server")
     result.update(_dispatch(dispatch_messages))

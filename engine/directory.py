@@ -35,7 +35,10 @@ class Directory:
         return self.orgs[organisation_id].timezone
 
     def recipients(self, role: str, navigator_id: int, organisation_id: str) -> list[str]:
-        """Who a journey role means for one case: its navigator, their lead, the programme leads."""
+        """Who a journey role means for one case: its navigator, their lead, the programme leads.
+
+        A navigator without a lead escalates to the programme leads instead.
+        """
         navigator = self.staff[navigator_id]
         if role == "navigator":
             return [navigator.email]
@@ -46,8 +49,8 @@ class Directory:
                 if lead
                 else self.recipients("programme_lead", navigator_id, organisation_id)
             )
-        return sorted(
-            s.email
-            for s in self.staff.values()
-            if s.role == "programme_lead" and s.organisation_id == organisation_id
-        )
+        leads = [s for s in self.staff.values() if s.role == "programme_lead"]
+        local = [s.email for s in leads if s.organisation_id == organisation_id]
+        # An organisation without its own programme lead escalates to the programme's:
+        # the top of a ladder must reach someone.
+        return sorted(local or (s.email for s in leads))

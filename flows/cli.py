@@ -97,7 +97,8 @@ def demo(
 
     Four organisations (one in Romania), their staff, 30 pseudonymous cases on the four
     shipped journeys; a tick a day through Prefect and digests each weekday; messages as
-    .eml files in the outbox. A home holding anything but an earlier demo is refused.
+    .eml files in the outbox. A home the demo made is reset; any other home holding staff
+    or cases is refused.
     """
     import time
 

@@ -79,18 +79,11 @@ class Runner:
         self.say(f"{why}: stopping{waiting}")
         self.stopping.set()
 
-    async def serve(self, catch_up: bool = True) -> None:
-        """Schedule every job and run until a signal asks to stop."""
-        from apscheduler.schedulers.asyncio import AsyncIOScheduler
+    def schedule(self, scheduler: Any, now: datetime, catch_up: bool) -> None:
+        """Add one APScheduler job per schedule, and say when each fires next.
 
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, self.stop, signal.Signals(signum).name)
-        scheduler = AsyncIOScheduler(
-            timezone=UTC,
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
-        )
-        now = datetime.now(UTC)
+        Coalesce, one instance, no misfire limit: a late job runs once, however late.
+        """
         for number, (job, schedule) in enumerate(self.jobs):
             first = now if catch_up and schedule.interval is not None else None
             scheduler.add_job(
@@ -99,10 +92,23 @@ class Runner:
                 args=[job],
                 id=f"{job.deployment.name}-{number}",
                 name=job.deployment.name,
+                coalesce=True,
+                max_instances=1,
+                misfire_grace_time=None,
                 **({"next_run_time": first} if first else {}),
             )
             upcoming = "now" if first else f"{next_fire(schedule, now):%Y-%m-%d %H:%M} UTC"
             self.say(f"  {job.deployment.name:<9} {schedule.describe()}; next {upcoming}")
+
+    async def serve(self, catch_up: bool = True) -> None:
+        """Schedule every job and run until a signal asks to stop."""
+        from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, self.stop, signal.Signals(signum).name)
+        scheduler = AsyncIOScheduler(timezone=UTC)
+        self.schedule(scheduler, datetime.now(UTC), catch_up)
         scheduler.start()
         try:
             await self.stopping.wait()

@@ -157,10 +157,9 @@ def _schedule(where: str, entry: dict[str, Any]) -> Schedule | None:
         return Schedule(
             timezone, interval=timedelta(seconds=seconds), anchor=anchor, parameters=parameters
         )
-    kinds = ", ".join(sorted(k for k in entry if k in ("rrule",))) or "nothing"
-    raise UserError(
-        f"{where}: the embedded scheduler runs cron and interval schedules, not {kinds}"
-    )
+    if "rrule" in entry:
+        raise UserError(f"{where}: the embedded scheduler runs cron and interval, not rrule")
+    raise UserError(f"{where}: a schedule needs cron or interval")
 
 
 def read_deployments(path: Path = PROJECT_YAML) -> list[Deployment]:

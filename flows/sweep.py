@@ -96,7 +96,9 @@ class StepResult:
 
 @dataclass
 class Dispatched:
-    result: DispatchResult
+    """What a dispatch sent, in counts, and how each message it tried ended."""
+
+    outcome: DispatchResult
     delivery: report.Delivery
 
 
@@ -111,7 +113,7 @@ class TickResult:
     dispatched: Dispatched | None = None
 
     def totals(self) -> dict[str, int]:
-        sent = self.dispatched.result if self.dispatched else DispatchResult()
+        sent = self.dispatched.outcome if self.dispatched else DispatchResult()
         return {
             "batches": self.batches,
             "cases": self.counts.cases,
@@ -307,7 +309,7 @@ def digest(now: datetime | None = None) -> dict[str, int]:
     """The daily digests: queue one per person with something to say, then dispatch."""
     moment = instant(now)
     queued = queue_digests_task(moment)
-    sent = dispatch_task(moment).result
+    sent = dispatch_task(moment).outcome
     totals = {"digests": queued, **sent.as_dict()}
     get_run_logger().info(", ".join(f"{k} {v}" for k, v in totals.items()))
     return totals
@@ -316,7 +318,7 @@ def digest(now: datetime | None = None) -> dict[str, int]:
 def digest_steps(now: datetime) -> dict[str, int]:
     """The digest flow's steps without Prefect (the demo's weekday mornings)."""
     queued = queue_daily_digests(now)
-    return {"digests": queued, **dispatch_due(now).result.as_dict()}
+    return {"digests": queued, **dispatch_due(now).outcome.as_dict()}
 
 
 FLOWS = {"tick": tick, "digest": digest}

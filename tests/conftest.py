@@ -35,7 +35,8 @@ staff:
   - {email: nav2@example.org, name: Bo, role: navigator, organisation: kent, lead: lead@example.org}
   - {email: prog@example.org, name: Pat, role: programme_lead, organisation: kent}
   - {email: ro-lead@example.org, name: Ilie, role: team_lead, organisation: ro}
-  - {email: ro-nav@example.org, name: Ioana, role: navigator, organisation: ro, lead: ro-lead@example.org}
+  - {email: ro-nav@example.org, name: Ioana, role: navigator, organisation: ro,
+     lead: ro-lead@example.org}
 """
 
 

@@ -56,3 +56,15 @@ def test_one_escalation_message_per_recipient_per_sweep(staffed: str) -> None:
     cases = {item["case"] for item in to_lead[0].payload["items"]}
     assert cases == {"KNT-0200", "KNT-0201", "KNT-0202"}
     assert len(to_lead[0].payload["items"]) == 6  # accommodation and essentials, each case
+
+
+def test_top_of_the_ladder_reaches_a_programme_lead_in_another_organisation(staffed: str) -> None:
+    # The Romanian team has no programme lead of its own: Kent's programme lead hears.
+    with session_scope(staffed) as session:
+        service.open_case(
+            session, "ROU-0001", "adult-cjs", "ro-nav@example.org",
+            {"referral": "2027-01-04T09:00"}, {}, at("2027-01-04T09:00"), "t",
+        )  # fmt: skip
+    sweep.tick(staffed, at("2027-01-07T12:00"))  # a working day past the 24-hour deadline
+    recipients = {m.recipient for m in queued(staffed) if m.kind == "escalation"}
+    assert recipients == {"ro-lead@example.org", "prog@example.org"}

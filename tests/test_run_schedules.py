@@ -185,3 +185,27 @@ deployments:
     assert log == ["start tick {'batch_size': 5}", "end tick", "start digest {}", "end digest"]
     assert [line.split(" ", 1)[1] for line in said[:2]] == ["tick: Completed", "digest: Completed"]
     assert said[2:] == ["SIGTERM: stopping"]
+
+
+def test_jobs_coalesce_never_overlap_and_the_tick_catches_up_at_start(tmp_path: Path) -> None:
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    said: list[str] = []
+    engine = runner.Runner(read_deployments(), tmp_path, said.append)
+    scheduler = AsyncIOScheduler(timezone=UTC)
+    now = datetime(2027, 3, 5, 16, 2, tzinfo=UTC)  # a Friday afternoon
+    engine.schedule(scheduler, now, catch_up=True)
+    jobs = {job.name: job for job in scheduler.get_jobs()}
+    assert set(jobs) == {"tick", "digest"}
+    for job in jobs.values():
+        assert job.coalesce and job.max_instances == 1 and job.misfire_grace_time is None
+    assert jobs["tick"].next_run_time == now  # the sweep catches up at start-up
+    assert not hasattr(jobs["digest"], "next_run_time")  # computed from the cron at start
+    assert said == [
+        "  tick      every 15 minutes (Europe/London); next now",
+        "  digest    cron '0 8 * * 1-5' (Europe/London); next 2027-03-08 08:00 UTC",
+    ]
+
+    later = AsyncIOScheduler(timezone=UTC)
+    engine.schedule(later, now, catch_up=False)
+    assert not hasattr({j.name: j for j in later.get_jobs()}["tick"], "next_run_time")
