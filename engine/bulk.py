@@ -44,8 +44,9 @@ def _insert_many(
     per-row parameter handling costs about as much again as the insert itself.
     PostgreSQL keeps SQLAlchemy's own batched path (multi-row VALUES), which is fast there.
     """
-    if is_postgres(session):
-        return session.execute(statement, list(rows)).rowcount
+    if is_postgres(session):  # an executemany's rowcount is -1 there: count what RETURNING gives
+        returning = statement.returning(*table.primary_key.columns)
+        return len(session.execute(returning, list(rows)).all())
     connection = session.connection()
     dialect = connection.dialect
     defaults = {  # what SQLAlchemy fills in for columns the rows leave out

@@ -144,110 +144,129 @@ def _replan_key(case_id: int, items: list[dict]) -> str:
     return f"replan:{case_id}:{digest[:20]}"
 
 
+@dataclass
+class _Writes:
+    """Everything one batch will write, gathered so each kind is one set-based statement."""
+
+    inserts: list[dict] = field(default_factory=list)
+    redates: list[dict] = field(default_factory=list)
+    cancels: list[dict] = field(default_factory=list)
+    cases: list[dict] = field(default_factory=list)
+    audits: list[dict] = field(default_factory=list)
+    notices: list[Message] = field(default_factory=list)
+
+    def apply(self, session: Session, now: datetime) -> None:
+        insert_ignoring_conflicts(
+            session, task_t, self.inserts, ["case_id", "obligation", "occurrence"]
+        )
+        update_by_id(session, task_t, self.redates)
+        update_by_id(session, task_t, self.cancels)
+        update_by_id(session, case_t, self.cases)
+        insert_rows(session, AuditEntry.__table__, self.audits)
+        queue(session, self.notices, now)
+
+
 def reconcile_cases(session: Session, ids: list[int], now: datetime) -> Counts:
     """Plan the given cases (those still due under the lock) and apply the differences."""
     counts = Counts()
-    inserts: list[dict] = []
-    redates: list[dict] = []
-    cancels: list[dict] = []
-    case_updates: list[dict] = []
-    audits: list[dict] = []
-    notices: list[Message] = []
+    writes = _Writes()
     directory = Directory(session)
     journeys = Journeys()
     for state in _load(session, ids, now):
         case = state.case
         try:
             journey = journeys[case.journey_id]
-        except UserError as error:
+        except UserError as error:  # a broken journey file must not stop the whole sweep
             counts.errors.append(f"{case.ref}: {error}")
-            case_updates.append(
-                {
-                    "_id": case.id,
-                    "replan_at": now + RETRY_BROKEN_CASE,
-                    "journey_version": case.journey_version,
-                }
+            retry = now + RETRY_BROKEN_CASE
+            writes.cases.append(
+                {"_id": case.id, "replan_at": retry, "journey_version": case.journey_version}
             )
             continue
-        result = plan(journey, case.facts or {}, state.events, state.closed, now)
+        changes = _reconcile_case(state, journey, now, writes, directory)
         counts.cases += 1
-        wanted = {t.key: t for t in result.tasks}
-        changes: dict[str, list] = {"created": [], "redated": [], "cancelled": []}
-        moved: list[dict] = []
-        for key, planned in wanted.items():
-            row = state.tasks.get(key)
-            if row is None:
-                inserts.append(_new_task(case.id, planned, journey, now))
-                changes["created"].append(f"{key[0]}#{key[1]}")
-            elif row.status in ("open", "cancelled") and _differs(row, planned):
-                redates.append(_redate(row, planned, journey, now))
-                if row.status == "open" and row.due != planned.due:
-                    moved.append(_moved(row, planned, journey))
-                changes["redated" if row.status == "open" else "created"].append(
-                    f"{key[0]}#{key[1]}"
-                )
-        for key, row in state.tasks.items():
-            if row.status == "open" and key not in wanted:
-                cancels.append({"_id": row.id, "reason": "no longer in the plan"})
-                changes["cancelled"].append(f"{key[0]}#{key[1]}")
         counts.created += len(changes["created"])
         counts.redated += len(changes["redated"])
         counts.cancelled += len(changes["cancelled"])
-        case_updates.append(
-            {"_id": case.id, "replan_at": result.next_change, "journey_version": journey.version}
-        )
-        if any(changes.values()):
-            audits.append(
-                {
-                    "at": now,
-                    "actor": "engine",
-                    "case_ref": case.ref,
-                    "action": "reconcile",
-                    "detail": {k: v for k, v in changes.items() if v},
-                }
-            )
-        if moved:
-            recipient = directory.navigator_email(case.navigator_id)
-            items = sorted(moved, key=lambda i: i["task_id"])
-            payload = {
-                "case": case.ref,
-                "timezone": directory.timezone(case.organisation_id),
-                "items": items,
-            }
-            notices.append(
-                Message(_replan_key(case.id, items), "replan", recipient, case.ref, payload)
-            )
-    if inserts:
-        insert_ignoring_conflicts(session, task_t, inserts, ["case_id", "obligation", "occurrence"])
-    update_by_id(session, task_t, redates)
-    if cancels:
-        update_by_id(
-            session,
-            task_t,
-            [
-                {**c, "status": "cancelled", "next_alert_at": None, "closed_at": now}
-                for c in cancels
-            ],
-        )
-    update_by_id(session, case_t, case_updates)
-    insert_rows(session, AuditEntry.__table__, audits)
-    queue(session, notices, now)
+    writes.apply(session, now)
     return counts
 
 
+def _reconcile_case(
+    state: _CaseState, journey: Journey, now: datetime, writes: _Writes, directory: Directory
+) -> dict[str, list[str]]:
+    """Diff one case's plan against its tasks; gather the writes, its audit and its notice.
+
+    Returns the task keys created (or reopened), re-dated and cancelled.
+    """
+    case = state.case
+    result = plan(journey, case.facts or {}, state.events, state.closed, now)
+    wanted = {t.key: t for t in result.tasks}
+    changes: dict[str, list[str]] = {"created": [], "redated": [], "cancelled": []}
+    moved: list[dict] = []
+    for key, planned in wanted.items():
+        row = state.tasks.get(key)
+        label = f"{key[0]}#{key[1]}"
+        if row is None:
+            writes.inserts.append(_new_task(case.id, planned, journey, now))
+            changes["created"].append(label)
+        elif row.status in ("open", "cancelled") and _differs(row, planned):
+            writes.redates.append(_redate(row, planned, journey, now))
+            if row.status == "cancelled":  # the plan wants it again: reopened
+                changes["created"].append(label)
+            else:
+                changes["redated"].append(label)
+                if row.due != planned.due:
+                    moved.append(_moved(row, planned, journey))
+    for key, row in state.tasks.items():
+        if row.status == "open" and key not in wanted:
+            writes.cancels.append(_cancel(row, now))
+            changes["cancelled"].append(f"{key[0]}#{key[1]}")
+    writes.cases.append(
+        {"_id": case.id, "replan_at": result.next_change, "journey_version": journey.version}
+    )
+    if any(changes.values()):
+        detail = {k: v for k, v in changes.items() if v}
+        writes.audits.append(
+            {
+                "at": now,
+                "actor": "engine",
+                "case_ref": case.ref,
+                "action": "reconcile",
+                "detail": detail,
+            }
+        )
+    if moved:
+        writes.notices.append(_replan_notice(case, moved, directory))
+    return changes
+
+
+def _replan_notice(case: sa.Row, moved: list[dict], directory: Directory) -> Message:
+    """One combined notice to the navigator for every date a re-plan moved."""
+    items = sorted(moved, key=lambda i: i["task_id"])
+    payload = {
+        "case": case.ref,
+        "timezone": directory.timezone(case.organisation_id),
+        "items": items,
+    }
+    recipient = directory.navigator_email(case.navigator_id)
+    return Message(_replan_key(case.id, items), "replan", recipient, case.ref, payload)
+
+
+def _planned_fields(planned: PlannedTask) -> dict[str, object]:
+    """The columns a task takes from its plan (and that a re-plan may change)."""
+    return {
+        "stage": planned.stage,
+        "title": planned.title,
+        "category": planned.category,
+        "due": planned.due,
+        "precision": planned.precision,
+    }
+
+
 def _differs(row: sa.Row, planned: PlannedTask) -> bool:
-    return row.status == "cancelled" or (
-        row.due,
-        row.title,
-        row.stage,
-        row.category,
-        row.precision,
-    ) != (
-        planned.due,
-        planned.title,
-        planned.stage,
-        planned.category,
-        planned.precision,
+    return row.status == "cancelled" or any(
+        getattr(row, name) != value for name, value in _planned_fields(planned).items()
     )
 
 
@@ -256,11 +275,7 @@ def _new_task(case_id: int, planned: PlannedTask, journey: Journey, now: datetim
         "case_id": case_id,
         "obligation": planned.obligation,
         "occurrence": planned.occurrence,
-        "stage": planned.stage,
-        "title": planned.title,
-        "category": planned.category,
-        "due": planned.due,
-        "precision": planned.precision,
+        **_planned_fields(planned),
         "status": "open",
         "sequence": 0,
         **_alert_state(journey, planned, now),
@@ -268,26 +283,34 @@ def _new_task(case_id: int, planned: PlannedTask, journey: Journey, now: datetim
 
 
 def _redate(row: sa.Row, planned: PlannedTask, journey: Journey, now: datetime) -> dict:
+    """Re-date (or reopen) a task: a new due date bumps its calendar SEQUENCE and restarts
+    its alerts; a change of title alone keeps both."""
     update = {
         "_id": row.id,
-        "stage": planned.stage,
-        "title": planned.title,
-        "category": planned.category,
-        "due": planned.due,
-        "precision": planned.precision,
+        **_planned_fields(planned),
         "status": "open",
         "reason": None,
         "closed_at": None,
         "sequence": row.sequence + (1 if row.due != planned.due else 0),
         **_alert_state(journey, planned, now),
     }
-    if row.due == planned.due and row.status == "open":  # a title change keeps its alert state
+    if row.due == planned.due and row.status == "open":
         update.update(
             alerts_handled=row.alerts_handled,
             next_alert_at=row.next_alert_at,
             escalation_level=row.escalation_level,
         )
     return update
+
+
+def _cancel(row: sa.Row, now: datetime) -> dict:
+    return {
+        "_id": row.id,
+        "status": "cancelled",
+        "reason": "no longer in the plan",
+        "closed_at": now,
+        "next_alert_at": None,
+    }
 
 
 def _moved(row: sa.Row, planned: PlannedTask, journey: Journey) -> dict:
