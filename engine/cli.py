@@ -222,6 +222,25 @@ def _print_rows(rows: list[dict], columns: list[str], title: str | None = None) 
     out.print(table)
 
 
+def _print_tasks(rows: list[dict], *, with_case: bool) -> None:
+    """Tasks for people: local due dates, and titles rather than ids of obligations."""
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(CLI_ZONE)
+    table = Table()
+    for column in ("id", *(("case",) if with_case else ()), "due", "status", "esc", "task"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        due = datetime.fromisoformat(row["due"]).astimezone(zone)
+        end_of_day = (due.hour, due.minute, due.second) == (23, 59, 59)
+        when = f"{due:%a %d %b %Y}" + ("" if end_of_day else f" {due:%H:%M}")
+        title = row["title"] + (f" (#{row['occurrence']})" if row["occurrence"] > 1 else "")
+        level = str(row["escalation_level"] or "")
+        cells = (str(row["id"]), *((row["case"],) if with_case else ()), when, row["status"])
+        table.add_row(*cells, level, title)
+    out.print(table)
+
+
 # --- db, staff ----------------------------------------------------------------------------
 
 db_app = typer.Typer(no_args_is_help=True, help="The database.")
@@ -370,9 +389,7 @@ def case_show(ref: str, as_json: JsonOption = False) -> None:
     out.print("facts: " + (", ".join(f"{k}={v}" for k, v in data["facts"].items()) or "none"))
     for name, value in data["events"].items():
         out.print(f"event {name}: {value}")
-    _print_rows(
-        data["tasks"], ["id", "due", "status", "stage", "obligation", "occurrence", "title"]
-    )
+    _print_tasks(data["tasks"], with_case=False)
 
 
 @case_app.command("list")
@@ -414,19 +431,7 @@ def task_list(
     if as_json:
         emit_json(rows)
     else:
-        _print_rows(
-            rows,
-            [
-                "id",
-                "case",
-                "due",
-                "status",
-                "escalation_level",
-                "obligation",
-                "occurrence",
-                "title",
-            ],
-        )
+        _print_tasks(rows, with_case=True)
 
 
 @task_app.command("done")
