@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from datetime import datetime
+from functools import cache
 
 import sqlalchemy as sa
 from sqlmodel import Session
@@ -57,6 +58,7 @@ def send_alerts(session: Session, now: datetime, limit: int = 1000) -> tuple[Cou
     rows = session.execute(query).all()
     counts = Counts()
     directory = Directory(session)
+    recipients = cache(directory.recipients)  # leads and programme leads, once per pass
     journeys = Journeys()
     updates: list[dict] = []
     messages: list[Message] = []
@@ -101,14 +103,17 @@ def send_alerts(session: Session, now: datetime, limit: int = 1000) -> tuple[Cou
             counts.escalations += 1
             navigator = directory.navigator_email(row.navigator_id)
             for role in decision.escalation.roles:
-                for recipient in directory.recipients(role, row.navigator_id, row.organisation_id):
+                for recipient in recipients(role, row.navigator_id, row.organisation_id):
                     kind = "overdue" if recipient == navigator else "escalation"
                     entry = {**item, "level": decision.escalation.level, "navigator": navigator}
                     if entry not in combined[(kind, recipient)]:
                         combined[(kind, recipient)].append(entry)
+    organisation_of = (
+        {s.email: s.organisation_id for s in directory.staff.values()} if combined else {}
+    )
     for (kind, recipient), items in combined.items():
         refs = {i["case"] for i in items}
-        payload = {"timezone": _recipient_tz(directory, recipient), "items": items}
+        payload = {"timezone": _recipient_tz(directory, organisation_of, recipient), "items": items}
         case_ref = refs.pop() if len(refs) == 1 else None
         messages.append(
             Message(_items_key(kind, recipient, items), kind, recipient, case_ref, payload)
@@ -118,6 +123,6 @@ def send_alerts(session: Session, now: datetime, limit: int = 1000) -> tuple[Cou
     return counts, len(rows) == limit
 
 
-def _recipient_tz(directory: Directory, email: str) -> str:
-    person = next((s for s in directory.staff.values() if s.email == email), None)
-    return directory.timezone(person.organisation_id) if person else "Europe/London"
+def _recipient_tz(directory: Directory, organisation_of: dict[str, str], email: str) -> str:
+    organisation = organisation_of.get(email)
+    return directory.timezone(organisation) if organisation else "Europe/London"

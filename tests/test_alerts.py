@@ -68,3 +68,13 @@ def test_top_of_the_ladder_reaches_a_programme_lead_in_another_organisation(staf
     sweep.tick(staffed, at("2027-01-07T12:00"))  # a working day past the 24-hour deadline
     recipients = {m.recipient for m in queued(staffed) if m.kind == "escalation"}
     assert recipients == {"ro-lead@example.org", "prog@example.org"}
+
+
+def test_one_message_per_recipient_even_when_many_tasks_escalate(staffed: str) -> None:
+    # More escalating tasks than any batch size: still one message to the lead.
+    for n in range(600):
+        open_case(staffed, f"KNT-{n:04d}", "2027-01-04T09:00")
+    sweep.tick(staffed, at("2027-01-05T11:00"))
+    to_lead = [m for m in queued(staffed) if m.kind == "escalation"]
+    assert [m.recipient for m in to_lead] == ["lead@example.org"]
+    assert len(to_lead[0].payload["items"]) == 1200
