@@ -63,6 +63,7 @@ def send_alerts(session: Session, now: datetime, limit: int = 1000) -> tuple[Cou
     updates: list[dict] = []
     messages: list[Message] = []
     combined: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    listed: set[tuple[str, str, int]] = set()
     for row in rows:
         try:
             journey = journeys[row.journey_id]
@@ -105,8 +106,9 @@ def send_alerts(session: Session, now: datetime, limit: int = 1000) -> tuple[Cou
             for role in decision.escalation.roles:
                 for recipient in recipients(role, row.navigator_id, row.organisation_id):
                     kind = "overdue" if recipient == navigator else "escalation"
-                    entry = {**item, "level": decision.escalation.level, "navigator": navigator}
-                    if entry not in combined[(kind, recipient)]:
+                    if (kind, recipient, row.id) not in listed:  # two roles, one person
+                        listed.add((kind, recipient, row.id))
+                        entry = {**item, "level": decision.escalation.level, "navigator": navigator}
                         combined[(kind, recipient)].append(entry)
     organisation_of = (
         {s.email: s.organisation_id for s in directory.staff.values()} if combined else {}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -37,16 +36,14 @@ def insert_rows(session: Session, table: sa.Table, rows: Sequence[dict[str, Any]
 def _insert_many(
     session: Session, statement: sa.Insert, table: sa.Table, rows: Sequence[dict[str, Any]]
 ) -> int:
-    """Execute an INSERT for many rows; returns the rows inserted.
+    """Execute an INSERT for many rows through the driver's `executemany`; returns the rows
+    inserted (both sqlite3 and psycopg sum an executemany's rowcount).
 
-    On SQLite the rows go to sqlite3's `executemany` as tuples, each value converted once by
-    its column's type: at thousands of rows (a sweep planning many cases) SQLAlchemy's
-    per-row parameter handling costs about as much again as the insert itself.
-    PostgreSQL keeps SQLAlchemy's own batched path (multi-row VALUES), which is fast there.
+    The statement is compiled once and each value converted once by its column's type, so
+    the stored values are exactly what SQLAlchemy would write: at thousands of rows (a sweep
+    planning many cases) SQLAlchemy's own per-row parameter handling costs about as much
+    again as the insert, and on PostgreSQL counting through RETURNING triples the cost.
     """
-    if is_postgres(session):  # an executemany's rowcount is -1 there: count what RETURNING gives
-        returning = statement.returning(*table.primary_key.columns)
-        return len(session.execute(returning, list(rows)).all())
     connection = session.connection()
     dialect = connection.dialect
     defaults = {  # what SQLAlchemy fills in for columns the rows leave out
@@ -59,19 +56,19 @@ def _insert_many(
     compiled = statement.values({name: sa.bindparam(name) for name in rows[0]}).compile(
         dialect=dialect
     )
-    order = compiled.positiontup
+    positional = compiled.positiontup is not None  # SQLite's `?`; psycopg's `%(name)s` is not
+    names = list(compiled.positiontup) if positional else list(rows[0])
     converters = [
         (i, convert)
-        for i, name in enumerate(order)
+        for i, name in enumerate(names)
         if (convert := table.c[name].type.dialect_impl(dialect).bind_processor(dialect))
     ]
-    get = itemgetter(*order)
     values = []
     for row in rows:
-        value = list(get(row))
+        value = [row[name] for name in names]
         for i, convert in converters:
             value[i] = convert(value[i])
-        values.append(tuple(value))
+        values.append(tuple(value) if positional else dict(zip(names, value, strict=True)))
     return connection.exec_driver_sql(compiled.string, values).rowcount
 
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections import Counter
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from engine import service, sweep
 from engine.store import EPOCH, Case, OutboxMessage, Task, session_scope
-from tests.conftest import PG_URL, at
+from tests.conftest import PG_URL, STAFF_YAML, _empty_postgres, at
 
 pytestmark = pytest.mark.skipif(not PG_URL, reason="ALONGSIDE_TEST_DATABASE_URL not set")
 CASES = 150
@@ -59,9 +60,16 @@ SWEEP = (
 )
 
 
+@pytest.fixture
+def staffed(home: Path) -> str:
+    """The CI's PostgreSQL database, emptied, with the test staff imported."""
+    _empty_postgres(PG_URL)
+    with session_scope(PG_URL) as session:
+        service.import_staff(session, STAFF_YAML, at("2026-01-01T00:00"), "tester")
+    return PG_URL
+
+
 def test_two_concurrent_sweeps_equal_one(staffed: str) -> None:
-    if not staffed.startswith("postgresql"):
-        pytest.skip("concurrency is tested against PostgreSQL")
     seed(staffed)
     workers = [
         subprocess.Popen([sys.executable, "-c", SWEEP, staffed, NOW], stderr=subprocess.PIPE)
@@ -73,8 +81,6 @@ def test_two_concurrent_sweeps_equal_one(staffed: str) -> None:
     together = outcome(staffed)
 
     # The same seed, swept once by one worker, must give the same tasks and alerts.
-    from tests.conftest import STAFF_YAML, _empty_postgres
-
     _empty_postgres(staffed)
     with session_scope(staffed) as session:
         service.import_staff(session, STAFF_YAML, at("2026-01-01T00:00"), "tester")
