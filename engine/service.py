@@ -22,7 +22,7 @@ from sqlmodel import Session, select
 from engine import catalog
 from engine.calendar import get_calendar
 from engine.errors import UserError
-from engine.escalation import rebase, schedule
+from engine.escalation import rebased
 from engine.journey import Journey
 from engine.reconcile import reconcile_cases
 from engine.store import EPOCH, AuditEntry, Case, CaseEvent, Organisation, Staff, Task
@@ -73,7 +73,7 @@ class _StaffIn(BaseModel):
     lead: str | None = None
 
 
-class _Directory(BaseModel):
+class _StaffFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     organisations: list[_OrgIn] = []
     staff: list[_StaffIn] = []
@@ -82,7 +82,7 @@ class _Directory(BaseModel):
 def import_staff(session: Session, text: str, now: datetime, who: str) -> dict[str, int]:
     """Create or update organisations and staff from the directory YAML (idempotent)."""
     try:
-        directory = _Directory.model_validate(yaml.safe_load(text) or {})
+        directory = _StaffFile.model_validate(yaml.safe_load(text) or {})
     except yaml.YAMLError as error:
         raise UserError(f"staff file is not valid YAML: {' '.join(str(error).split())}") from None
     except ValidationError as error:
@@ -344,8 +344,11 @@ def reopen_task(session: Session, task_id: int, now: datetime, who: str) -> Task
         raise UserError(f"case '{case.ref}' is closed")
     journey = catalog.resolve(case.journey_id)
     _, ob = journey.obligations.get(task.obligation, (None, None))
-    alerts = schedule(ob, task.due, get_calendar(journey.calendar), journey.tz) if ob else ()
-    task.alerts_handled, task.next_alert_at = rebase(alerts, now)
+    if ob is None:  # the obligation left the journey: the re-plan below cancels the task
+        task.alerts_handled, task.next_alert_at = 0, None
+    else:
+        calendar = get_calendar(journey.calendar)
+        task.alerts_handled, task.next_alert_at = rebased(ob, task.due, calendar, journey.tz, now)
     task.escalation_level = 0
     task.status, task.closed_at, task.note, task.reason = "open", None, None, None
     session.add(task)

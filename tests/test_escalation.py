@@ -362,3 +362,26 @@ def test_daytime_is_never_earlier_and_always_in_waking_hours(now: datetime, zone
     assert 8 <= local.hour < 20
     if held != now:
         assert (local.hour, local.minute, local.second) == (8, 0, 0)
+
+
+def test_rebased_agrees_with_rebasing_the_full_schedule_for_every_shipped_obligation() -> None:
+    # `rebased` is the fast path the sweep and `task reopen` use; `rebase(schedule(...))` is
+    # its specification. Check them against each other around every alert instant.
+    from pathlib import Path
+
+    from engine.calendar import get_calendar
+    from engine.escalation import rebased, schedule
+    from engine.loader import journey_files, load_journey
+
+    due = utc("2027-01-06T23:59:59+00:00")
+    checked = 0
+    for path in journey_files(Path(__file__).resolve().parent.parent / "journeys"):
+        journey = load_journey(path)
+        calendar = get_calendar(journey.calendar)
+        for _, ob in journey.obligations.values():
+            alerts = schedule(ob, due, calendar, journey.tz)
+            moments = [due, *(a.at for a in alerts)]
+            for moment in moments + [m - timedelta(seconds=1) for m in moments]:
+                assert rebased(ob, due, calendar, journey.tz, moment) == rebase(alerts, moment)
+                checked += 1
+    assert checked > 500
