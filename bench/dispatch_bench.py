@@ -101,7 +101,7 @@ def _one_round(n: int, port: int, home: Path) -> tuple[float, ...]:
     _queue(url, n)
 
     started, cpu = time.perf_counter(), time.process_time()
-    result = dispatch(url, NOW, settings=settings)
+    result = dispatch(url, NOW, settings)
     dispatch_seconds, dispatch_cpu = time.perf_counter() - started, time.process_time() - cpu
     if result.sent != n:
         raise RuntimeError(f"dispatch sent {result.sent} of {n}: {result}")

@@ -1,6 +1,6 @@
 """The measures, in the order they run, and the same-run baselines they are compared with.
 
-Every measure times the engine's own code paths (`engine.sweep`, `engine.planner`,
+Every measure times the engine's own code paths (`engine.sweep`, `engine.core.planner`,
 `engine.alerts`, the notifications dispatcher) on the synthetic caseload of
 `bench.caseload`; the baselines (a raw driver `executemany` of the same task rows, a plain
 aiosmtplib loop, a plain function call against a Prefect task) run in the same process on
@@ -11,7 +11,6 @@ than the absolute figures do.
 from __future__ import annotations
 
 import logging
-import os
 import random
 import resource
 import shutil
@@ -29,8 +28,8 @@ from sqlalchemy.engine import Engine
 
 from bench import caseload
 from engine import sweep
-from engine.loader import journey_files, load_journey
-from engine.planner import plan
+from engine.core.loader import load_journey
+from engine.core.planner import plan
 from engine.store import Case, OutboxMessage, Task, engine_for, upgrade
 
 log = logging.getLogger("bench")
@@ -86,7 +85,7 @@ def checkpoint(engine: Engine) -> None:
 
 def journeys_load() -> float:
     """Load and validate every shipped journey file, from YAML, uncached."""
-    files = journey_files(caseload.catalog.journeys_dir())
+    files = caseload.CATALOG.files()
 
     def load_all() -> None:
         for path in files:
@@ -113,8 +112,8 @@ def plan_everything(url: str, now: datetime) -> tuple[float, dict]:
 
     def run() -> dict:
         total, batches = sweep.Counts(), 0
-        for ids in sweep.case_batches(url, now):
-            total += sweep.reconcile_batch(url, ids, now)
+        for ids in sweep.case_batches(url, caseload.CATALOG, now):
+            total += sweep.reconcile_batch(url, caseload.CATALOG, ids, now)
             batches += 1
         return {**total.as_dict(), "batches": batches}
 
@@ -171,14 +170,16 @@ def raw_insert_baseline(engine: Engine, chunk: int) -> tuple[float, int]:
 
 
 def alert_pass(url: str, now: datetime) -> tuple[float, dict]:
-    return timed(lambda: sweep.alert_all(url, now).as_dict())
+    return timed(lambda: sweep.alert_all(url, caseload.CATALOG, now).as_dict())
 
 
 def sweep_nochange(url: str, now: datetime) -> list[float]:
-    sweep.tick(url, now)  # whatever was left; the timed ones must find nothing
+    sweep.plan_and_alert(
+        url, caseload.CATALOG, now
+    )  # whatever was left; the timed ones must find nothing
     times = []
     for _ in range(REPEATS):
-        elapsed, counts = timed(lambda: sweep.tick(url, now))
+        elapsed, counts = timed(lambda: sweep.plan_and_alert(url, caseload.CATALOG, now))
         assert counts.cases == 0 and counts.created == 0, counts
         times.append(elapsed)
     return times
@@ -192,7 +193,7 @@ def sweep_one_percent(engine: Engine, url: str, now: datetime, repeats: int = 3)
     for _ in range(repeats):
         chosen = caseload.change_one_percent(engine, now, rng, changed)
         changed.update(chosen)
-        elapsed, result = timed(lambda: sweep.tick(url, now))
+        elapsed, result = timed(lambda: sweep.plan_and_alert(url, caseload.CATALOG, now))
         times.append(elapsed)
         counts.append(result.as_dict())
     return times, counts
@@ -251,7 +252,6 @@ def run(
     now: datetime = caseload.NOW,
     progress: Callable[[str], None] = lambda s: print(s, file=sys.stderr, flush=True),
 ) -> dict:
-    os.environ.setdefault("ALONGSIDE_JOURNEYS_DIR", str(caseload.catalog.journeys_dir()))
     temporary = url is None
     url = url or fresh_sqlite_url()
     result: dict[str, Any] = {"cases": cases, "database": url.split("://")[0], "now": now}

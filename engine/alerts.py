@@ -18,13 +18,13 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from engine.bulk import is_postgres, update_by_id
-from engine.calendar import get_calendar
+from engine.catalog import Catalog, Journeys
+from engine.core.calendar import get_calendar
+from engine.core.errors import UserError
+from engine.core.escalation import daytime, decide, escalation_level, schedule
 from engine.counts import Counts
 from engine.directory import Directory
-from engine.errors import UserError
-from engine.escalation import daytime, decide, escalation_level, schedule
 from engine.outbox import Message, queue
-from engine.reconcile import Journeys
 from engine.store import Case, Task
 
 task_t = Task.__table__
@@ -38,8 +38,8 @@ def _items_key(kind: str, recipient: str, items: list[dict]) -> str:
     return f"{kind}:{recipient}:{hashlib.sha256(pairs.encode()).hexdigest()[:20]}"
 
 
-def send_alerts(session: Session, now: datetime, limit: int = 1000) -> tuple[Counts, bool]:
-    """One batch of due alerts; returns the counts and whether more may be waiting."""
+def send_alerts(session: Session, catalog: Catalog, now: datetime) -> Counts:
+    """Every alert due at `now`, queued in the caller's transaction."""
     query = (
         sa.select(
             task_t,
@@ -51,7 +51,6 @@ def send_alerts(session: Session, now: datetime, limit: int = 1000) -> tuple[Cou
         .join(case_t, case_t.c.id == task_t.c.case_id)
         .where(task_t.c.next_alert_at <= now, task_t.c.status == "open")
         .order_by(task_t.c.next_alert_at, task_t.c.id)
-        .limit(limit)
     )
     if is_postgres(session):
         query = query.with_for_update(skip_locked=True, of=task_t)
@@ -59,7 +58,7 @@ def send_alerts(session: Session, now: datetime, limit: int = 1000) -> tuple[Cou
     counts = Counts()
     directory = Directory(session)
     recipients = cache(directory.recipients)  # leads and programme leads, once per pass
-    journeys = Journeys()
+    journeys = Journeys(catalog)
     updates: list[dict] = []
     messages: list[Message] = []
     combined: dict[tuple[str, str], list[dict]] = defaultdict(list)
@@ -88,7 +87,7 @@ def send_alerts(session: Session, now: datetime, limit: int = 1000) -> tuple[Cou
             "case": row.ref,
             "task_id": row.id,
             "title": row.title,
-            "stage": next((s.title for s in journey.stages if s.id == row.stage), row.stage),
+            "stage": journey.stage_title(row.stage),
             "category": row.category,
             "due": row.due.isoformat(),
             "precision": row.precision,
@@ -122,7 +121,7 @@ def send_alerts(session: Session, now: datetime, limit: int = 1000) -> tuple[Cou
         )
     update_by_id(session, task_t, updates)
     queue(session, messages, now)
-    return counts, len(rows) == limit
+    return counts
 
 
 def _recipient_tz(directory: Directory, organisation_of: dict[str, str], email: str) -> str:

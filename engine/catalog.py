@@ -1,27 +1,21 @@
-"""Finding journeys by id or path, loading each file once per process."""
+"""The journeys of one installation: found by id or path, each file parsed once per process.
+
+A `Catalog` is built once per entry point from the settings (`Settings.catalog`) and
+passed down, so no library function reads the settings or the current directory itself.
+"""
 
 from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
 
-from engine.errors import UserError
-from engine.journey import Journey
-from engine.loader import JourneyError, load_journey
-from engine.loader import journey_files as _files
-from engine.settings import Settings
-
-
-def journeys_dir() -> Path:
-    return Settings().journeys
-
-
-def journey_files() -> list[Path]:
-    return _files(journeys_dir())
+from engine.core.errors import UserError
+from engine.core.journey import Journey
+from engine.core.loader import JourneyError, load_journey
 
 
 @cache
-def _load(path: Path, mtime_ns: int) -> Journey:
+def _parsed(path: Path, mtime_ns: int) -> Journey:
     return load_journey(path)
 
 
@@ -32,7 +26,7 @@ def load(path: Path) -> Journey:
     except OSError:
         stamp = 0
     try:
-        return _load(path.resolve(), stamp)
+        return _parsed(path.resolve(), stamp)
     except JourneyError as error:
         first = error.problems[0]
         more = (
@@ -43,15 +37,45 @@ def load(path: Path) -> Journey:
         raise UserError(f"invalid journey: {first}{more}") from None
 
 
-def resolve(name: str) -> Journey:
-    """A journey id from the journeys directory, or a path to a YAML file."""
-    path = Path(name)
-    if path.suffix in (".yaml", ".yml") or path.exists():
-        if not path.is_file():
-            raise UserError(f"no journey file at {name}")
-        return load(path)
-    candidate = journeys_dir() / f"{name}.yaml"
-    if not candidate.is_file():
-        known = ", ".join(p.stem for p in journey_files()) or "none"
-        raise UserError(f"unknown journey '{name}' (known: {known})")
-    return load(candidate)
+class Catalog:
+    """The journeys folder of an installation."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def files(self) -> list[Path]:
+        return sorted(p for p in self.directory.glob("*.yaml") if p.is_file())
+
+    def resolve(self, name: str) -> Journey:
+        """A journey id from the journeys folder, or a path to a YAML file."""
+        path = Path(name)
+        if path.suffix in (".yaml", ".yml") or path.exists():
+            if not path.is_file():
+                raise UserError(f"no journey file at {name}")
+            return load(path)
+        candidate = self.directory / f"{name}.yaml"
+        if not candidate.is_file():
+            known = ", ".join(p.stem for p in self.files()) or "none"
+            raise UserError(f"unknown journey '{name}' (known: {known})")
+        return load(candidate)
+
+
+class Journeys:
+    """The journeys of one batch, each resolved once: resolving stats the file, which
+    costs more than planning a case. A journey that fails to load stays failed for the
+    batch, so every case on it reports the same error."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self._found: dict[str, Journey | UserError] = {}
+
+    def __getitem__(self, name: str) -> Journey:
+        if name not in self._found:
+            try:
+                self._found[name] = self.catalog.resolve(name)
+            except UserError as error:
+                self._found[name] = error
+        found = self._found[name]
+        if isinstance(found, UserError):
+            raise found
+        return found

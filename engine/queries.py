@@ -7,8 +7,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from engine.errors import UserError
-from engine.store import AuditEntry, Case, CaseEvent, Staff, Task
+from engine.core.errors import UserError
+from engine.store import AuditEntry, Case, CaseEvent, OutboxMessage, Staff, Task
 
 case_t, task_t, staff_t = Case.__table__, Task.__table__, Staff.__table__
 
@@ -167,4 +167,34 @@ def audit(session: Session, case: str | None, limit: int) -> list[dict]:
             "detail": r.detail,
         }
         for r in session.execute(query)
+    ]
+
+
+MESSAGE_STATUSES = ("queued", "sending", "sent", "failed")
+
+
+def outbox(session: Session, status: str | None) -> list[dict]:
+    """Outbox messages, newest first, optionally only those with one status."""
+    if status is not None and status not in MESSAGE_STATUSES:
+        expected = ", ".join(MESSAGE_STATUSES)
+        raise UserError(f"unknown status '{status}': expected one of {expected}")
+    table = OutboxMessage.__table__
+    query = sa.select(table).order_by(table.c.id.desc())
+    if status is not None:
+        query = query.where(table.c.status == status)
+    return [
+        {
+            "id": m.id,
+            "kind": m.kind,
+            "status": m.status,
+            "recipient": m.recipient,
+            "case": m.case_ref,
+            "attempts": m.attempts,
+            "created_at": m.created_at.isoformat(),
+            "next_attempt_at": _iso(m.next_attempt_at),
+            "sent_at": _iso(m.sent_at),
+            "message_id": m.message_id,
+            "last_error": m.last_error,
+        }
+        for m in session.execute(query)
     ]

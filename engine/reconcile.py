@@ -18,18 +18,18 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from engine import catalog
 from engine.bulk import insert_ignoring_conflicts, insert_rows, is_postgres, update_by_id
-from engine.calendar import get_calendar
+from engine.catalog import Catalog, Journeys
+from engine.core.calendar import get_calendar
+from engine.core.errors import UserError
+from engine.core.escalation import rebased
+from engine.core.journey import Journey
+from engine.core.planner import PlannedTask, plan
+from engine.core.values import EventTime
 from engine.counts import Counts
 from engine.directory import Directory
-from engine.errors import UserError
-from engine.escalation import rebased
-from engine.journey import Journey
 from engine.outbox import Message, queue
-from engine.planner import PlannedTask, plan
 from engine.store import EPOCH, AuditEntry, Case, CaseEvent, Task
-from engine.values import EventTime
 
 RETRY_BROKEN_CASE = timedelta(minutes=15)
 
@@ -49,12 +49,12 @@ def cases_due(session: Session, now: datetime, limit: int, after_id: int = 0) ->
     return list(session.execute(query).scalars())
 
 
-def mark_changed_journeys(session: Session) -> int:
+def mark_changed_journeys(session: Session, catalog: Catalog) -> int:
     """Cases planned on an older version of their journey need planning again."""
     marked = 0
-    for path in catalog.journey_files():
+    for path in catalog.files():
         try:
-            journey = catalog.load(path)
+            journey = catalog.resolve(str(path))
         except UserError:
             continue
         marked += session.execute(
@@ -68,25 +68,6 @@ def mark_changed_journeys(session: Session) -> int:
             .values(replan_at=EPOCH)
         ).rowcount
     return marked
-
-
-class Journeys:
-    """The journeys of one batch, each resolved once: `catalog.resolve` reads the settings
-    and stats the file, which costs more than planning a case."""
-
-    def __init__(self) -> None:
-        self._found: dict[str, Journey | UserError] = {}
-
-    def __getitem__(self, name: str) -> Journey:
-        if name not in self._found:
-            try:
-                self._found[name] = catalog.resolve(name)
-            except UserError as error:
-                self._found[name] = error
-        found = self._found[name]
-        if isinstance(found, UserError):
-            raise found
-        return found
 
 
 @dataclass
@@ -166,12 +147,12 @@ class _Writes:
         queue(session, self.notices, now)
 
 
-def reconcile_cases(session: Session, ids: list[int], now: datetime) -> Counts:
+def reconcile_cases(session: Session, catalog: Catalog, ids: list[int], now: datetime) -> Counts:
     """Plan the given cases (those still due under the lock) and apply the differences."""
     counts = Counts()
     writes = _Writes()
     directory = Directory(session)
-    journeys = Journeys()
+    journeys = Journeys(catalog)
     for state in _load(session, ids, now):
         case = state.case
         try:
@@ -314,11 +295,10 @@ def _cancel(row: sa.Row, now: datetime) -> dict:
 
 
 def _moved(row: sa.Row, planned: PlannedTask, journey: Journey) -> dict:
-    stage = next(s for s in journey.stages if s.id == planned.stage)
     return {
         "task_id": row.id,
         "title": planned.title,
-        "stage": stage.title,
+        "stage": journey.stage_title(planned.stage),
         "category": planned.category,
         "old_due": row.due.isoformat(),
         "new_due": planned.due.isoformat(),

@@ -19,16 +19,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from sqlmodel import Session, select
 
-from engine import catalog
-from engine.calendar import get_calendar
-from engine.errors import UserError
-from engine.escalation import rebased
-from engine.journey import Journey
+from engine.catalog import Catalog
+from engine.core.calendar import get_calendar
+from engine.core.errors import UserError
+from engine.core.escalation import rebased
+from engine.core.journey import Journey
+from engine.core.values import check_event_name, parse_event_time, parse_fact
 from engine.reconcile import reconcile_cases
 from engine.store import EPOCH, AuditEntry, Case, CaseEvent, Organisation, Staff, Task
-from engine.values import check_event_name, parse_event_time, parse_fact
-
-STAFF_ROLES = ("navigator", "team_lead", "programme_lead", "operations")
 
 
 def actor() -> str:
@@ -59,7 +57,7 @@ class _OrgIn(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _timezone(cls, value: str) -> str:
-        from engine.journey import _check_timezone
+        from engine.core.journey import _check_timezone
 
         return _check_timezone(value)
 
@@ -169,16 +167,17 @@ def _record_events(session: Session, case: Case, parsed, now: datetime, who: str
         )
 
 
-def _replan(session: Session, case: Case, now: datetime) -> None:
+def _replan(session: Session, catalog: Catalog, case: Case, now: datetime) -> None:
     """Mark the case changed and plan it at once, exactly as the next sweep would."""
     case.replan_at = EPOCH
     session.add(case)
     session.flush()
-    reconcile_cases(session, [case.id], now)
+    reconcile_cases(session, catalog, [case.id], now)
 
 
 def open_case(
     session: Session,
+    catalog: Catalog,
     ref: str,
     journey_id: str,
     navigator_email: str,
@@ -221,11 +220,11 @@ def open_case(
         navigator=navigator_email,
         events=sorted(parsed),
     )
-    _replan(session, case, now)
+    _replan(session, catalog, case, now)
     return case
 
 
-def _open_case_for_change(session: Session, ref: str) -> tuple[Case, Journey]:
+def _open_case_for_change(session: Session, catalog: Catalog, ref: str) -> tuple[Case, Journey]:
     case = get_case(session, ref)
     if case.status != "open":
         raise UserError(f"case '{ref}' is closed")
@@ -233,9 +232,9 @@ def _open_case_for_change(session: Session, ref: str) -> tuple[Case, Journey]:
 
 
 def record_events(
-    session: Session, ref: str, events: dict[str, str], now: datetime, who: str
+    session: Session, catalog: Catalog, ref: str, events: dict[str, str], now: datetime, who: str
 ) -> Case:
-    case, journey = _open_case_for_change(session, ref)
+    case, journey = _open_case_for_change(session, catalog, ref)
     if not events:
         raise UserError("give at least one NAME=WHEN")
     parsed = _parse_events(journey, events)
@@ -248,37 +247,41 @@ def record_events(
         ref,
         **{n: v.isoformat(journey.tz) for n, v in parsed.items()},
     )
-    _replan(session, case, now)
+    _replan(session, catalog, case, now)
     return case
 
 
 def record_facts(
-    session: Session, ref: str, facts: dict[str, str], now: datetime, who: str
+    session: Session, catalog: Catalog, ref: str, facts: dict[str, str], now: datetime, who: str
 ) -> Case:
-    case, journey = _open_case_for_change(session, ref)
+    case, journey = _open_case_for_change(session, catalog, ref)
     if not facts:
         raise UserError("give at least one NAME=VALUE")
     typed = {name: parse_fact(journey, name, text) for name, text in facts.items()}
     case.facts = {**case.facts, **typed}
     # Fact values are survivor data: the audit says which facts changed, not to what.
     audit(session, now, who, "case.fact", ref, facts=sorted(typed))
-    _replan(session, case, now)
+    _replan(session, catalog, case, now)
     return case
 
 
-def assign(session: Session, ref: str, navigator_email: str, now: datetime, who: str) -> Case:
-    case, _ = _open_case_for_change(session, ref)
+def assign(
+    session: Session, catalog: Catalog, ref: str, navigator_email: str, now: datetime, who: str
+) -> Case:
+    case, _ = _open_case_for_change(session, catalog, ref)
     person = navigator(session, navigator_email)
     case.navigator_id = person.id
     case.organisation_id = person.organisation_id
     audit(session, now, who, "case.assign", ref, navigator=navigator_email)
-    _replan(session, case, now)
+    _replan(session, catalog, case, now)
     return case
 
 
-def close_case(session: Session, ref: str, reason: str, now: datetime, who: str) -> int:
+def close_case(
+    session: Session, catalog: Catalog, ref: str, reason: str, now: datetime, who: str
+) -> int:
     """Close a case: its open tasks are cancelled; done and waived ones stay as they were."""
-    case, _ = _open_case_for_change(session, ref)
+    case, _ = _open_case_for_change(session, catalog, ref)
     case.status, case.closed_reason, case.closed_at, case.replan_at = "closed", reason, now, None
     session.add(case)
     cancelled = session.execute(
@@ -300,7 +303,9 @@ def get_task(session: Session, task_id: int) -> tuple[Task, Case]:
     return task, session.get(Case, task.case_id)
 
 
-def _close_task(session, task_id, status, now, who, *, at=None, note=None, reason=None) -> Task:
+def _close_task(
+    session, catalog, task_id, status, now, who, *, at=None, note=None, reason=None
+) -> Task:
     task, case = get_task(session, task_id)
     if task.status != "open":
         raise UserError(f"task {task_id} is {task.status}: only open tasks can be {status}")
@@ -318,23 +323,31 @@ def _close_task(session, task_id, status, now, who, *, at=None, note=None, reaso
         occurrence=task.occurrence,
         at=task.closed_at.isoformat(),
     )
-    _replan(session, case, now)
+    _replan(session, catalog, case, now)
     return task
 
 
 def complete_task(
-    session: Session, task_id: int, at: datetime | None, note: str | None, now: datetime, who: str
+    session: Session,
+    catalog: Catalog,
+    task_id: int,
+    at: datetime | None,
+    note: str | None,
+    now: datetime,
+    who: str,
 ) -> Task:
-    return _close_task(session, task_id, "done", now, who, at=at, note=note)
+    return _close_task(session, catalog, task_id, "done", now, who, at=at, note=note)
 
 
-def waive_task(session: Session, task_id: int, reason: str, now: datetime, who: str) -> Task:
+def waive_task(
+    session: Session, catalog: Catalog, task_id: int, reason: str, now: datetime, who: str
+) -> Task:
     if not reason.strip():
         raise UserError("give a reason for waiving")
-    return _close_task(session, task_id, "waived", now, who, reason=reason)
+    return _close_task(session, catalog, task_id, "waived", now, who, reason=reason)
 
 
-def reopen_task(session: Session, task_id: int, now: datetime, who: str) -> Task:
+def reopen_task(session: Session, catalog: Catalog, task_id: int, now: datetime, who: str) -> Task:
     task, case = get_task(session, task_id)
     if task.status not in ("done", "waived"):
         raise UserError(
@@ -353,5 +366,5 @@ def reopen_task(session: Session, task_id: int, now: datetime, who: str) -> Task
     task.status, task.closed_at, task.note, task.reason = "open", None, None, None
     session.add(task)
     audit(session, now, who, "task.reopen", case.ref, task=task_id)
-    _replan(session, case, now)
+    _replan(session, catalog, case, now)
     return task

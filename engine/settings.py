@@ -1,6 +1,8 @@
 """Settings from the environment (ALONGSIDE_*) or `alongside.toml` in the home directory.
 
-One place, so every command, flow and test sees the same home, database and transport.
+Loaded once per entry point (a CLI invocation, a flow run, the demo) and passed down: the
+library below takes the pieces it needs (a database URL, a `Catalog`, a transport's
+settings) as arguments and never builds `Settings()` itself.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ import os
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import Field
 from pydantic_settings import (
@@ -17,6 +20,8 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from engine.catalog import Catalog
 
 SHIPPED_JOURNEYS = Path(__file__).resolve().parent.parent / "journeys"
 
@@ -40,6 +45,7 @@ class Settings(BaseSettings):
     smtp_timeout: float = 30.0
     smtp_concurrency: int = 4
     mail_from: str = "alongside@example.org"
+    timezone: str = "Europe/London"  # how `--now` and `--at` without an offset are read
 
     @classmethod
     def settings_customise_sources(
@@ -50,7 +56,10 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml = TomlConfigSettingsSource(settings_cls, toml_file=home_dir() / "alongside.toml")
+        # The TOML file lives in the home: the one given to the constructor (`--home`), or
+        # the environment's.
+        home = Path(getattr(init_settings, "init_kwargs", {}).get("home") or home_dir())
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=home / "alongside.toml")
         return (init_settings, env_settings, toml)
 
     @cached_property
@@ -61,6 +70,14 @@ class Settings(BaseSettings):
     @property
     def outbox_dir(self) -> Path:
         return self.home / "outbox"
+
+    @cached_property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        return Catalog(self.journeys)
 
     @property
     def journeys(self) -> Path:

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import JSON, Column, Field, Session, SQLModel, create_engine
 
-from engine.errors import UserError
+from engine.core.errors import UserError
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from engine.alerts import send_alerts
+from engine.catalog import Catalog
 from engine.counts import Counts
 from engine.reconcile import cases_due, mark_changed_journeys, reconcile_cases
 from engine.store import session_scope
@@ -19,10 +20,12 @@ from engine.store import session_scope
 BATCH_SIZE = 500
 
 
-def case_batches(url: str, now: datetime, batch_size: int = BATCH_SIZE) -> Iterator[list[int]]:
+def case_batches(
+    url: str, catalog: Catalog, now: datetime, batch_size: int = BATCH_SIZE
+) -> Iterator[list[int]]:
     """Ids of the cases due for planning, a batch at a time (keyset paging by id)."""
     with session_scope(url) as session:
-        mark_changed_journeys(session)
+        mark_changed_journeys(session, catalog)
     after = 0
     while True:
         with session_scope(url) as session:
@@ -33,12 +36,12 @@ def case_batches(url: str, now: datetime, batch_size: int = BATCH_SIZE) -> Itera
         after = ids[-1]
 
 
-def reconcile_batch(url: str, ids: list[int], now: datetime) -> Counts:
+def reconcile_batch(url: str, catalog: Catalog, ids: list[int], now: datetime) -> Counts:
     with session_scope(url) as session:
-        return reconcile_cases(session, ids, now)
+        return reconcile_cases(session, catalog, ids, now)
 
 
-def alert_all(url: str, now: datetime) -> Counts:
+def alert_all(url: str, catalog: Catalog, now: datetime) -> Counts:
     """Every alert due at `now`, in one transaction.
 
     One pass, not batches: the fatigue rule (one escalation message per recipient per
@@ -47,14 +50,15 @@ def alert_all(url: str, now: datetime) -> Counts:
     in the national-scale benchmark) is one pass of seconds.
     """
     with session_scope(url) as session:
-        counts, _ = send_alerts(session, now, limit=None)
-    return counts
+        return send_alerts(session, catalog, now)
 
 
-def tick(url: str, now: datetime, batch_size: int = BATCH_SIZE) -> Counts:
+def plan_and_alert(
+    url: str, catalog: Catalog, now: datetime, batch_size: int = BATCH_SIZE
+) -> Counts:
     """Reconcile every case that needs it, then queue due alerts (dispatch is separate)."""
     total = Counts()
-    for ids in case_batches(url, now, batch_size):
-        total += reconcile_batch(url, ids, now)
-    total += alert_all(url, now)
+    for ids in case_batches(url, catalog, now, batch_size):
+        total += reconcile_batch(url, catalog, ids, now)
+    total += alert_all(url, catalog, now)
     return total

@@ -212,7 +212,7 @@ def start_api(say: Say) -> str:
     if not url:
         say("  starting Prefect's local API (the first start on a new machine takes ~15 s)")
         _start_ephemeral_api()
-    from engine.errors import UserError
+    from engine.core.errors import UserError
 
     with get_client(sync_client=True) as client:
         problem = client.api_healthcheck()

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from engine.errors import UserError
+from engine.core.errors import UserError
 
 PROJECT_YAML = Path(__file__).resolve().parent.parent / "prefect.yaml"
 DEFAULT_ANCHOR = datetime(2020, 1, 1)  # intervals count from a round midnight, like Prefect's

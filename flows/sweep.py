@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
@@ -31,8 +33,8 @@ from prefect.cache_policies import NO_CACHE
 
 from engine import sweep
 from engine.clock import utcnow
+from engine.core.errors import UserError
 from engine.counts import Counts
-from engine.errors import UserError
 from engine.settings import Settings
 from engine.store import session_scope
 from flows import report
@@ -135,14 +137,42 @@ class TickResult:
 # --- the steps as plain functions -------------------------------------------------------------
 
 
+_settings: ContextVar[Settings | None] = ContextVar("alongside_settings", default=None)
+
+
+@contextmanager
+def using(settings: Settings) -> Iterator[Settings]:
+    """Run the flows and steps inside with these settings (the demo's, a test's)."""
+    token = _settings.set(settings)
+    try:
+        yield settings
+    finally:
+        _settings.reset(token)
+
+
+def settings() -> Settings:
+    """The running flow's settings: those a caller gave (`using`), else the environment's.
+
+    A flow run is an entry point: it reads the environment once, as it starts (`_loaded`),
+    and its steps share what it read.
+    """
+    return _settings.get() or Settings()
+
+
+@contextmanager
+def _loaded() -> Iterator[Settings]:
+    with using(settings()) as loaded:
+        yield loaded
+
+
 def _url() -> str:
-    return Settings().url
+    return settings().url
 
 
 def reconcile_batch(number: int, ids: list[int], now: datetime) -> StepResult:
     """Reconcile one batch of cases (one transaction) and count its changes per organisation."""
     url = _url()
-    counts = sweep.reconcile_batch(url, ids, now)
+    counts = sweep.reconcile_batch(url, settings().catalog, ids, now)
     with session_scope(url) as session:
         by_org = report.reconciled(session, ids, now)
     return StepResult(counts, by_org)
@@ -151,7 +181,7 @@ def reconcile_batch(number: int, ids: list[int], now: datetime) -> StepResult:
 def send_alerts(now: datetime) -> StepResult:
     """Queue the reminders and escalations due at `now`; count escalations per organisation."""
     url = _url()
-    counts = sweep.alert_all(url, now)
+    counts = sweep.alert_all(url, settings().catalog, now)
     with session_scope(url) as session:
         by_org = report.escalated(session, now)
     return StepResult(counts, by_org)
@@ -162,7 +192,7 @@ def dispatch_due(now: datetime) -> Dispatched:
     url = _url()
     with session_scope(url) as session:
         due = report.due_messages(session, now)
-    result = dispatch(url, now)
+    result = dispatch(url, now, settings())
     with session_scope(url) as session:
         delivery = report.delivered(session, due)
     return Dispatched(result, delivery)
@@ -170,7 +200,7 @@ def dispatch_due(now: datetime) -> Dispatched:
 
 def queue_daily_digests(now: datetime) -> int:
     """Queue today's digests; returns how many were new."""
-    return queue_digests(_url(), now)
+    return queue_digests(_url(), settings().catalog, now)
 
 
 def build_report(result: TickResult) -> tuple[list[dict], str]:
@@ -228,7 +258,9 @@ def run_tick(now: datetime, batch_size: int, steps: TickSteps) -> TickResult:
     if batch_size < 1:
         raise UserError("batch size must be at least 1")
     result = TickResult(now)
-    for number, ids in enumerate(sweep.case_batches(_url(), now, batch_size), start=1):
+    for number, ids in enumerate(
+        sweep.case_batches(_url(), settings().catalog, now, batch_size), start=1
+    ):
         batch = steps.reconcile(number, ids, now)
         result.batches = number
         result.counts += batch.counts
@@ -288,13 +320,14 @@ PREFECT_STEPS = TickSteps(reconcile_task, alerts_task, dispatch_task, report_tas
 
 
 @flow(name="tick", flow_run_name=run_name("tick"), persist_result=False)
-def tick(now: datetime | None = None, batch_size: int = BATCH_SIZE) -> dict[str, int]:
+def tick_flow(now: datetime | None = None, batch_size: int = BATCH_SIZE) -> dict[str, int]:
     """The sweep: plan what changed, queue due reminders and escalations, dispatch, report.
 
     `now` is the instant to sweep at (default: the clock); `batch_size` is how many cases
     one Prefect task reconciles in one transaction.
     """
-    result = run_tick(instant(now), batch_size, PREFECT_STEPS)
+    with _loaded():
+        result = run_tick(instant(now), batch_size, PREFECT_STEPS)
     get_run_logger().info(result.line())
     if result.counts.errors:
         get_run_logger().warning(
@@ -305,11 +338,12 @@ def tick(now: datetime | None = None, batch_size: int = BATCH_SIZE) -> dict[str,
 
 
 @flow(name="digest", flow_run_name=run_name("digest"), persist_result=False)
-def digest(now: datetime | None = None) -> dict[str, int]:
+def digest_flow(now: datetime | None = None) -> dict[str, int]:
     """The daily digests: queue one per person with something to say, then dispatch."""
     moment = instant(now)
-    queued = queue_digests_task(moment)
-    sent = dispatch_task(moment).outcome
+    with _loaded():
+        queued = queue_digests_task(moment)
+        sent = dispatch_task(moment).outcome
     totals = {"digests": queued, **sent.as_dict()}
     get_run_logger().info(", ".join(f"{k} {v}" for k, v in totals.items()))
     return totals
@@ -321,7 +355,7 @@ def digest_steps(now: datetime) -> dict[str, int]:
     return {"digests": queued, **dispatch_due(now).outcome.as_dict()}
 
 
-FLOWS = {"tick": tick, "digest": digest}
+FLOWS = {"tick": tick_flow, "digest": digest_flow}
 
 
 def call(flow_fn: Any, parameters: dict[str, Any], *labels: str) -> Any:

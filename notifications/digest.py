@@ -21,7 +21,8 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlmodel import select
 
-from engine.errors import UserError
+from engine.catalog import Catalog, Journeys
+from engine.core.errors import UserError
 from engine.outbox import Message, queue
 from engine.store import Case, Organisation, Staff, Task, session_scope
 
@@ -32,21 +33,14 @@ QUIET = timedelta(days=21)
 class _StageTitles:
     """Stage id -> the title navigators know it by (as reminders show it), per journey."""
 
-    def __init__(self) -> None:
-        from engine.reconcile import Journeys
-
-        self.journeys = Journeys()
-        self.found: dict[tuple[str, str], str] = {}
+    def __init__(self, catalog: Catalog) -> None:
+        self.journeys = Journeys(catalog)
 
     def __call__(self, journey_id: str, stage: str) -> str:
-        if (journey_id, stage) not in self.found:
-            try:
-                stages = self.journeys[journey_id].stages
-            except UserError:  # the journey file is gone: the id is still meaningful
-                stages = []
-            title = next((s.title for s in stages if s.id == stage), stage)
-            self.found[(journey_id, stage)] = title
-        return self.found[(journey_id, stage)]
+        try:
+            return self.journeys[journey_id].stage_title(stage)
+        except UserError:  # the journey file is gone: the id is still meaningful
+            return stage
 
 
 def _item(row: Any, stage_title: _StageTitles) -> dict[str, Any]:
@@ -62,7 +56,7 @@ def _item(row: Any, stage_title: _StageTitles) -> dict[str, Any]:
     }
 
 
-def queue_digests(url: str, now: datetime) -> int:
+def queue_digests(url: str, catalog: Catalog, now: datetime) -> int:
     """Queue today's digests (recipient's local day); returns how many were newly queued."""
     horizon = now + UPCOMING
     cutoff = now - QUIET
@@ -117,7 +111,7 @@ def queue_digests(url: str, now: datetime) -> int:
         sections: dict[int, dict[str, list[dict[str, Any]]]] = defaultdict(
             lambda: {"overdue": [], "upcoming": [], "quiet": [], "team": []}
         )
-        stage_title = _StageTitles()
+        stage_title = _StageTitles(catalog)
         for row in tasks:
             item = _item(row, stage_title)
             if row.due < now:

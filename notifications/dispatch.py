@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine.errors import UserError
+from engine.core.errors import UserError
 from engine.settings import Settings
 from engine.store import AuditEntry, OutboxMessage, UTCDateTime, engine_for, session_scope
 from notifications.render import OutboxRow, render_outgoing
@@ -85,6 +85,9 @@ class DispatchResult:
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
+
+    def summary(self) -> str:
+        return f"sent {self.sent}, retrying {self.retrying}, failed {self.failed}"
 
 
 class _Run:
@@ -231,10 +234,9 @@ class _Run:
 
 
 async def dispatch_async(
-    url: str, now: datetime, *, settings: Settings | None = None, limit: int | None = None
+    url: str, now: datetime, settings: Settings, *, limit: int | None = None
 ) -> DispatchResult:
     """Deliver queued messages due at `now` (at most `limit`); see the module docstring."""
-    settings = settings or Settings()
     transport = transport_for(settings)
     channels: list[Channel] = [transport.channel() for _ in range(transport.concurrency)]
     everything = list(channels)
@@ -287,14 +289,14 @@ def requeue(url: str, outbox_id: int, now: datetime, *, actor: str) -> None:
 
 
 def dispatch(
-    url: str, now: datetime, *, settings: Settings | None = None, limit: int | None = None
+    url: str, now: datetime, settings: Settings, *, limit: int | None = None
 ) -> DispatchResult:
     """Synchronous dispatch for the CLI and Prefect tasks.
 
     Runs its own event loop; called from inside a running loop it uses a worker thread,
     because a loop cannot be nested.
     """
-    work = dispatch_async(url, now, settings=settings, limit=limit)
+    work = dispatch_async(url, now, settings, limit=limit)
     try:
         asyncio.get_running_loop()
     except RuntimeError:

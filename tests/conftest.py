@@ -25,6 +25,14 @@ REPO = Path(__file__).resolve().parent.parent
 SHIPPED = REPO / "journeys"
 PG_URL = os.environ.get("ALONGSIDE_TEST_DATABASE_URL")
 
+
+def shipped_catalog():
+    """The shipped journeys, as the `home` fixture configures them."""
+    from engine.catalog import Catalog
+
+    return Catalog(SHIPPED)
+
+
 STAFF_YAML = """
 organisations:
   - {id: kent, name: Kent Police, calendar: england-and-wales, timezone: Europe/London}

@@ -7,13 +7,14 @@ import sqlalchemy as sa
 
 from engine import service, sweep
 from engine.store import OutboxMessage, session_scope
-from tests.conftest import at
+from tests.conftest import at, shipped_catalog
 
 
 def open_case(url: str, ref: str, referral: str) -> None:
     with session_scope(url) as session:
         service.open_case(
             session,
+            shipped_catalog(),
             ref,
             "adult-cjs",
             "nav@example.org",
@@ -33,7 +34,7 @@ def test_whole_day_reminder_found_at_night_waits_for_the_morning(staffed: str) -
     open_case(staffed, "KNT-0100", "2027-01-04T07:00")
     # Support referral: due end of Wed 6 Jan, reminder 08:00 Tue 5 Jan. The engine was down
     # all Tuesday; the sweep at 21:00 finds the reminder and holds it until 08:00 Wednesday.
-    sweep.tick(staffed, at("2027-01-05T21:00"))
+    sweep.plan_and_alert(staffed, shipped_catalog(), at("2027-01-05T21:00"))
     reminders = [m for m in queued(staffed) if m.kind == "reminder"]
     day = [m for m in reminders if m.payload["precision"] == "day"]
     assert [m.payload["title"] for m in day] == ["Referred to victim support services"]
@@ -42,7 +43,9 @@ def test_whole_day_reminder_found_at_night_waits_for_the_morning(staffed: str) -
 
 def test_hour_deadlines_alert_at_once_even_at_night(staffed: str) -> None:
     open_case(staffed, "KNT-0101", "2027-01-04T01:00")  # due 01:00 Tuesday
-    sweep.tick(staffed, at("2027-01-05T03:00"))  # 2 hours overdue, at 3 in the morning
+    sweep.plan_and_alert(
+        staffed, shipped_catalog(), at("2027-01-05T03:00")
+    )  # 2 hours overdue, at 3 in the morning
     escalations = [m for m in queued(staffed) if m.kind == "escalation"]
     assert escalations and all(m.next_attempt_at == at("2027-01-05T03:00") for m in escalations)
 
@@ -50,7 +53,7 @@ def test_hour_deadlines_alert_at_once_even_at_night(staffed: str) -> None:
 def test_one_escalation_message_per_recipient_per_sweep(staffed: str) -> None:
     for n in range(3):
         open_case(staffed, f"KNT-02{n:02d}", "2027-01-04T09:00")
-    sweep.tick(staffed, at("2027-01-05T11:00"))
+    sweep.plan_and_alert(staffed, shipped_catalog(), at("2027-01-05T11:00"))
     to_lead = [m for m in queued(staffed) if m.kind == "escalation"]
     assert [m.recipient for m in to_lead] == ["lead@example.org"]
     cases = {item["case"] for item in to_lead[0].payload["items"]}
@@ -61,11 +64,12 @@ def test_one_escalation_message_per_recipient_per_sweep(staffed: str) -> None:
 def test_top_of_the_ladder_reaches_a_programme_lead_in_another_organisation(staffed: str) -> None:
     # The Romanian team has no programme lead of its own: Kent's programme lead hears.
     with session_scope(staffed) as session:
-        service.open_case(
-            session, "ROU-0001", "adult-cjs", "ro-nav@example.org",
+        service.open_case(session, shipped_catalog(), "ROU-0001", "adult-cjs", "ro-nav@example.org",
             {"referral": "2027-01-04T09:00"}, {}, at("2027-01-04T09:00"), "t",
         )  # fmt: skip
-    sweep.tick(staffed, at("2027-01-07T12:00"))  # a working day past the 24-hour deadline
+    sweep.plan_and_alert(
+        staffed, shipped_catalog(), at("2027-01-07T12:00")
+    )  # a working day past the 24-hour deadline
     recipients = {m.recipient for m in queued(staffed) if m.kind == "escalation"}
     assert recipients == {"ro-lead@example.org", "prog@example.org"}
 
@@ -74,7 +78,7 @@ def test_one_message_per_recipient_even_when_many_tasks_escalate(staffed: str) -
     # More escalating tasks than any batch size: still one message to the lead.
     for n in range(600):
         open_case(staffed, f"KNT-{n:04d}", "2027-01-04T09:00")
-    sweep.tick(staffed, at("2027-01-05T11:00"))
+    sweep.plan_and_alert(staffed, shipped_catalog(), at("2027-01-05T11:00"))
     to_lead = [m for m in queued(staffed) if m.kind == "escalation"]
     assert [m.recipient for m in to_lead] == ["lead@example.org"]
     assert len(to_lead[0].payload["items"]) == 1200

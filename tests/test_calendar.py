@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.calendar import (
+from engine.core.calendar import (
     CALENDAR_NAMES,
     UNITS,
     Duration,

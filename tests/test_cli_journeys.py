@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.cli import main
-from engine.loader import load_journey
+from alongside.app import main
+from engine.core.loader import load_journey
 
 ALONGSIDE = str(Path(sys.executable).parent / "alongside")
 REPO = Path(__file__).resolve().parent.parent

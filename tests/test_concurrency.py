@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from engine import service, sweep
 from engine.store import EPOCH, Case, OutboxMessage, Task, session_scope
-from tests.conftest import PG_URL, STAFF_YAML, _empty_postgres, at
+from tests.conftest import PG_URL, STAFF_YAML, _empty_postgres, at, shipped_catalog
 
 pytestmark = pytest.mark.skipif(not PG_URL, reason="ALONGSIDE_TEST_DATABASE_URL not set")
 CASES = 150
@@ -30,6 +30,7 @@ def seed(url: str) -> None:
             day = 1 + n % 28
             service.open_case(
                 session,
+                shipped_catalog(),
                 f"CON-{n:04d}",
                 ["adult-cjs", "child-cjs", "adult-declined-nrm"][n % 3],
                 "nav@example.org" if n % 2 else "nav2@example.org",
@@ -55,8 +56,10 @@ def outcome(url: str) -> tuple[Counter, Counter]:
 
 
 SWEEP = (
-    "import sys; from datetime import datetime; from engine.sweep import tick; "
-    "tick(sys.argv[1], datetime.fromisoformat(sys.argv[2]), batch_size=10)"
+    "import sys; from datetime import datetime; from engine.sweep import plan_and_alert; "
+    "from tests.conftest import shipped_catalog; "
+    "plan_and_alert(sys.argv[1], shipped_catalog(), datetime.fromisoformat(sys.argv[2]), "
+    "batch_size=10)"
 )
 
 
@@ -85,7 +88,7 @@ def test_two_concurrent_sweeps_equal_one(staffed: str) -> None:
     with session_scope(staffed) as session:
         service.import_staff(session, STAFF_YAML, at("2026-01-01T00:00"), "tester")
     seed(staffed)
-    sweep.tick(staffed, at(NOW))
+    sweep.plan_and_alert(staffed, shipped_catalog(), at(NOW))
     alone = outcome(staffed)
 
     assert together[0] == alone[0]

@@ -1,4 +1,4 @@
-"""Tests for engine.conditions: the safe `when:` language."""
+"""Tests for engine.core.conditions: the safe `when:` language."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import conditions
-from engine.conditions import (
+from engine.core import conditions
+from engine.core.conditions import (
     MAX_DEPTH,
     MAX_LENGTH,
     Condition,

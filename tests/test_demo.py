@@ -14,19 +14,19 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from engine import catalog, service
+from engine import service
+from engine.core.values import check_event_name, parse_fact
 from engine.store import Case, OutboxMessage, Task, session_scope
-from engine.values import check_event_name, parse_fact
-from flows import demo
 from flows import sweep as flows
-from tests.conftest import STAFF_YAML, at
+from flows.demo import programme, simulation, summary
+from tests.conftest import STAFF_YAML, at, shipped_catalog
 from tests.prefect.commands import alongside, child_env
 
 START = date(2027, 3, 1)
 
 
 def test_the_story_is_thirty_cases_on_the_four_journeys_in_four_organisations() -> None:
-    actions = demo.story(START, seed=7)
+    actions = programme.story(START, seed=7)
     opened = [a for a in actions if a.kind == "open"]
     assert len(opened) == len({a.ref for a in opened}) == 30
     assert {a.journey for a in opened} == {
@@ -35,7 +35,7 @@ def test_the_story_is_thirty_cases_on_the_four_journeys_in_four_organisations() 
         "adult-declined-nrm",
         "safe-return-romania",
     }
-    organisation = {email: org for email, _, _, org, _ in demo.STAFF}
+    organisation = {email: org for email, _, _, org, _ in programme.STAFF}
     assert {organisation[a.navigator] for a in opened} == {"kent", "emsou", "glaa", "romania"}
     assert all(
         organisation[a.navigator] == "romania" for a in opened if a.journey == "safe-return-romania"
@@ -46,14 +46,14 @@ def test_the_story_is_thirty_cases_on_the_four_journeys_in_four_organisations() 
     assert len(relisted) == 2 and relisted[0].events["trial"] != relisted[1].events["trial"]
     assert any("charge" in a.events for a in actions if a.day > 0)  # charges during the run
     assert actions == sorted(actions, key=lambda a: a.day)
-    assert demo.story(START, seed=7) == actions  # seeded: the same every time
+    assert programme.story(START, seed=7) == actions  # seeded: the same every time
 
 
 def test_every_event_and_fact_in_the_story_is_one_its_journey_declares(home: Path) -> None:
-    actions = demo.story(START, seed=7)
+    actions = programme.story(START, seed=7)
     journey_of = {a.ref: a.journey for a in actions if a.kind == "open"}
     for action in actions:
-        journey = catalog.resolve(journey_of[action.ref])
+        journey = shipped_catalog().resolve(journey_of[action.ref])
         for name in action.events:
             check_event_name(journey, name)
         for name, value in action.facts.items():
@@ -68,9 +68,11 @@ def test_the_people_open_cases_record_events_and_do_some_of_their_work(staffed: 
         ticks.append(flows.run_tick(now, 100, flows.PLAIN_STEPS))
         return True
 
-    outcome = demo.simulate(staffed, START, 21, 7, tick, flows.digest_steps, lambda _: None)
+    outcome = simulation.simulate(
+        staffed, shipped_catalog(), START, 21, 7, tick, flows.digest_steps, lambda _: None
+    )
     assert outcome.ticks == len(ticks) == 21 and outcome.digests == 15
-    expected = {a.ref for a in demo.story(START, 7) if a.kind == "open" and a.day < 21}
+    expected = {a.ref for a in programme.story(START, 7) if a.kind == "open" and a.day < 21}
     with session_scope(staffed) as session:
         refs = set(session.execute(sa.select(Case.ref)).scalars())
         states = dict(
@@ -80,8 +82,8 @@ def test_the_people_open_cases_record_events_and_do_some_of_their_work(staffed: 
     assert refs == expected
     assert states["done"] > states["open"] > 0
     assert {"reminder", "digest", "escalation"} <= kinds
-    summary = demo.summarise(staffed, outcome, Path("/nonexistent"))
-    assert sum(summary.tasks.values()) == sum(states.values())
+    summed = summary.summarise(staffed, outcome, Path("/nonexistent"))
+    assert sum(summed.tasks.values()) == sum(states.values())
 
 
 def run_demo(home: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:

@@ -10,9 +10,10 @@ import typer
 from sqlmodel import select
 from typer.testing import CliRunner
 
+from alongside.sweep import digest_command as digest
 from engine.store import Case, Organisation, OutboxMessage, Staff, Task, session_scope
-from notifications.cli import digest
 from notifications.digest import queue_digests
+from tests.conftest import shipped_catalog
 
 NOW = datetime(2027, 1, 5, 7, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -157,7 +158,7 @@ def cases_in(items: list[dict]) -> list[tuple[str, int]]:
 
 
 def test_each_person_gets_their_own_items(url, world):
-    assert queue_digests(url, NOW) == 4
+    assert queue_digests(url, shipped_catalog(), NOW) == 4
     found = digests(url)
     assert set(found) == {
         "nav1@example.org",
@@ -195,9 +196,9 @@ def test_each_person_gets_their_own_items(url, world):
 
 
 def test_once_per_recipient_per_local_day(url, world):
-    assert queue_digests(url, NOW) == 4
-    assert queue_digests(url, NOW + timedelta(hours=10)) == 0
-    assert queue_digests(url, NOW + DAY) == 4
+    assert queue_digests(url, shipped_catalog(), NOW) == 4
+    assert queue_digests(url, shipped_catalog(), NOW + timedelta(hours=10)) == 0
+    assert queue_digests(url, shipped_catalog(), NOW + DAY) == 4
     keys = sorted(row.key for row in _all(url))
     assert "digest:nav1@example.org:2027-01-05" in keys
     assert "digest:nav1@example.org:2027-01-06" in keys
@@ -205,7 +206,7 @@ def test_once_per_recipient_per_local_day(url, world):
 
 def test_local_day_is_the_recipients(url, world):
     late = datetime(2027, 1, 5, 22, 30, tzinfo=UTC)  # already 6 January in Bucharest
-    queue_digests(url, late)
+    queue_digests(url, shipped_catalog(), late)
     found = digests(url)
     assert found["ro@example.org"].key == "digest:ro@example.org:2027-01-06"
     assert found["nav1@example.org"].key == "digest:nav1@example.org:2027-01-05"
@@ -213,7 +214,7 @@ def test_local_day_is_the_recipients(url, world):
 
 def test_nothing_to_report_means_no_digest(url):
     World(url)
-    assert queue_digests(url, NOW) == 0
+    assert queue_digests(url, shipped_catalog(), NOW) == 0
 
 
 def _all(url: str) -> list[OutboxMessage]:

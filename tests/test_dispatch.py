@@ -16,11 +16,11 @@ from icalendar import Calendar
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from engine.errors import UserError
+from alongside.outbox import app as outbox_app
+from engine.core.errors import UserError
 from engine.outbox import Message, queue
 from engine.settings import Settings
 from engine.store import AuditEntry, OutboxMessage, session_scope
-from notifications.cli import outbox_app
 from notifications.dispatch import LEASE, MAX_ATTEMPTS, _Run, backoff, dispatch, requeue
 from notifications.render import render_outgoing
 from notifications.testing import DROP, Recorder, free_port, smtp_server
@@ -127,7 +127,7 @@ def test_delivers_every_kind_over_smtp_and_marks_sent(url, smtp, recorder):
     with session_scope(url) as session:
         queue(session, [Message("esc:9:1", "escalation", "lead@example.org", None, escalation)], T0)
 
-    result = dispatch(url, T0)
+    result = dispatch(url, T0, Settings())
 
     assert (result.sent, result.retrying, result.failed) == (4, 0, 0)
     assert sorted(r for _, rcpts in recorder.envelopes for r in rcpts) == [
@@ -166,25 +166,25 @@ def test_delivers_every_kind_over_smtp_and_marks_sent(url, smtp, recorder):
 
 def test_connections_are_reused_and_bounded(url, smtp, recorder):
     put(url, 40)
-    assert dispatch(url, T0).sent == 40
+    assert dispatch(url, T0, Settings()).sent == 40
     assert 1 <= len(recorder.peers) <= Settings().smtp_concurrency == 2
 
 
 def test_sent_messages_and_held_messages_are_left_alone(url, smtp, recorder):
     put(url, 2)
     put(url, 1, start=10, deliver_at=T0 + timedelta(hours=2))  # held until 08:00 local, say
-    assert dispatch(url, T0).sent == 2
-    assert dispatch(url, T0).sent == 0
-    assert dispatch(url, T0 + timedelta(hours=1, minutes=59)).sent == 0
-    assert dispatch(url, T0 + timedelta(hours=2)).sent == 1
+    assert dispatch(url, T0, Settings()).sent == 2
+    assert dispatch(url, T0, Settings()).sent == 0
+    assert dispatch(url, T0 + timedelta(hours=1, minutes=59), Settings()).sent == 0
+    assert dispatch(url, T0 + timedelta(hours=2), Settings()).sent == 1
     assert_each_delivered_once(url, recorder)
 
 
 def test_limit_caps_one_run(url, smtp, recorder):
     put(url, 5)
-    assert dispatch(url, T0, limit=2).sent == 2
+    assert dispatch(url, T0, Settings(), limit=2).sent == 2
     assert statuses(url) == {"sent": 2, "queued": 3}
-    assert dispatch(url, T0).sent == 3
+    assert dispatch(url, T0, Settings()).sent == 3
     assert_each_delivered_once(url, recorder)
 
 
@@ -201,7 +201,7 @@ def test_server_down_then_recovers(url, home, recorder, monkeypatch):
     use_smtp(monkeypatch, port)
     put(url, 6)
 
-    result = dispatch(url, T0)
+    result = dispatch(url, T0, Settings())
 
     assert (result.sent, result.retrying, result.failed) == (0, 6, 0)
     for row in outbox(url):
@@ -209,8 +209,8 @@ def test_server_down_then_recovers(url, home, recorder, monkeypatch):
         assert row.next_attempt_at == T0 + backoff(1)
         assert "cannot connect" in row.last_error
     with smtp_server(recorder, port=port):
-        assert dispatch(url, T0 + timedelta(seconds=30)).sent == 0  # still backing off
-        assert dispatch(url, T0 + backoff(1)).sent == 6
+        assert dispatch(url, T0 + timedelta(seconds=30), Settings()).sent == 0  # still backing off
+        assert dispatch(url, T0 + backoff(1), Settings()).sent == 6
     assert_each_delivered_once(url, recorder)
 
 
@@ -221,13 +221,13 @@ def test_temporary_replies_are_retried_after_backoff(url, smtp, recorder, reply)
     put(url, 6)
     recorder.faults.extend([None, reply, reply])
 
-    result = dispatch(url, T0)
+    result = dispatch(url, T0, Settings())
 
     assert (result.sent, result.retrying, result.failed) == (4, 2, 0)
     waiting = [r for r in outbox(url) if r.status == "queued"]
     assert [r.last_error[:3] for r in waiting] == [reply[:3]] * 2
     assert all(r.next_attempt_at == T0 + timedelta(minutes=1) for r in waiting)
-    assert dispatch(url, T0 + timedelta(minutes=1)).sent == 2
+    assert dispatch(url, T0 + timedelta(minutes=1), Settings()).sent == 2
     assert_each_delivered_once(url, recorder)
 
 
@@ -236,18 +236,18 @@ def test_permanent_refusal_fails_after_bounded_attempts_with_audit(url, smtp, re
     put(url, 1, to="gone@example.org", start=50)
     recorder.refuse["gone@example.org"] = "550 5.1.1 No such user"
 
-    first = dispatch(url, T0)
+    first = dispatch(url, T0, Settings())
     assert (first.sent, first.retrying, first.failed) == (3, 1, 0)
     moment = T0
     for attempt in range(2, MAX_ATTEMPTS + 1):
         moment += backoff(attempt - 1)
-        result = dispatch(url, moment)
+        result = dispatch(url, moment, Settings())
         assert result.failed == (1 if attempt == MAX_ATTEMPTS else 0)
     (failed,) = [r for r in outbox(url) if r.recipient == "gone@example.org"]
     assert failed.status == "failed" and failed.attempts == MAX_ATTEMPTS
     assert failed.last_error.startswith("550")
     assert failed.next_attempt_at is None
-    assert dispatch(url, moment + timedelta(days=1)).sent == 0
+    assert dispatch(url, moment + timedelta(days=1), Settings()).sent == 0
     assert_each_delivered_once(url, recorder, except_failed=True)
     with session_scope(url) as session:
         (entry,) = session.exec(select(AuditEntry)).all()
@@ -258,7 +258,7 @@ def test_permanent_refusal_fails_after_bounded_attempts_with_audit(url, smtp, re
     recorder.refuse.clear()
     later = moment + timedelta(days=1)
     requeue(url, failed.id, later, actor="ops")
-    assert dispatch(url, later).sent == 1
+    assert dispatch(url, later, Settings()).sent == 1
     assert_each_delivered_once(url, recorder)
 
 
@@ -267,7 +267,7 @@ def test_permanent_reply_to_data_is_permanent_too(url, smtp, recorder):
     recorder.faults.extend(["554 5.6.0 Message rejected"] * MAX_ATTEMPTS)
     moment = T0
     for attempt in range(1, MAX_ATTEMPTS + 1):
-        dispatch(url, moment)
+        dispatch(url, moment, Settings())
         moment += backoff(attempt)
     assert statuses(url) == {"failed": 1}
     assert recorder.messages == []
@@ -278,7 +278,7 @@ def test_dropped_connection_mid_batch_reconnects_and_resends(url, home, recorder
         use_smtp(monkeypatch, port, concurrency=1)
         put(url, 6)
         recorder.faults.extend([None, None, DROP])
-        result = dispatch(url, T0)
+        result = dispatch(url, T0, Settings())
     assert (result.sent, result.retrying) == (6, 0)
     assert len(recorder.peers) == 2  # the first connection, then one reconnection
     assert_each_delivered_once(url, recorder)
@@ -291,9 +291,9 @@ def test_connection_dropped_again_after_reconnecting_is_retried_later(
         use_smtp(monkeypatch, port, concurrency=1)
         put(url, 4)
         recorder.faults.extend([None, DROP, DROP])
-        result = dispatch(url, T0)
+        result = dispatch(url, T0, Settings())
         assert (result.sent, result.retrying) == (3, 1)
-        assert dispatch(url, T0 + timedelta(minutes=1)).sent == 1
+        assert dispatch(url, T0 + timedelta(minutes=1), Settings()).sent == 1
     assert_each_delivered_once(url, recorder)
 
 
@@ -309,7 +309,7 @@ def test_refused_login_is_a_user_error_and_loses_nothing(url, home, recorder, mo
         monkeypatch.setenv("ALONGSIDE_SMTP_PASSWORD", "wrong")
         put(url, 3)
         with pytest.raises(UserError, match="refused the login"):
-            dispatch(url, T0)
+            dispatch(url, T0, Settings())
     assert all(r.status == "queued" and r.attempts == 0 for r in outbox(url))
     assert recorder.messages == []
 
@@ -326,7 +326,7 @@ def test_accepted_login_delivers(url, home, recorder, monkeypatch):
         monkeypatch.setenv("ALONGSIDE_SMTP_USERNAME", "alongside")
         monkeypatch.setenv("ALONGSIDE_SMTP_PASSWORD", "s3cret")
         put(url, 2)
-        assert dispatch(url, T0).sent == 2
+        assert dispatch(url, T0, Settings()).sent == 2
     assert_each_delivered_once(url, recorder)
 
 
@@ -335,10 +335,10 @@ def test_a_claim_is_never_worked_on_past_half_its_lease(url, smtp, recorder, mon
 
     put(url, 3)
     monkeypatch.setattr(dispatch_module, "LEASE", timedelta(0))  # out of time at once
-    assert dispatch(url, T0).sent == 0
+    assert dispatch(url, T0, Settings()).sent == 0
     assert all(r.status == "queued" and r.attempts == 0 for r in outbox(url))
     monkeypatch.setattr(dispatch_module, "LEASE", LEASE)
-    assert dispatch(url, T0).sent == 3
+    assert dispatch(url, T0, Settings()).sent == 3
     assert_each_delivered_once(url, recorder)
 
 
@@ -348,7 +348,7 @@ def test_a_message_that_cannot_be_rendered_fails_without_stopping_the_rest(url, 
         queue(session, [Message("broken", "reminder", "nav@example.org", "KNT-0042", {})], T0)
     moment = T0
     for attempt in range(1, MAX_ATTEMPTS + 1):
-        dispatch(url, moment)
+        dispatch(url, moment, Settings())
         moment += backoff(attempt)
     assert statuses(url) == {"sent": 2, "failed": 1}
     (broken,) = [r for r in outbox(url) if r.status == "failed"]
@@ -365,8 +365,8 @@ def test_crash_after_claiming_loses_nothing(url, smtp, recorder):
     assert len(crashed.claim(10)) == 3  # ... and the dispatcher dies here
     crashed.connection.close()
     assert statuses(url) == {"sending": 3}
-    assert dispatch(url, T0 + timedelta(minutes=1)).sent == 0  # its lease still holds
-    assert dispatch(url, T0 + LEASE).sent == 3
+    assert dispatch(url, T0 + timedelta(minutes=1), Settings()).sent == 0  # its lease still holds
+    assert dispatch(url, T0 + LEASE, Settings()).sent == 3
     assert_each_delivered_once(url, recorder)
 
 
@@ -384,7 +384,7 @@ def test_crash_between_acceptance_and_marking_repeats_one_message_with_same_id(u
     asyncio.run(send_without_marking())
     crashed.connection.close()
 
-    assert dispatch(url, T0 + LEASE).sent == 3
+    assert dispatch(url, T0 + LEASE, Settings()).sent == 3
     counts = recorder.message_ids()
     repeated = {mid for mid, n in counts.items() if n > 1}
     assert repeated == {outbox(url)[0].message_id}
@@ -397,7 +397,7 @@ def test_crash_between_acceptance_and_marking_repeats_one_message_with_same_id(u
 
 def test_file_transport_writes_one_parsable_eml_per_message(url, home):
     put(url, 3)
-    result = dispatch(url, T0)
+    result = dispatch(url, T0, Settings())
     assert result.sent == 3
     directory = home / "outbox"
     files = sorted(directory.iterdir())
@@ -412,7 +412,7 @@ def test_file_transport_writes_one_parsable_eml_per_message(url, home):
         assert message.get_body(("html",)) is not None
         (ics,) = [p for p in message.iter_attachments() if p.get_content_type() == "text/calendar"]
         assert Calendar.from_ical(ics.get_content()).walk("VEVENT")
-    assert dispatch(url, T0).sent == 0
+    assert dispatch(url, T0, Settings()).sent == 0
     assert len(list(directory.iterdir())) == 3  # no temporary files left behind
 
 
@@ -421,7 +421,7 @@ def test_file_transport_resend_after_crash_overwrites_the_same_file(url, home):
     crashed = _Run(url, T0, Settings())
     crashed.claim(10)
     crashed.connection.close()
-    assert dispatch(url, T0 + LEASE).sent == 2
+    assert dispatch(url, T0 + LEASE, Settings()).sent == 2
     assert len(list((home / "outbox").iterdir())) == 2
 
 
@@ -429,7 +429,7 @@ def test_sync_dispatch_works_inside_a_running_event_loop(url, home):
     put(url, 1)
 
     async def from_async_code():
-        return dispatch(url, T0)
+        return dispatch(url, T0, Settings())
 
     assert asyncio.run(from_async_code()).sent == 1
 

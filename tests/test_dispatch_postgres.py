@@ -15,6 +15,7 @@ from sqlmodel import select
 
 from engine import store
 from engine.outbox import Message, queue
+from engine.settings import Settings
 from engine.store import OutboxMessage, session_scope
 from notifications import dispatch as dispatch_module
 from notifications.dispatch import dispatch
@@ -73,9 +74,9 @@ def test_locked_rows_are_skipped_not_waited_for(pg_url, recorder):
             .scalars()
             .all()
         )
-        result = dispatch(pg_url, T0)  # would block here without SKIP LOCKED
+        result = dispatch(pg_url, T0, Settings())  # would block here without SKIP LOCKED
     assert result.sent == 6
-    assert dispatch(pg_url, T0).sent == 4
+    assert dispatch(pg_url, T0, Settings()).sent == 4
     ids = recorder.message_ids()
     assert len(ids) == 10 and set(ids.values()) == {1}
     assert len(locked) == 4
@@ -89,7 +90,7 @@ def test_two_dispatchers_at_once_send_each_message_once(pg_url, recorder, monkey
 
     def worker():
         start.wait()
-        results.append(dispatch(pg_url, T0))
+        results.append(dispatch(pg_url, T0, Settings()))
 
     threads = [threading.Thread(target=worker) for _ in range(2)]
     for thread in threads:

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.calendar import end_of_day, get_calendar
-from engine.escalation import (
+from engine.core.calendar import end_of_day, get_calendar
+from engine.core.escalation import (
     Alert,
     Decision,
     daytime,
@@ -24,8 +24,8 @@ from engine.escalation import (
     rebase,
     schedule,
 )
-from engine.journey import Obligation
-from engine.loader import parse_journey
+from engine.core.journey import Obligation
+from engine.core.loader import parse_journey
 
 LONDON = ZoneInfo("Europe/London")
 BUCHAREST = ZoneInfo("Europe/Bucharest")
@@ -369,9 +369,9 @@ def test_rebased_agrees_with_rebasing_the_full_schedule_for_every_shipped_obliga
     # its specification. Check them against each other around every alert instant.
     from pathlib import Path
 
-    from engine.calendar import get_calendar
-    from engine.escalation import rebased, schedule
-    from engine.loader import journey_files, load_journey
+    from engine.core.calendar import get_calendar
+    from engine.core.escalation import rebased, schedule
+    from engine.core.loader import journey_files, load_journey
 
     due = utc("2027-01-06T23:59:59+00:00")
     checked = 0

@@ -14,11 +14,11 @@ import pytest
 import sqlalchemy as sa
 
 from engine import service
-from engine.errors import UserError
+from engine.core.errors import UserError
 from engine.store import AuditEntry, Case, OutboxMessage, Staff, Task, session_scope
 from flows import report
 from flows import sweep as flows
-from tests.conftest import at
+from tests.conftest import at, shipped_catalog
 
 KENT = ["KNT-0001", "KNT-0002", "KNT-0003", "KNT-0004"]
 
@@ -27,12 +27,11 @@ def open_cases(url: str) -> None:
     """Four Kent cases and one Romanian, referred on 4 January 2027."""
     with session_scope(url) as session:
         for ref in KENT:
-            service.open_case(
-                session, ref, "adult-cjs", "nav@example.org",
+            service.open_case(session, shipped_catalog(), ref, "adult-cjs", "nav@example.org",
                 {"referral": "2027-01-04T09:00"}, {"age": "34"}, at("2027-01-04T09:05"), "tester",
             )  # fmt: skip
-        service.open_case(
-            session, "RO-0001", "safe-return-romania", "ro-nav@example.org",
+        service.open_case(session, shipped_catalog(), "RO-0001", "safe-return-romania",
+            "ro-nav@example.org",
             {"referral": "2027-01-04T09:00"}, {}, at("2027-01-04T09:05"), "tester",
         )  # fmt: skip
 
@@ -215,8 +214,8 @@ def test_instants_and_run_names() -> None:
 
 
 def test_the_flows_take_only_an_instant_and_a_batch_size() -> None:
-    assert set(flows.tick.parameters.properties) == {"now", "batch_size"}
-    assert set(flows.digest.parameters.properties) == {"now"}
+    assert set(flows.tick_flow.parameters.properties) == {"now", "batch_size"}
+    assert set(flows.digest_flow.parameters.properties) == {"now"}
     assert flows.dispatch_task.retries == flows.DISPATCH_RETRIES > 0
     assert flows.reconcile_task.retries == 0  # a batch is one transaction: the next tick redoes it
 

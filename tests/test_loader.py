@@ -17,9 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine import loader
-from engine.journey import Journey
-from engine.loader import (
+from engine.core import loader
+from engine.core.journey import Journey
+from engine.core.loader import (
     MAX_DEPTH,
     JourneyError,
     Problem,
@@ -641,7 +641,10 @@ def test_loading_all_shipped_journeys_takes_well_under_a_second() -> None:
 
 
 def _version_in_a_new_process(path: Path) -> str:
-    code = "import sys; from engine.loader import load_journey as l; print(l(sys.argv[1]).version)"
+    code = (
+        "import sys; from engine.core.loader import load_journey as l; "
+        "print(l(sys.argv[1]).version)"
+    )
     result = subprocess.run(
         [sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True
     )

@@ -7,10 +7,12 @@ from email.policy import default as default_policy
 from sqlmodel import select
 
 from engine.outbox import Message, queue
+from engine.settings import Settings
 from engine.store import Case, Organisation, Staff, Task, session_scope
 from notifications.digest import queue_digests
 from notifications.dispatch import dispatch
 from notifications.testing import Recorder, smtp_server
+from tests.conftest import shipped_catalog
 
 NOW = datetime(2027, 1, 5, 9, 0, tzinfo=UTC)
 FACTS = {
@@ -109,7 +111,7 @@ def queue_engine_messages(url: str) -> None:
             Message("p", "replan", nav.email, case.ref, {"case": case.ref, "items": moved, **tz}),
         ]
         queue(s, messages, NOW)
-    assert queue_digests(url, NOW) == 2
+    assert queue_digests(url, shipped_catalog(), NOW) == 2
 
 
 def every_text(message) -> str:
@@ -146,7 +148,7 @@ def test_no_fact_reaches_smtp_messages(tmp_path, monkeypatch):
         monkeypatch.setenv("ALONGSIDE_TRANSPORT", "smtp")
         monkeypatch.setenv("ALONGSIDE_SMTP_HOST", "127.0.0.1")
         monkeypatch.setenv("ALONGSIDE_SMTP_PORT", str(port))
-        assert dispatch(url, NOW).sent == 6
+        assert dispatch(url, NOW, Settings()).sent == 6
     assert_private(recorder.messages)
 
 
@@ -156,7 +158,7 @@ def test_no_fact_reaches_eml_files(tmp_path, monkeypatch):
     monkeypatch.setenv("ALONGSIDE_TRANSPORT", "file")
     seed(url)
     queue_engine_messages(url)
-    assert dispatch(url, NOW).sent == 6
+    assert dispatch(url, NOW, Settings()).sent == 6
     messages = []
     for path in sorted((tmp_path / "outbox").glob("*.eml")):
         raw = path.read_bytes()

@@ -14,11 +14,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.calendar import get_calendar
-from engine.journey import Journey
-from engine.loader import load_journey, parse_journey
-from engine.planner import Plan, PlannedTask, plan, stage_window
-from engine.values import EventTime, parse_event_time
+from engine.core.calendar import get_calendar
+from engine.core.journey import Journey
+from engine.core.loader import load_journey, parse_journey
+from engine.core.planner import Plan, PlannedTask, plan, stage_window
+from engine.core.values import EventTime, parse_event_time
 
 LONDON = ZoneInfo("Europe/London")
 BUCHAREST = ZoneInfo("Europe/Bucharest")

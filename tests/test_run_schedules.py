@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from engine.errors import UserError
+from engine.core.errors import UserError
 from flows import runner, schedules
 from flows.schedules import Schedule, day_of_week, read_deployments
 
@@ -35,8 +35,8 @@ def test_the_project_yaml_has_the_tick_every_15_minutes_and_the_digest_on_weekda
     deployments = {d.name: d for d in read_deployments()}
     assert set(deployments) == {"tick", "digest"}
     tick, digest = deployments["tick"], deployments["digest"]
-    assert tick.entrypoint == "flows/sweep.py:tick" and tick.parameters == {"batch_size": 500}
-    assert digest.entrypoint == "flows/sweep.py:digest"
+    assert tick.entrypoint == "flows/sweep.py:tick_flow" and tick.parameters == {"batch_size": 500}
+    assert digest.entrypoint == "flows/sweep.py:digest_flow"
     (every,) = tick.schedules
     assert every.interval == timedelta(minutes=15) and every.timezone == "Europe/London"
     (morning,) = digest.schedules
@@ -62,8 +62,8 @@ def test_the_flows_the_project_yaml_names_are_the_engines_flows() -> None:
     from flows import sweep
 
     root = schedules.PROJECT_YAML.parent
-    assert schedules.load_flow("flows/sweep.py:tick", root) is sweep.tick
-    assert schedules.load_flow("flows.sweep:digest", root) is sweep.digest
+    assert schedules.load_flow("flows/sweep.py:tick_flow", root) is sweep.tick_flow
+    assert schedules.load_flow("flows.sweep:digest_flow", root) is sweep.digest_flow
     with pytest.raises(UserError, match="has no nothing"):
         schedules.load_flow("flows/sweep.py:nothing", root)
 
@@ -97,7 +97,7 @@ def test_interval_schedules_keep_their_anchor_time_zone_and_parameters(tmp_path:
         """
 deployments:
   - name: tick
-    entrypoint: flows/sweep.py:tick
+    entrypoint: flows/sweep.py:tick_flow
     parameters: {batch_size: 50}
     schedules:
       - interval: 3600
@@ -107,7 +107,7 @@ deployments:
       - interval: 60
         active: false
   - name: unscheduled
-    entrypoint: flows/sweep.py:digest
+    entrypoint: flows/sweep.py:digest_flow
 """,
     )
     (tick,) = read_deployments(path)
@@ -134,7 +134,7 @@ def test_schedules_the_embedded_scheduler_cannot_run_faithfully_are_refused(
 ) -> None:
     path = write(
         tmp_path,
-        f"deployments:\n  - name: x\n    entrypoint: flows/sweep.py:tick\n"
+        f"deployments:\n  - name: x\n    entrypoint: flows/sweep.py:tick_flow\n"
         f"    schedules: [{schedule}]\n",
     )
     with pytest.raises(UserError, match=problem):
@@ -167,9 +167,9 @@ def test_flows_run_one_at_a_time_and_none_starts_once_stopping(
         tmp_path,
         """
 deployments:
-  - {name: tick, entrypoint: flows/sweep.py:tick, parameters: {batch_size: 5},
+  - {name: tick, entrypoint: flows/sweep.py:tick_flow, parameters: {batch_size: 5},
      schedules: [{interval: 900}]}
-  - {name: digest, entrypoint: flows/sweep.py:digest, schedules: [{cron: '0 8 * * 1-5'}]}
+  - {name: digest, entrypoint: flows/sweep.py:digest_flow, schedules: [{cron: '0 8 * * 1-5'}]}
 """,
     )
     said: list[str] = []

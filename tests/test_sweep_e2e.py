@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from engine import service, sweep
 from engine.store import OutboxMessage, Task, session_scope
-from tests.conftest import at
+from tests.conftest import at, shipped_catalog
 
 REF = "KNT-0042"
 
@@ -33,7 +33,7 @@ def new_messages(url: str, seen: int) -> list[OutboxMessage]:
 
 def do(url: str, action, *args, now: str):
     with session_scope(url) as session:
-        return action(session, *args, at(now), "tester")
+        return action(session, shipped_catalog(), *args, at(now), "tester")
 
 
 def task_id(url: str, obligation: str, occurrence: int = 1) -> int:
@@ -44,6 +44,7 @@ def open_case(url: str) -> None:
     with session_scope(url) as session:
         service.open_case(
             session,
+            shipped_catalog(),
             REF,
             "adult-cjs",
             "nav@example.org",
@@ -69,7 +70,7 @@ def test_a_case_through_months_of_simulated_time(staffed: str) -> None:
     assert ("weekly-check-in", 1) not in planned
 
     # 4 hours before the due instant: one reminder per task to the navigator, at once.
-    counts = sweep.tick(url, at("2027-01-05T05:00"))
+    counts = sweep.plan_and_alert(url, shipped_catalog(), at("2027-01-05T05:00"))
     assert counts.reminders == 2  # safe accommodation and essentials
     assert counts.created == 1 and counts.cases == 1  # time alone started the first month
     assert tasks(url)[("weekly-check-in", 1)].due == at("2027-01-11T23:59:59")
@@ -83,8 +84,8 @@ def test_a_case_through_months_of_simulated_time(staffed: str) -> None:
 
     # 2 hours after the due instant: the team lead, once, both tasks in one message.
     seen = len(sent)
-    assert sweep.tick(url, at("2027-01-05T10:59:59")).escalations == 0
-    counts = sweep.tick(url, at("2027-01-05T11:00"))
+    assert sweep.plan_and_alert(url, shipped_catalog(), at("2027-01-05T10:59:59")).escalations == 0
+    counts = sweep.plan_and_alert(url, shipped_catalog(), at("2027-01-05T11:00"))
     assert counts.escalations == 2
     fresh = new_messages(url, seen)
     # 08:00 local, one working day before its end-of-day deadline: the support referral.
@@ -102,14 +103,16 @@ def test_a_case_through_months_of_simulated_time(staffed: str) -> None:
     # The navigator sorts the essentials; accommodation is still open a working day later.
     do(url, service.complete_task, task_id(url, "essentials"), None, "done", now="2027-01-05T12:00")
     seen = len(messages(url))
-    sweep.tick(url, at("2027-01-06T23:59:58"))
+    sweep.plan_and_alert(url, shipped_catalog(), at("2027-01-06T23:59:58"))
     assert all(
         m.payload.get("items", [{}])[0].get("title") != "Safe accommodation arranged"
         or m.kind != "escalation"
         for m in new_messages(url, seen)
     )
     seen = len(messages(url))
-    sweep.tick(url, at("2027-01-06T23:59:59"))  # end of the next working day after the due date
+    sweep.plan_and_alert(
+        url, shipped_catalog(), at("2027-01-06T23:59:59")
+    )  # end of the next working day after the due date
     fresh = [m for m in new_messages(url, seen) if m.kind == "escalation"]
     to = {m.recipient: m for m in fresh}
     assert set(to) == {"lead@example.org", "prog@example.org"}
@@ -131,7 +134,7 @@ def test_a_case_through_months_of_simulated_time(staffed: str) -> None:
 
     # A second sweep at the same instant changes nothing and queues nothing.
     seen = len(messages(url))
-    again = sweep.tick(url, at("2027-01-06T23:59:59"))
+    again = sweep.plan_and_alert(url, shipped_catalog(), at("2027-01-06T23:59:59"))
     assert (again.created, again.redated, again.cancelled, again.reminders, again.escalations) == (
         0,
         0,
@@ -155,7 +158,7 @@ def test_a_case_through_months_of_simulated_time(staffed: str) -> None:
 
     # Time alone: the first month ends (its open check-in is cancelled) and the
     # investigation contact starts (its first fortnightly check-in appears), with no event.
-    counts = sweep.tick(url, at("2027-02-05T00:00"))
+    counts = sweep.plan_and_alert(url, shipped_catalog(), at("2027-02-05T00:00"))
     assert tasks(url)[("weekly-check-in", 2)].status == "cancelled"
     assert tasks(url)[("fortnightly-check-in", 1)].due == at("2027-02-18T23:59:59")
     assert counts.cancelled >= 1 and counts.created >= 1
@@ -168,7 +171,7 @@ def test_a_case_through_months_of_simulated_time(staffed: str) -> None:
         {"charge": "2027-03-01", "trial_listed": "2027-04-01", "trial": "2027-11-15"},
         now="2027-03-01T16:00",
     )
-    sweep.tick(url, at("2027-03-02T00:00"))
+    sweep.plan_and_alert(url, shipped_catalog(), at("2027-03-02T00:00"))
     planned = tasks(url)
     assert planned[("fortnightly-check-in", 1)].status == "cancelled"  # investigation contact ended
     assert planned[("monthly-check-in", 1)].due == at("2027-04-01T22:59:59")  # BST
@@ -217,15 +220,19 @@ def test_a_case_through_months_of_simulated_time(staffed: str) -> None:
     moved = {i["title"] for i in notices[0].payload["items"]}
     assert "Pre-trial court visit done" in moved
     assert "Special measures outcome known" not in moved
-    assert sweep.tick(url, at("2027-05-11T10:00")).redated == 0  # already applied at once
+    assert (
+        sweep.plan_and_alert(url, shipped_catalog(), at("2027-05-11T10:00")).redated == 0
+    )  # already applied at once
 
     # Closing the case cancels what is open and leaves the rest.
     with session_scope(url) as session:
-        cancelled = service.close_case(session, REF, "moved away", at("2027-06-01T09:00"), "tester")
+        cancelled = service.close_case(
+            session, shipped_catalog(), REF, "moved away", at("2027-06-01T09:00"), "tester"
+        )
     assert cancelled > 0
     final = tasks(url)
     assert not [t for t in final.values() if t.status == "open"]
     assert final[("special-measures-outcome", 1)].status == "done"
     assert final[("pre-trial-visit", 1)].status == "cancelled"
-    after = sweep.tick(url, at("2027-12-31T00:00"))
+    after = sweep.plan_and_alert(url, shipped_catalog(), at("2027-12-31T00:00"))
     assert (after.created, after.reminders, after.escalations) == (0, 0, 0)

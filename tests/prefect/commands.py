@@ -1,8 +1,8 @@
 """How the subprocess tests start `alongside run|demo`.
 
-Through the `alongside` console script once engine/cli.py registers the commands, else
-through `python -m flows` (the same functions). PYTHONPATH names the repository either way,
-so a test's own flows (tests/prefect/slow_flow.py) are importable in the child.
+Through the `alongside` console script when it is installed, else through
+`python -m alongside` (the same app). PYTHONPATH names the repository either way, so a
+test's own flows (tests/prefect/slow_flow.py) are importable in the child.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def alongside(command: str, *args: str) -> list[str]:
     """The argv for `alongside COMMAND ARGS...`."""
     if _registered(command):
         return [str(ALONGSIDE), command, *args]
-    return [sys.executable, "-m", "flows", command, *args]
+    return [sys.executable, "-m", "alongside", command, *args]
 
 
 def child_env(**values: str) -> dict[str, str]:

@@ -72,7 +72,7 @@ def test_prefect_deploy_registers_both_deployments_with_their_schedules(tmp_path
         assert set(deployments) == {"tick", "digest"}
         tick, digest = deployments["tick"], deployments["digest"]
 
-        assert tick["entrypoint"] == "flows/sweep.py:tick"
+        assert tick["entrypoint"] == "flows/sweep.py:tick_flow"
         assert [s["schedule"] for s in tick["schedules"] if s["active"]] == [
             {"interval": 900.0, "anchor_date": "2026-01-05T00:00:00Z", "timezone": "Europe/London"}
         ]
@@ -80,7 +80,7 @@ def test_prefect_deploy_registers_both_deployments_with_their_schedules(tmp_path
         assert tick["global_concurrency_limit"]["limit"] == 1
         assert tick["concurrency_options"]["collision_strategy"] == "CANCEL_NEW"
 
-        assert digest["entrypoint"] == "flows/sweep.py:digest"
+        assert digest["entrypoint"] == "flows/sweep.py:digest_flow"
         assert [s["schedule"] for s in digest["schedules"] if s["active"]] == [
             {"cron": "0 8 * * 1-5", "timezone": "Europe/London", "day_or": True}
         ]

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from engine import service
 from engine import sweep as engine_sweep
+from engine.catalog import Catalog
 from engine.settings import SHIPPED_JOURNEYS
 from engine.store import Case, OutboxMessage, Staff, Task, session_scope
 from flows import sweep as flows
@@ -81,9 +82,8 @@ def programme(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> st
              {"nickname": NICKNAME, "shoe_size": SHOE_SIZE}),
             ("RO-0001", "safe-return-romania", "ro-nav@example.org", {}),
         ]:  # fmt: skip
-            service.open_case(
-                session, ref, journey, navigator, {"referral": "2027-01-04T09:00"}, facts, opened,
-                "tester",
+            service.open_case(session, Catalog(journeys), ref, journey, navigator,
+                {"referral": "2027-01-04T09:00"}, facts, opened, "tester",
             )  # fmt: skip
     return url
 
@@ -156,7 +156,7 @@ def run(flow_fn: Any, **parameters: Any) -> Any:
 
 
 def test_a_tick_runs_its_batches_as_tasks_and_publishes_what_it_did(programme: str) -> None:
-    state = run(flows.tick, now=NOW, batch_size=1)
+    state = run(flows.tick_flow, now=NOW, batch_size=1)
     assert state.is_completed(), state.message
     totals = state.result()
     run_id = state.state_details.flow_run_id
@@ -219,7 +219,7 @@ def test_a_tick_runs_its_batches_as_tasks_and_publishes_what_it_did(programme: s
 
 
 def test_a_digest_run_is_named_by_its_time_and_sends(programme: str) -> None:
-    state = run(flows.digest, now=at("2027-01-06T08:00"))
+    state = run(flows.digest_flow, now=at("2027-01-06T08:00"))
     assert state.is_completed(), state.message
     assert state.result()["sent"] >= 2
     run_id = state.state_details.flow_run_id
@@ -234,18 +234,18 @@ def test_prefect_retries_the_dispatch_and_never_sees_the_error_text(
     calls: list[datetime] = []
     real = flows.dispatch
 
-    def flaky(url: str, now: datetime):
+    def flaky(url: str, now: datetime, settings):
         calls.append(now)
         if len(calls) == 1:
             raise ConnectionResetError(f"lost the line while sending about {NICKNAME}")
-        return real(url, now)
+        return real(url, now, settings)
 
     monkeypatch.setattr(flows, "dispatch", flaky)
     quick = flows.dispatch_task.with_options(retry_delay_seconds=0)
     monkeypatch.setattr(flows, "PREFECT_STEPS", flows.TickSteps(
         flows.reconcile_task, flows.alerts_task, quick, flows.report_task
     ))  # fmt: skip
-    state = run(flows.tick, now=NOW)
+    state = run(flows.tick_flow, now=NOW)
     assert state.is_completed(), state.message
     assert len(calls) == 2 and state.result()["sent"] > 0
     run_id = state.state_details.flow_run_id
@@ -264,13 +264,13 @@ def test_prefect_retries_the_dispatch_and_never_sees_the_error_text(
 def test_a_failing_batch_fails_the_run_without_leaking_the_statement(
     programme: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(url: str, ids: list[int], now: datetime):
+    def broken(url: str, catalog, ids: list[int], now: datetime):
         raise sa.exc.IntegrityError(
             "UPDATE case SET facts=:facts", {"facts": {"nickname": NICKNAME}}, Exception("x")
         )
 
     monkeypatch.setattr(engine_sweep, "reconcile_batch", broken)
-    state = run(flows.tick, now=NOW)
+    state = run(flows.tick_flow, now=NOW)
     assert state.is_failed()
     held = everything_prefect_holds(state.state_details.flow_run_id)
     assert "IntegrityError" in held

@@ -40,7 +40,7 @@ def test_run_fires_interval_schedules_and_a_sigterm_lets_the_running_flow_finish
         f"""
 deployments:
   - name: tick
-    entrypoint: flows/sweep.py:tick
+    entrypoint: flows/sweep.py:tick_flow
     parameters: {{batch_size: 7}}
     schedules: [{{interval: 1, timezone: Europe/London}}]
   - name: slow

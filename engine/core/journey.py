@@ -3,7 +3,7 @@
 A journey is parsed once, at load time, into these immutable models: anchors, durations and
 conditions arrive already parsed, and every name they use is checked against the journey's
 own declarations (passed in the validation context by the loader). Nothing here reads files
-or clocks; the loader (`engine.loader`) turns YAML into these models and errors into
+or clocks; the loader (`engine.core.loader`) turns YAML into these models and errors into
 `FILE:LINE:COL` messages.
 """
 
@@ -28,8 +28,8 @@ from pydantic import (
     model_validator,
 )
 
-from engine.calendar import Duration, parse_duration
-from engine.conditions import Condition, ConditionError, parse_condition
+from engine.core.calendar import Duration, parse_duration
+from engine.core.conditions import Condition, ConditionError, parse_condition
 
 ROLES = ("navigator", "team_lead", "programme_lead")
 CATEGORIES = (
@@ -240,7 +240,7 @@ class Fact(_Model):
         if self.type != "choice" and self.choices is not None:
             raise ValueError("'choices' applies only to choice facts")
         if self.default is not None:
-            from engine.values import check_fact_value  # values imports this module
+            from engine.core.values import check_fact_value  # values imports this module
 
             check_fact_value(self, self.default)
         return self
@@ -326,3 +326,11 @@ class Journey(_Model):
 
     def stage_start(self, stage: Stage) -> Anchor:
         return stage.starts or Anchor(self.start)
+
+    def stage_title(self, stage_id: str) -> str:
+        """The title navigators know a stage by; the id itself for a stage no longer here."""
+        return self._stage_titles.get(stage_id, stage_id)
+
+    @cached_property
+    def _stage_titles(self) -> dict[str, str]:
+        return {stage.id: stage.title for stage in self.stages}

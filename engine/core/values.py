@@ -11,11 +11,11 @@ from datetime import UTC, date, datetime, time
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from engine.calendar import local_time
-from engine.errors import UserError as InputError
+from engine.core.calendar import local_time
+from engine.core.errors import UserError as InputError
 
 if TYPE_CHECKING:
-    from engine.journey import Fact, Journey
+    from engine.core.journey import Fact, Journey
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,18 +1,19 @@
 """`alongside run` and `alongside demo`: the commands behind the embedded default.
 
-The main CLI imports this module at start-up, so only typer is imported here at module
-level: Prefect must not be imported before `configure_prefect` has set its environment,
-and the other commands should not pay for loading it.
+Only typer is imported here at module level: Prefect must not be imported before
+`configure_prefect` has set its environment, and the other commands should not pay for
+loading it.
 """
 
 from __future__ import annotations
 
-import os
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from alongside.context import current
 
 
 def _say(line: str) -> None:
@@ -38,6 +39,7 @@ def _where(settings) -> list[str]:
 
 
 def run(
+    ctx: typer.Context,
     prefect_yaml: Annotated[
         Path | None,
         typer.Option(
@@ -61,10 +63,9 @@ def run(
     """
     import asyncio
 
-    from engine.settings import Settings
     from flows.settings import configure_logging, configure_prefect
 
-    settings = Settings()
+    settings = current(ctx).settings
     prefect_home = configure_prefect(settings.home)
     import prefect  # noqa: F401  (after configure_prefect: Prefect reads settings on import)
 
@@ -84,6 +85,7 @@ def run(
 
 
 def demo(
+    ctx: typer.Context,
     days: Annotated[
         int, typer.Option("--days", min=1, max=730, help="How many days to simulate.")
     ] = 120,
@@ -102,10 +104,9 @@ def demo(
     """
     import time
 
-    from engine import catalog
-    from engine.errors import UserError
-    from engine.settings import SHIPPED_JOURNEYS, Settings
-    from flows import demo as story
+    from engine.core.errors import UserError
+    from engine.settings import SHIPPED_JOURNEYS
+    from flows.demo import simulation, summary
     from flows.settings import configure_logging, configure_prefect
 
     began = time.perf_counter()
@@ -115,19 +116,21 @@ def demo(
         raise UserError(f"--start '{start}' is not a date (YYYY-MM-DD)") from None
     # The demo's story is written for the shipped journeys, and its addresses are not
     # real: whatever this machine is configured for, it uses both and the file transport.
-    os.environ["ALONGSIDE_JOURNEYS_DIR"] = str(SHIPPED_JOURNEYS)
-    os.environ["ALONGSIDE_TRANSPORT"] = "file"
-    settings = Settings()
+    configured = current(ctx).settings
+    settings = type(configured)(
+        home=configured.home, journeys_dir=SHIPPED_JOURNEYS, transport="file"
+    )
     home = settings.home
-    note = story.prepare_home(home, settings.url)
+    note = simulation.prepare_home(home, settings.url)
     if note:
         _say(note)
     home.mkdir(parents=True, exist_ok=True)
-    (home / story.MARKER).write_text(
+    (home / simulation.MARKER).write_text(
         "made by `alongside demo`; running it again resets this home\n"
     )
 
-    journeys = [catalog.load(path) for path in catalog.journey_files()]
+    catalog = settings.catalog
+    journeys = [catalog.resolve(str(path)) for path in catalog.files()]
     _say(f"alongside demo: {days} days from {first:%a %d %b %Y}, in {home}")
     _say("  journeys  " + ", ".join(f"{j.journey} v{j.version}" for j in journeys))
     prefect_home = configure_prefect(home, PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL="WARNING")
@@ -138,7 +141,7 @@ def demo(
     )
 
     from flows import runner
-    from flows.sweep import FLOWS, call, digest_steps
+    from flows.sweep import FLOWS, call, digest_steps, using
 
     log = configure_logging(home)
     ephemeral = not PREFECT_API_URL.value()
@@ -151,12 +154,15 @@ def demo(
 
     # Heartbeats tell a server a run's process is alive; a demo's runs last a fraction of a
     # second, and stopping the heartbeat thread costs ~1 s a run.
-    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-        outcome = story.simulate(settings.url, first, days, seed, tick, digest_steps, _say)
+    heartbeat_off = temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
+    with heartbeat_off, using(settings):
+        outcome = simulation.simulate(
+            settings.url, catalog, first, days, seed, tick, digest_steps, _say
+        )
     runner.settle()
-    outcome = story.summarise(settings.url, outcome, settings.outbox_dir)
+    outcome = summary.summarise(settings.url, outcome, settings.outbox_dir)
     outcome.seconds = time.perf_counter() - began
-    for line in story.report_lines(outcome, home, log, prefect_home if ephemeral else None):
+    for line in summary.report_lines(outcome, home, log, prefect_home if ephemeral else None):
         _say(line)
     if outcome.failed_runs:
         raise typer.Exit(1)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.journey import Journey, Obligation, Stage
+from engine.core.journey import Journey, Obligation, Stage
 
 
 def _roles(roles: tuple[str, ...]) -> str:

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from engine.calendar import end_of_day, get_calendar, local_date, shift
-from engine.journey import Anchor, Journey, Obligation, Stage
-from engine.values import EventTime, effective_facts
+from engine.core.calendar import end_of_day, get_calendar, local_date, shift
+from engine.core.journey import Anchor, Journey, Obligation, Stage
+from engine.core.values import EventTime, effective_facts
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,8 +13,8 @@ from datetime import datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from engine.calendar import WorkingCalendar, local_time, reminder_time, shift
-from engine.journey import Obligation
+from engine.core.calendar import WorkingCalendar, local_time, reminder_time, shift
+from engine.core.journey import Obligation
 
 MORNING = time(8)
 EVENING = time(20)

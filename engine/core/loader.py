@@ -21,8 +21,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from engine.calendar import Duration, parse_duration
-from engine.journey import KEBAB, SNAKE, Journey, nominal_hours
+from engine.core.calendar import Duration, parse_duration
+from engine.core.journey import KEBAB, SNAKE, Journey, nominal_hours
 
 MAX_NODES = 20_000  # a large journey has a few thousand nodes; aliases must not blow this up
 MAX_DEPTH = 64  # a journey nests about 9 levels deep; deeper is an attack or a mistake

@@ -1,0 +1,78 @@
+"""The composition root: the `alongside` Typer app, assembled from one module per group.
+
+`main` is the console script. It accepts `--home DIR` anywhere on the line, builds the
+invocation's settings once (`context.Invocation`), and turns a `UserError` into one line on
+stderr and exit 1; nothing a person types produces a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from alongside import admin, cases, journeys, outbox, staff, tasks
+from alongside.context import Invocation
+from alongside.run import demo, run
+from alongside.sweep import digest_command, tick_command
+from engine.core.errors import UserError
+
+app = typer.Typer(
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Alongside: journeys, cases, tasks and the sweep for victim navigator programmes.",
+)
+app.add_typer(journeys.app, name="journeys")
+app.add_typer(admin.db_app, name="db")
+app.add_typer(staff.app, name="staff")
+app.add_typer(cases.app, name="case")
+app.add_typer(tasks.app, name="task")
+app.add_typer(outbox.app, name="outbox")
+app.command("tick")(tick_command)
+app.command("digest")(digest_command)
+app.command("audit")(admin.audit)
+app.command("run")(run)
+app.command("demo")(demo)
+
+
+@app.callback()
+def _options(
+    ctx: typer.Context,
+    home: Annotated[
+        Path | None,
+        typer.Option("--home", help="Data directory (default $ALONGSIDE_HOME or ./.alongside)."),
+    ] = None,
+) -> None:
+    ctx.obj = Invocation(home)
+
+
+def _home_first(argv: list[str]) -> list[str]:
+    """Accept `--home DIR` anywhere (`alongside case list --home x`), as every command should."""
+    for i, arg in enumerate(argv):
+        if arg == "--home" and i + 1 < len(argv):
+            return ["--home", argv[i + 1], *argv[:i], *argv[i + 2 :]]
+        if arg.startswith("--home="):
+            return [arg, *argv[:i], *argv[i + 1 :]]
+    return argv
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the app, turning user errors into one line and exit 1."""
+    try:
+        app(args=_home_first(sys.argv[1:] if argv is None else argv), prog_name="alongside")
+    except UserError as error:
+        typer.echo(f"error: {error}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as error:  # a bug: still one line, with a way to see the traceback
+        if os.environ.get("ALONGSIDE_DEBUG"):
+            raise
+        typer.echo(
+            f"internal error: {type(error).__name__}: {error} (ALONGSIDE_DEBUG=1 shows more)",
+            err=True,
+        )
+        sys.exit(70)

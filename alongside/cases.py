@@ -1,0 +1,139 @@
+"""`alongside case open|event|fact|assign|close|show|list`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from alongside.context import current, pairs
+from alongside.output import JsonOption, NowOption, emit_json, out, print_rows, print_tasks
+from engine import queries, service
+
+app = typer.Typer(no_args_is_help=True, help="Cases: open, record, assign, close, show.")
+
+EventsOption = Annotated[list[str] | None, typer.Option("--event", help="NAME=WHEN.")]
+FactsOption = Annotated[list[str] | None, typer.Option("--fact", help="NAME=VALUE.")]
+
+
+@app.command("open")
+def open_case(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="Pseudonymous case reference, e.g. KNT-0042.")],
+    journey: Annotated[str, typer.Option("--journey", help="Journey id.")],
+    navigator: Annotated[str, typer.Option("--navigator", help="Navigator's email.")],
+    event: EventsOption = None,
+    fact: FactsOption = None,
+    now: NowOption = None,
+) -> None:
+    """Open a case on a journey; its start event is required."""
+    run = current(ctx)
+    with run.unit_of_work() as session:
+        service.open_case(
+            session,
+            run.catalog,
+            ref,
+            journey,
+            navigator,
+            pairs(event, "event"),
+            pairs(fact, "fact"),
+            run.instant(now),
+            service.actor(),
+        )
+    typer.echo(f"opened {ref} on {journey}")
+
+
+@app.command("event")
+def record_events(
+    ctx: typer.Context,
+    ref: str,
+    events: Annotated[list[str], typer.Argument(help="NAME=WHEN ...")],
+    now: NowOption = None,
+) -> None:
+    """Record events (the latest recording of an event wins)."""
+    run = current(ctx)
+    recorded = pairs(events, "event")
+    with run.unit_of_work() as session:
+        service.record_events(
+            session, run.catalog, ref, recorded, run.instant(now), service.actor()
+        )
+    typer.echo(f"recorded {', '.join(recorded)} on {ref}")
+
+
+@app.command("fact")
+def record_facts(
+    ctx: typer.Context,
+    ref: str,
+    facts: Annotated[list[str], typer.Argument(help="NAME=VALUE ...")],
+    now: NowOption = None,
+) -> None:
+    """Set facts declared by the case's journey."""
+    run = current(ctx)
+    values = pairs(facts, "fact")
+    with run.unit_of_work() as session:
+        service.record_facts(session, run.catalog, ref, values, run.instant(now), service.actor())
+    typer.echo(f"set {', '.join(values)} on {ref}")
+
+
+@app.command("assign")
+def assign(
+    ctx: typer.Context,
+    ref: str,
+    navigator: Annotated[str, typer.Option("--navigator", help="Navigator's email.")],
+    now: NowOption = None,
+) -> None:
+    """Give the case to another navigator."""
+    run = current(ctx)
+    with run.unit_of_work() as session:
+        service.assign(session, run.catalog, ref, navigator, run.instant(now), service.actor())
+    typer.echo(f"{ref} assigned to {navigator}")
+
+
+@app.command("close")
+def close(
+    ctx: typer.Context,
+    ref: str,
+    reason: Annotated[str, typer.Option("--reason", help="Why the case is closed.")],
+    now: NowOption = None,
+) -> None:
+    """Close a case; its open tasks are cancelled."""
+    run = current(ctx)
+    with run.unit_of_work() as session:
+        cancelled = service.close_case(
+            session, run.catalog, ref, reason, run.instant(now), service.actor()
+        )
+    typer.echo(f"closed {ref}; {cancelled} open tasks cancelled")
+
+
+@app.command("show")
+def show(ctx: typer.Context, ref: str, as_json: JsonOption = False) -> None:
+    """A case: journey, navigator, facts, events and tasks."""
+    run = current(ctx)
+    with run.unit_of_work() as session:
+        data = queries.case_detail(session, ref)
+    if as_json:
+        emit_json(data)
+        return
+    version = f"{data['journey']} v{data['journey_version']}"
+    out.print(f"[bold]{data['ref']}[/bold] {version} ({data['status']})")
+    out.print(f"navigator {data['navigator']}, organisation {data['organisation']}")
+    out.print("facts: " + (", ".join(f"{k}={v}" for k, v in data["facts"].items()) or "none"))
+    for name, value in data["events"].items():
+        out.print(f"event {name}: {value}")
+    print_tasks(data["tasks"], run.settings.zone, with_case=False)
+
+
+@app.command("list")
+def list_cases(
+    ctx: typer.Context,
+    navigator: Annotated[str | None, typer.Option("--navigator")] = None,
+    org: Annotated[str | None, typer.Option("--org")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List cases, optionally by navigator or organisation."""
+    with current(ctx).unit_of_work() as session:
+        rows = queries.cases(session, navigator, org)
+    if as_json:
+        emit_json(rows)
+    else:
+        print_rows(rows, ["ref", "journey", "status", "organisation", "navigator", "open_tasks"])

@@ -1,0 +1,70 @@
+"""One command-line invocation: its settings, loaded once, and the helpers every command uses.
+
+The root callback makes an `Invocation` from `--home`; commands reach it with `current(ctx)`
+and pass what the library needs (a database URL, a `Catalog`, the settings) down
+explicitly. Nothing here writes to `os.environ`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from functools import cached_property
+from pathlib import Path
+
+import typer
+from sqlmodel import Session
+
+from engine.catalog import Catalog
+from engine.clock import utcnow
+from engine.core.values import parse_instant, split_assignment
+from engine.settings import Settings
+from engine.store import session_scope
+
+
+class Invocation:
+    """The settings of one command, read the first time a command asks for them."""
+
+    def __init__(self, home: Path | None = None) -> None:
+        self.home = home
+
+    @cached_property
+    def settings(self) -> Settings:
+        return Settings(home=self.home) if self.home is not None else Settings()
+
+    @property
+    def url(self) -> str:
+        return self.settings.url
+
+    @property
+    def catalog(self) -> Catalog:
+        return self.settings.catalog
+
+    def instant(self, text: str | None) -> datetime:
+        """`--now`/`--at` text as a UTC instant (local to the settings' time zone); the
+        wall clock when not given."""
+        return parse_instant(text, self.settings.zone) if text else utcnow()
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[Session]:
+        """A session on the configured database that commits only if the command succeeds."""
+        with session_scope(self.url) as session:
+            yield session
+
+
+def current(ctx: typer.Context) -> Invocation:
+    """The running command's invocation (a fresh one when a sub-app runs on its own)."""
+    root = ctx.find_root()
+    if not isinstance(root.obj, Invocation):
+        root.obj = Invocation()
+    return root.obj
+
+
+def pairs(items: list[str] | None, what: str) -> dict[str, str]:
+    """`NAME=VALUE` arguments as a mapping, in order."""
+    found: dict[str, str] = {}
+    for item in items or []:
+        name, value = split_assignment(item, what)
+        found[name] = value
+    return found

@@ -1,0 +1,120 @@
+"""`alongside journeys validate|schema|simulate|show`: write, check and try out journeys."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from alongside.context import current, pairs
+from alongside.output import JsonOption, emit_json, out
+from engine.core.errors import UserError
+from engine.core.loader import JourneyError, json_schema, load_journey
+from engine.core.outline import mermaid_diagram, outline
+from engine.core.planner import plan
+from engine.core.values import check_event_name, parse_event_time, parse_fact, parse_instant
+
+app = typer.Typer(no_args_is_help=True, help="Write, check and try out journeys.")
+
+
+@app.command("validate")
+def validate(
+    ctx: typer.Context,
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Journey files (default: all).")
+    ] = None,
+) -> None:
+    """Check journeys; print one line per valid file, or every problem as FILE:LINE:COL."""
+    files = paths or current(ctx).catalog.files()
+    if not files:
+        raise UserError("no journey files to validate")
+    failed = False
+    for path in files:
+        try:
+            journey = load_journey(path)
+        except JourneyError as error:
+            failed = True
+            for problem in error.problems:
+                typer.echo(str(problem))
+            continue
+        count = sum(len(s.obligations) for s in journey.stages)
+        typer.echo(
+            f"{path}: ok: {journey.journey} v{journey.version}, "
+            f"{len(journey.stages)} stages, {count} obligations"
+        )
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command("schema")
+def schema() -> None:
+    """Print the JSON Schema of the journey language."""
+    sys.stdout.write(json_schema())
+
+
+@app.command("simulate")
+def simulate(
+    ctx: typer.Context,
+    journey: Annotated[str, typer.Argument(help="Journey id or path to a YAML file.")],
+    event: Annotated[list[str] | None, typer.Option("--event", help="NAME=WHEN (ISO).")] = None,
+    fact: Annotated[list[str] | None, typer.Option("--fact", help="NAME=VALUE.")] = None,
+    now: Annotated[str | None, typer.Option(help="Plan as at WHEN (default: now).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show the dated plan a journey gives for the events and facts you name."""
+    definition = current(ctx).catalog.resolve(journey)
+    events = {}
+    for name, value in pairs(event, "event").items():
+        check_event_name(definition, name)
+        events[name] = parse_event_time(value, definition.tz)
+    facts = {
+        name: parse_fact(definition, name, value) for name, value in pairs(fact, "fact").items()
+    }
+    moment = parse_instant(now, definition.tz) if now else current(ctx).instant(None)
+    result = plan(definition, facts, events, {}, moment)
+    rows = [
+        {
+            "obligation": t.obligation,
+            "stage": t.stage,
+            "title": t.title,
+            "category": t.category,
+            "occurrence": t.occurrence,
+            "due": t.due.isoformat(),
+            "due_local": t.due.astimezone(definition.tz).isoformat(),
+        }
+        for t in result.tasks
+    ]
+    if as_json:
+        emit_json(rows)
+        return
+    table = Table(
+        title=f"{definition.journey} v{definition.version}: plan as at {moment:%Y-%m-%d %H:%M}Z"
+    )
+    for column in ("due (local)", "stage", "obligation", "#", "category", "title"):
+        table.add_column(column)
+    for row, task in zip(rows, result.tasks, strict=True):
+        local = task.due.astimezone(definition.tz)
+        when = f"{local:%a %d %b %Y}" if task.precision == "day" else f"{local:%a %d %b %Y %H:%M}"
+        table.add_row(
+            when,
+            row["stage"],
+            row["obligation"],
+            str(row["occurrence"]),
+            row["category"],
+            row["title"],
+        )
+    out.print(table)
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    journey: Annotated[str, typer.Argument(help="Journey id or path to a YAML file.")],
+    mermaid: Annotated[bool, typer.Option("--mermaid", help="Print a Mermaid diagram.")] = False,
+) -> None:
+    """Outline a journey: stages, obligations, deadlines in words, escalation ladders."""
+    definition = current(ctx).catalog.resolve(journey)
+    typer.echo(mermaid_diagram(definition) if mermaid else outline(definition))
