@@ -1,6 +1,6 @@
 # Two entry points that work on a fresh machine with only Python and make:
 #   make demo   set up, then run the main job on the embedded default (SQLite, file outbox)
-#   make test   set up, then run the tests
+#   make test   set up, then run the tests (lint, format, import contract, pytest)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -22,14 +22,13 @@ demo: setup
 run: setup
 	$(BIN)/alongside run
 
-test: setup
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+test: lint
 	$(BIN)/pytest
 
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 format: setup
 	$(BIN)/ruff format .

@@ -47,7 +47,8 @@ def _payload(i: int) -> dict:
 
 
 def _queue(url: str, n: int) -> None:
-    from engine.outbox import Message, queue
+    from engine.core.messages import Message
+    from engine.outbox import queue
     from engine.store import session_scope
 
     messages = [

@@ -2,15 +2,13 @@
 
 Only tasks whose indexed `next_alert_at` has passed are read. Each task's state advances in
 the same transaction that queues its messages, so a repeated pass queues nothing new. The
-fatigue rules live here: one reminder per task per pass, and one escalation message per
-recipient per pass, combining every task that escalated to them; reminders for whole-day
-deadlines that fall due at night wait for the morning.
+rules are the core's: what a task's ladder says at `now` (`engine.core.escalation`), one
+reminder per task per pass, reminders for whole-day deadlines held until the morning, and
+one escalation message per recipient per pass (`engine.core.grouping`).
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections import defaultdict
 from datetime import datetime
 from functools import cache
 
@@ -22,20 +20,15 @@ from engine.catalog import Catalog, Journeys
 from engine.core.calendar import get_calendar
 from engine.core.errors import UserError
 from engine.core.escalation import daytime, decide, escalation_level, schedule
+from engine.core.grouping import Escalated, group, messages_for
+from engine.core.messages import EscalatedItem, Message, ReminderPayload, task_item
 from engine.counts import Counts
 from engine.directory import Directory
-from engine.outbox import Message, queue
+from engine.outbox import queue
 from engine.store import Case, Task
 
 task_t = Task.__table__
 case_t = Case.__table__
-
-
-def _items_key(kind: str, recipient: str, items: list[dict]) -> str:
-    pairs = ",".join(
-        f"{i['task_id']}:{i['level']}" for i in sorted(items, key=lambda i: i["task_id"])
-    )
-    return f"{kind}:{recipient}:{hashlib.sha256(pairs.encode()).hexdigest()[:20]}"
 
 
 def send_alerts(session: Session, catalog: Catalog, now: datetime) -> Counts:
@@ -60,9 +53,8 @@ def send_alerts(session: Session, catalog: Catalog, now: datetime) -> Counts:
     recipients = cache(directory.recipients)  # leads and programme leads, once per pass
     journeys = Journeys(catalog)
     updates: list[dict] = []
-    messages: list[Message] = []
-    combined: dict[tuple[str, str], list[dict]] = defaultdict(list)
-    listed: set[tuple[str, str, int]] = set()
+    reminders: list[Message] = []
+    escalated: list[Escalated] = []
     for row in rows:
         try:
             journey = journeys[row.journey_id]
@@ -82,45 +74,42 @@ def send_alerts(session: Session, catalog: Catalog, now: datetime) -> Counts:
                 ),
             }
         )
-        tz = directory.timezone(row.organisation_id)
-        item = {
-            "case": row.ref,
-            "task_id": row.id,
-            "title": row.title,
-            "stage": journey.stage_title(row.stage),
-            "category": row.category,
-            "due": row.due.isoformat(),
-            "precision": row.precision,
-        }
+        item = task_item(
+            case=row.ref,
+            task_id=row.id,
+            title=row.title,
+            stage=journey.stage_title(row.stage),
+            category=row.category,
+            due=row.due,
+            precision=row.precision,
+        )
+        navigator = directory.navigator_email(row.navigator_id)
         if decision.reminder is not None:
             counts.reminders += 1
+            tz = directory.timezone(row.organisation_id)
             hold = daytime(now, tz) if row.precision == "day" else None
-            recipient = directory.navigator_email(row.navigator_id)
             key = f"reminder:{row.id}:{row.sequence}:{decision.handled}"
-            payload = {**item, "sequence": row.sequence, "timezone": tz}
-            messages.append(Message(key, "reminder", recipient, row.ref, payload, hold))
+            payload = ReminderPayload(**item, sequence=row.sequence, timezone=tz)
+            reminders.append(Message(key, "reminder", navigator, row.ref, payload, hold))
         if decision.escalation is not None:
             counts.escalations += 1
-            navigator = directory.navigator_email(row.navigator_id)
-            for role in decision.escalation.roles:
-                for recipient in recipients(role, row.navigator_id, row.organisation_id):
-                    kind = "overdue" if recipient == navigator else "escalation"
-                    if (kind, recipient, row.id) not in listed:  # two roles, one person
-                        listed.add((kind, recipient, row.id))
-                        entry = {**item, "level": decision.escalation.level, "navigator": navigator}
-                        combined[(kind, recipient)].append(entry)
+            everyone = [
+                person
+                for role in decision.escalation.roles
+                for person in recipients(role, row.navigator_id, row.organisation_id)
+            ]
+            level = decision.escalation.level
+            entry = EscalatedItem(**item, level=level, navigator=navigator)
+            escalated.append(Escalated(entry, everyone))
+    grouped = group(escalated)
     organisation_of = (
-        {s.email: s.organisation_id for s in directory.staff.values()} if combined else {}
+        {s.email: s.organisation_id for s in directory.staff.values()} if grouped else {}
     )
-    for (kind, recipient), items in combined.items():
-        refs = {i["case"] for i in items}
-        payload = {"timezone": _recipient_tz(directory, organisation_of, recipient), "items": items}
-        case_ref = refs.pop() if len(refs) == 1 else None
-        messages.append(
-            Message(_items_key(kind, recipient, items), kind, recipient, case_ref, payload)
-        )
+    escalations = messages_for(
+        grouped, lambda email: _recipient_tz(directory, organisation_of, email)
+    )
     update_by_id(session, task_t, updates)
-    queue(session, messages, now)
+    queue(session, reminders + escalations, now)
     return counts
 
 

@@ -8,24 +8,13 @@ notifications package's job.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from sqlmodel import Session
 
 from engine.bulk import insert_ignoring_conflicts
+from engine.core.messages import Message
 from engine.store import OutboxMessage
-
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    key: str
-    kind: str  # reminder | overdue | escalation | replan | digest
-    recipient: str
-    case_ref: str | None
-    payload: dict[str, Any] = field(default_factory=dict)
-    deliver_at: datetime | None = None  # hold until (quiet hours); default: at once
 
 
 def queue(session: Session, messages: list[Message], now: datetime) -> int:

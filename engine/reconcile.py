@@ -1,17 +1,18 @@
-"""Reconcile: plan a batch of cases (pure) and apply the difference to their tasks.
+"""Reconcile: load a batch of cases, plan and diff each (pure), write every change at once.
 
-One transaction per batch, set-based reads and writes. The rules (DESIGN.md): create what
-is new; re-date open tasks whose anchor moved, with one combined notice per case; cancel
-open tasks the plan no longer wants; never touch done or waived tasks; a cancelled task the
-plan wants again is reopened. Rows are locked (`FOR UPDATE SKIP LOCKED` on PostgreSQL,
-`BEGIN IMMEDIATE` on SQLite) and re-checked under the lock, so two sweeps never plan the
-same case at once and a repeated sweep finds nothing to do.
+The rules live in the core (`engine.core.planner`, `engine.core.diff`); this module only
+reads rows, calls them, and writes the result of a whole batch with one set-based statement
+per kind of change, in one transaction, with one combined re-plan notice per case. Rows are
+locked (`FOR UPDATE SKIP LOCKED` on PostgreSQL, `BEGIN IMMEDIATE` on SQLite) and re-checked
+under the lock, so two sweeps never plan the same case at once and a repeated sweep finds
+nothing to do.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -21,14 +22,17 @@ from sqlmodel import Session
 from engine.bulk import insert_ignoring_conflicts, insert_rows, is_postgres, update_by_id
 from engine.catalog import Catalog, Journeys
 from engine.core.calendar import get_calendar
+from engine.core.diff import Changes, ExistingTask, diff
 from engine.core.errors import UserError
 from engine.core.escalation import rebased
 from engine.core.journey import Journey
+from engine.core.lifecycle import AlertState, alert_state
+from engine.core.messages import Message, ReplanItem, ReplanPayload
 from engine.core.planner import PlannedTask, plan
 from engine.core.values import EventTime
 from engine.counts import Counts
 from engine.directory import Directory
-from engine.outbox import Message, queue
+from engine.outbox import queue
 from engine.store import EPOCH, AuditEntry, Case, CaseEvent, Task
 
 RETRY_BROKEN_CASE = timedelta(minutes=15)
@@ -74,8 +78,11 @@ def mark_changed_journeys(session: Session, catalog: Catalog) -> int:
 class _CaseState:
     case: sa.Row
     events: dict[str, EventTime] = field(default_factory=dict)
-    tasks: dict[tuple[str, int], sa.Row] = field(default_factory=dict)
+    tasks: dict[tuple[str, int], ExistingTask] = field(default_factory=dict)
     closed: dict[str, list[datetime]] = field(default_factory=lambda: defaultdict(list))
+
+
+_TASK_FIELDS = tuple(ExistingTask.__slots__)
 
 
 def _load(session: Session, ids: list[int], now: datetime) -> list[_CaseState]:
@@ -102,27 +109,17 @@ def _load(session: Session, ids: list[int], now: datetime) -> list[_CaseState]:
     for row in events:  # ordered by id: the latest recording of a name wins
         states[row.case_id].events[row.name] = EventTime(row.instant, row.date_only)
     tasks = session.execute(
-        sa.select(task_t).where(task_t.c.case_id.in_(wanted)).order_by(task_t.c.occurrence)
+        sa.select(task_t.c.case_id, task_t.c.closed_at, *(task_t.c[f] for f in _TASK_FIELDS))
+        .where(task_t.c.case_id.in_(wanted))
+        .order_by(task_t.c.occurrence)
     )
     for row in tasks:
         state = states[row.case_id]
-        state.tasks[(row.obligation, row.occurrence)] = row
-        if row.status in ("done", "waived"):
-            state.closed[row.obligation].append(row.closed_at)
+        task = ExistingTask(*(getattr(row, f) for f in _TASK_FIELDS))
+        state.tasks[task.key] = task
+        if task.status in ("done", "waived"):
+            state.closed[task.obligation].append(row.closed_at)
     return list(states.values())
-
-
-def _alert_state(journey: Journey, planned: PlannedTask, now: datetime) -> dict[str, object]:
-    _, ob = journey.obligations[planned.obligation]
-    handled, next_at = rebased(ob, planned.due, get_calendar(journey.calendar), journey.tz, now)
-    return {"alerts_handled": handled, "next_alert_at": next_at, "escalation_level": 0}
-
-
-def _replan_key(case_id: int, items: list[dict]) -> str:
-    digest = hashlib.sha256(
-        ",".join(f"{i['task_id']}:{i['sequence']}" for i in items).encode()
-    ).hexdigest()
-    return f"replan:{case_id}:{digest[:20]}"
 
 
 @dataclass
@@ -130,8 +127,7 @@ class _Writes:
     """Everything one batch will write, gathered so each kind is one set-based statement."""
 
     inserts: list[dict] = field(default_factory=list)
-    redates: list[dict] = field(default_factory=list)
-    cancels: list[dict] = field(default_factory=list)
+    updates: list[dict] = field(default_factory=list)
     cases: list[dict] = field(default_factory=list)
     audits: list[dict] = field(default_factory=list)
     notices: list[Message] = field(default_factory=list)
@@ -140,8 +136,7 @@ class _Writes:
         insert_ignoring_conflicts(
             session, task_t, self.inserts, ["case_id", "obligation", "occurrence"]
         )
-        update_by_id(session, task_t, self.redates)
-        update_by_id(session, task_t, self.cancels)
+        update_by_id(session, task_t, self.updates)
         update_by_id(session, case_t, self.cases)
         insert_rows(session, AuditEntry.__table__, self.audits)
         queue(session, self.notices, now)
@@ -164,50 +159,47 @@ def reconcile_cases(session: Session, catalog: Catalog, ids: list[int], now: dat
                 {"_id": case.id, "replan_at": retry, "journey_version": case.journey_version}
             )
             continue
-        changes = _reconcile_case(state, journey, now, writes, directory)
+        result = plan(journey, case.facts or {}, state.events, state.closed, now)
+        changes = diff(result.tasks, state.tasks, now, _alerts_for(journey, now))
+        _gather(writes, state, journey, changes, directory, now)
+        writes.cases.append(
+            {"_id": case.id, "replan_at": result.next_change, "journey_version": journey.version}
+        )
+        labels = changes.labels()
         counts.cases += 1
-        counts.created += len(changes["created"])
-        counts.redated += len(changes["redated"])
-        counts.cancelled += len(changes["cancelled"])
+        counts.created += len(labels["created"])
+        counts.redated += len(labels["redated"])
+        counts.cancelled += len(labels["cancelled"])
     writes.apply(session, now)
     return counts
 
 
-def _reconcile_case(
-    state: _CaseState, journey: Journey, now: datetime, writes: _Writes, directory: Directory
-) -> dict[str, list[str]]:
-    """Diff one case's plan against its tasks; gather the writes, its audit and its notice.
+def _alerts_for(journey: Journey, now: datetime):
+    """The alert state a task due as planned starts with: its ladder rebased to `now`."""
+    calendar = get_calendar(journey.calendar)
 
-    Returns the task keys created (or reopened), re-dated and cancelled.
-    """
+    def alerts(planned: PlannedTask) -> AlertState:
+        _, ob = journey.obligations[planned.obligation]
+        return alert_state(*rebased(ob, planned.due, calendar, journey.tz, now))
+
+    return alerts
+
+
+def _gather(
+    writes: _Writes,
+    state: _CaseState,
+    journey: Journey,
+    changes: Changes,
+    directory: Directory,
+    now: datetime,
+) -> None:
+    """One case's changes as rows of the batch's writes, with its audit and its notice."""
     case = state.case
-    result = plan(journey, case.facts or {}, state.events, state.closed, now)
-    wanted = {t.key: t for t in result.tasks}
-    changes: dict[str, list[str]] = {"created": [], "redated": [], "cancelled": []}
-    moved: list[dict] = []
-    for key, planned in wanted.items():
-        row = state.tasks.get(key)
-        label = f"{key[0]}#{key[1]}"
-        if row is None:
-            writes.inserts.append(_new_task(case.id, planned, journey, now))
-            changes["created"].append(label)
-        elif row.status in ("open", "cancelled") and _differs(row, planned):
-            writes.redates.append(_redate(row, planned, journey, now))
-            if row.status == "cancelled":  # the plan wants it again: reopened
-                changes["created"].append(label)
-            else:
-                changes["redated"].append(label)
-                if row.due != planned.due:
-                    moved.append(_moved(row, planned, journey))
-    for key, row in state.tasks.items():
-        if row.status == "open" and key not in wanted:
-            writes.cancels.append(_cancel(row, now))
-            changes["cancelled"].append(f"{key[0]}#{key[1]}")
-    writes.cases.append(
-        {"_id": case.id, "replan_at": result.next_change, "journey_version": journey.version}
-    )
-    if any(changes.values()):
-        detail = {k: v for k, v in changes.items() if v}
+    writes.inserts += [{"case_id": case.id, **row} for _, row in changes.created]
+    writes.updates += [{"_id": r.before.id, **r.update} for r in changes.redated]
+    writes.updates += [{"_id": task.id, **row} for task, row in changes.cancelled]
+    if changes:
+        detail = {kind: keys for kind, keys in changes.labels().items() if keys}
         writes.audits.append(
             {
                 "at": now,
@@ -217,91 +209,36 @@ def _reconcile_case(
                 "detail": detail,
             }
         )
+    moved = [_moved(r.before, r.planned, journey) for r in changes.redated if r.moved]
     if moved:
         writes.notices.append(_replan_notice(case, moved, directory))
-    return changes
 
 
-def _replan_notice(case: sa.Row, moved: list[dict], directory: Directory) -> Message:
+def _replan_notice(case: sa.Row, moved: Iterable[ReplanItem], directory: Directory) -> Message:
     """One combined notice to the navigator for every date a re-plan moved."""
     items = sorted(moved, key=lambda i: i["task_id"])
-    payload = {
-        "case": case.ref,
-        "timezone": directory.timezone(case.organisation_id),
-        "items": items,
-    }
+    payload = ReplanPayload(
+        case=case.ref, timezone=directory.timezone(case.organisation_id), items=items
+    )
     recipient = directory.navigator_email(case.navigator_id)
     return Message(_replan_key(case.id, items), "replan", recipient, case.ref, payload)
 
 
-def _planned_fields(planned: PlannedTask) -> dict[str, object]:
-    """The columns a task takes from its plan (and that a re-plan may change)."""
-    return {
-        "stage": planned.stage,
-        "title": planned.title,
-        "category": planned.category,
-        "due": planned.due,
-        "precision": planned.precision,
-    }
+def _replan_key(case_id: int, items: list[ReplanItem]) -> str:
+    digest = hashlib.sha256(
+        ",".join(f"{i['task_id']}:{i['sequence']}" for i in items).encode()
+    ).hexdigest()
+    return f"replan:{case_id}:{digest[:20]}"
 
 
-def _differs(row: sa.Row, planned: PlannedTask) -> bool:
-    return row.status == "cancelled" or any(
-        getattr(row, name) != value for name, value in _planned_fields(planned).items()
+def _moved(before: ExistingTask, planned: PlannedTask, journey: Journey) -> ReplanItem:
+    return ReplanItem(
+        task_id=before.id,
+        title=planned.title,
+        stage=journey.stage_title(planned.stage),
+        category=planned.category,
+        old_due=before.due.isoformat(),
+        new_due=planned.due.isoformat(),
+        precision=planned.precision,
+        sequence=before.sequence + 1,
     )
-
-
-def _new_task(case_id: int, planned: PlannedTask, journey: Journey, now: datetime) -> dict:
-    return {
-        "case_id": case_id,
-        "obligation": planned.obligation,
-        "occurrence": planned.occurrence,
-        **_planned_fields(planned),
-        "status": "open",
-        "sequence": 0,
-        **_alert_state(journey, planned, now),
-    }
-
-
-def _redate(row: sa.Row, planned: PlannedTask, journey: Journey, now: datetime) -> dict:
-    """Re-date (or reopen) a task: a new due date bumps its calendar SEQUENCE and restarts
-    its alerts; a change of title alone keeps both."""
-    update = {
-        "_id": row.id,
-        **_planned_fields(planned),
-        "status": "open",
-        "reason": None,
-        "closed_at": None,
-        "sequence": row.sequence + (1 if row.due != planned.due else 0),
-        **_alert_state(journey, planned, now),
-    }
-    if row.due == planned.due and row.status == "open":
-        update.update(
-            alerts_handled=row.alerts_handled,
-            next_alert_at=row.next_alert_at,
-            escalation_level=row.escalation_level,
-        )
-    return update
-
-
-def _cancel(row: sa.Row, now: datetime) -> dict:
-    return {
-        "_id": row.id,
-        "status": "cancelled",
-        "reason": "no longer in the plan",
-        "closed_at": now,
-        "next_alert_at": None,
-    }
-
-
-def _moved(row: sa.Row, planned: PlannedTask, journey: Journey) -> dict:
-    return {
-        "task_id": row.id,
-        "title": planned.title,
-        "stage": journey.stage_title(planned.stage),
-        "category": planned.category,
-        "old_due": row.due.isoformat(),
-        "new_due": planned.due.isoformat(),
-        "precision": planned.precision,
-        "sequence": row.sequence + 1,
-    }

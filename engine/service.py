@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from sqlmodel import Session, select
 
 from engine.catalog import Catalog
+from engine.core import lifecycle
 from engine.core.calendar import get_calendar
 from engine.core.errors import UserError
 from engine.core.escalation import rebased
@@ -287,7 +288,7 @@ def close_case(
     cancelled = session.execute(
         sa.update(Task)
         .where(Task.case_id == case.id, Task.status == "open")
-        .values(status="cancelled", reason="case closed", closed_at=now, next_alert_at=None)
+        .values(**lifecycle.cancel(now, "case closed"))
     ).rowcount
     audit(session, now, who, "case.close", ref, reason=reason, cancelled=cancelled)
     return cancelled
@@ -307,10 +308,10 @@ def _close_task(
     session, catalog, task_id, status, now, who, *, at=None, note=None, reason=None
 ) -> Task:
     task, case = get_task(session, task_id)
-    if task.status != "open":
-        raise UserError(f"task {task_id} is {task.status}: only open tasks can be {status}")
-    task.status, task.closed_at, task.next_alert_at = status, at or now, None
-    task.note, task.reason = note, reason
+    for name, value in lifecycle.close(
+        task_id, task.status, status, at or now, note=note, reason=reason
+    ).items():
+        setattr(task, name, value)
     session.add(task)
     audit(
         session,
@@ -342,28 +343,23 @@ def complete_task(
 def waive_task(
     session: Session, catalog: Catalog, task_id: int, reason: str, now: datetime, who: str
 ) -> Task:
-    if not reason.strip():
-        raise UserError("give a reason for waiving")
     return _close_task(session, catalog, task_id, "waived", now, who, reason=reason)
 
 
 def reopen_task(session: Session, catalog: Catalog, task_id: int, now: datetime, who: str) -> Task:
     task, case = get_task(session, task_id)
-    if task.status not in ("done", "waived"):
-        raise UserError(
-            f"task {task_id} is {task.status}: only done or waived tasks can be reopened"
-        )
+    lifecycle.check_reopen(task_id, task.status)
     if case.status != "open":
         raise UserError(f"case '{case.ref}' is closed")
     journey = catalog.resolve(case.journey_id)
     _, ob = journey.obligations.get(task.obligation, (None, None))
     if ob is None:  # the obligation left the journey: the re-plan below cancels the task
-        task.alerts_handled, task.next_alert_at = 0, None
+        alerts = lifecycle.alert_state(0, None)
     else:
         calendar = get_calendar(journey.calendar)
-        task.alerts_handled, task.next_alert_at = rebased(ob, task.due, calendar, journey.tz, now)
-    task.escalation_level = 0
-    task.status, task.closed_at, task.note, task.reason = "open", None, None, None
+        alerts = lifecycle.alert_state(*rebased(ob, task.due, calendar, journey.tz, now))
+    for name, value in lifecycle.reopen(task_id, task.status, alerts).items():
+        setattr(task, name, value)
     session.add(task)
     audit(session, now, who, "task.reopen", case.ref, task=task_id)
     _replan(session, catalog, case, now)

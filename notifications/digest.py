@@ -23,7 +23,8 @@ from sqlmodel import select
 
 from engine.catalog import Catalog, Journeys
 from engine.core.errors import UserError
-from engine.outbox import Message, queue
+from engine.core.messages import Message
+from engine.outbox import queue
 from engine.store import Case, Organisation, Staff, Task, session_scope
 
 UPCOMING = timedelta(days=7)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from engine.outbox import Message, queue
+from engine.core.messages import Message
+from engine.outbox import queue
 from engine.store import session_scope
 from tests.conftest import at
 

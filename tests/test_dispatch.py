@@ -18,7 +18,8 @@ from typer.testing import CliRunner
 
 from alongside.outbox import app as outbox_app
 from engine.core.errors import UserError
-from engine.outbox import Message, queue
+from engine.core.messages import Message
+from engine.outbox import queue
 from engine.settings import Settings
 from engine.store import AuditEntry, OutboxMessage, session_scope
 from notifications.dispatch import LEASE, MAX_ATTEMPTS, _Run, backoff, dispatch, requeue

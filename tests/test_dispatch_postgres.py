@@ -14,7 +14,8 @@ import sqlalchemy as sa
 from sqlmodel import select
 
 from engine import store
-from engine.outbox import Message, queue
+from engine.core.messages import Message
+from engine.outbox import queue
 from engine.settings import Settings
 from engine.store import OutboxMessage, session_scope
 from notifications import dispatch as dispatch_module

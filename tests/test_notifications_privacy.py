@@ -6,7 +6,8 @@ from email.policy import default as default_policy
 
 from sqlmodel import select
 
-from engine.outbox import Message, queue
+from engine.core.messages import Message
+from engine.outbox import queue
 from engine.settings import Settings
 from engine.store import Case, Organisation, Staff, Task, session_scope
 from notifications.digest import queue_digests

@@ -1,0 +1,124 @@
+"""Message kinds and their payloads: the one definition every producer and the renderer use.
+
+A payload is what the outbox stores (JSON) and all a template can ever see: a case
+reference, task titles from the journey, dates, staff addresses and counts; never a
+survivor's facts or names, and never a note or a reason. Producers build payloads through
+the constructors here, so a new field is added in one place and a misspelt one is a type
+error rather than a blank line in someone's email.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal, NotRequired, TypedDict
+
+MessageKind = Literal["reminder", "overdue", "escalation", "replan", "digest"]
+MessageStatus = Literal["queued", "sending", "sent", "failed"]
+MESSAGE_STATUSES: tuple[MessageStatus, ...] = ("queued", "sending", "sent", "failed")
+Precision = Literal["day", "hour"]
+
+
+class TaskItem(TypedDict):
+    """One task as a message shows it."""
+
+    case: str
+    task_id: int
+    title: str
+    stage: str  # the stage's title
+    category: str
+    due: str  # ISO instant
+    precision: Precision
+
+
+class ReminderPayload(TaskItem):
+    sequence: int  # the task's calendar SEQUENCE
+    timezone: str  # the recipient's
+
+
+class EscalatedItem(TaskItem):
+    level: int  # the ladder step
+    navigator: str  # the case's navigator, so a lead knows whom to ask
+
+
+class EscalationPayload(TypedDict):
+    """`overdue` (to the navigator) and `escalation` (to leads): every task that escalated to
+    one recipient in one sweep."""
+
+    timezone: str
+    items: list[EscalatedItem]
+
+
+class ReplanItem(TypedDict):
+    task_id: int
+    title: str
+    stage: str
+    category: str
+    old_due: str
+    new_due: str
+    precision: Precision
+    sequence: int
+
+
+class ReplanPayload(TypedDict):
+    """One notice to the navigator for every date one re-plan of a case moved."""
+
+    case: str
+    timezone: str
+    items: list[ReplanItem]
+
+
+class DigestItem(TaskItem):
+    level: int
+    navigator: NotRequired[str]  # in a team lead's section
+
+
+class QuietCase(TypedDict):
+    case: str
+    last_contact: str | None
+
+
+class DigestPayload(TypedDict):
+    timezone: str
+    date: str  # the recipient's local day
+    quiet_days: int
+    overdue: list[DigestItem]
+    upcoming: list[DigestItem]
+    quiet: list[QuietCase]
+    team: list[DigestItem]
+
+
+Payload = ReminderPayload | EscalationPayload | ReplanPayload | DigestPayload
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A message to queue: its idempotency key, kind, recipient, case and payload."""
+
+    key: str
+    kind: MessageKind
+    recipient: str
+    case_ref: str | None
+    payload: Payload | dict = field(default_factory=dict)
+    deliver_at: datetime | None = None  # hold until (quiet hours); default: at once
+
+
+def task_item(
+    *,
+    case: str,
+    task_id: int,
+    title: str,
+    stage: str,
+    category: str,
+    due: datetime,
+    precision: Precision,
+) -> TaskItem:
+    return TaskItem(
+        case=case,
+        task_id=task_id,
+        title=title,
+        stage=stage,
+        category=category,
+        due=due.isoformat(),
+        precision=precision,
+    )
