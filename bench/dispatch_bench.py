@@ -22,7 +22,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from engine.core.messages import ReminderPayload, task_item
+
 NOW = datetime(2027, 1, 5, 9, 0, tzinfo=UTC)
+DUE = datetime(2027, 1, 6, 23, 59, 59, tzinfo=UTC)
 SERVER = """
 import sys
 from notifications.testing import Recorder, smtp_server
@@ -32,18 +35,17 @@ with smtp_server(Recorder(parse=False)) as port:
 """
 
 
-def _payload(i: int) -> dict:
-    return {
-        "case": f"KNT-{i:05d}",
-        "task_id": i,
-        "title": "Safe accommodation arranged",
-        "stage": "First month",
-        "category": "accommodation",
-        "due": "2027-01-06T23:59:59+00:00",
-        "precision": "day",
-        "sequence": 0,
-        "timezone": "Europe/London",
-    }
+def _payload(i: int) -> ReminderPayload:
+    item = task_item(
+        case=f"KNT-{i:05d}",
+        task_id=i,
+        title="Safe accommodation arranged",
+        stage="First month",
+        category="accommodation",
+        due=DUE,
+        precision="day",
+    )
+    return ReminderPayload(**item, sequence=0, timezone="Europe/London")
 
 
 def _queue(url: str, n: int) -> None:

@@ -17,13 +17,15 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import JSON, Column, Field, Session, SQLModel, create_engine
 
 from engine.core.errors import UserError
+from engine.core.lifecycle import TaskStatus
+from engine.core.messages import MessageKind, MessageStatus, Precision
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -76,7 +78,7 @@ class Case(SQLModel, table=True):
     organisation_id: str = Field(foreign_key="organisation.id", index=True)
     navigator_id: int = Field(foreign_key="staff.id", index=True)
     facts: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    status: str = "open"  # open | closed
+    status: Literal["open", "closed"] = Field(default="open", sa_type=sa.String)
     closed_reason: str | None = None
     opened_at: datetime = _instant()
     closed_at: datetime | None = _instant(nullable=True)
@@ -108,8 +110,8 @@ class Task(SQLModel, table=True):
     title: str
     category: str
     due: datetime = _instant()
-    precision: str  # day | hour
-    status: str = "open"  # open | done | waived | cancelled
+    precision: Precision = Field(sa_type=sa.String)
+    status: TaskStatus = Field(default="open", sa_type=sa.String)
     reason: str | None = None  # why waived or cancelled
     note: str | None = None
     closed_at: datetime | None = _instant(nullable=True)
@@ -125,11 +127,11 @@ class OutboxMessage(SQLModel, table=True):
     __tablename__ = "outbox"
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(unique=True)  # idempotency key: the same cause never queues twice
-    kind: str  # reminder | overdue | escalation | replan | digest
+    kind: MessageKind = Field(sa_type=sa.String)
     recipient: str
     case_ref: str | None = None
     payload: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    status: str = Field(default="queued", index=True)  # queued | sending | sent | failed
+    status: MessageStatus = Field(default="queued", index=True, sa_type=sa.String)
     attempts: int = 0
     created_at: datetime = _instant()
     next_attempt_at: datetime | None = _instant(nullable=True, index=True)

@@ -14,6 +14,7 @@ The digest is queued for `now`: when it goes out is the schedule's business.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,12 +24,31 @@ from sqlmodel import select
 
 from engine.catalog import Catalog, Journeys
 from engine.core.errors import UserError
-from engine.core.messages import Message
+from engine.core.messages import (
+    DigestItem,
+    DigestPayload,
+    Message,
+    QuietCase,
+    task_item,
+)
 from engine.outbox import queue
 from engine.store import Case, Organisation, Staff, Task, session_scope
 
 UPCOMING = timedelta(days=7)
 QUIET = timedelta(days=21)
+
+
+@dataclass
+class _Sections:
+    """One person's digest, section by section."""
+
+    overdue: list[DigestItem] = field(default_factory=list)
+    upcoming: list[DigestItem] = field(default_factory=list)
+    quiet: list[QuietCase] = field(default_factory=list)
+    team: list[DigestItem] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.overdue or self.upcoming or self.quiet or self.team)
 
 
 class _StageTitles:
@@ -44,17 +64,17 @@ class _StageTitles:
             return stage
 
 
-def _item(row: Any, stage_title: _StageTitles) -> dict[str, Any]:
-    return {
-        "case": row.ref,
-        "task_id": row.id,
-        "title": row.title,
-        "stage": stage_title(row.journey_id, row.stage),
-        "category": row.category,
-        "due": row.due.isoformat(),
-        "precision": row.precision,
-        "level": row.escalation_level,
-    }
+def _item(row: Any, stage_title: _StageTitles) -> DigestItem:
+    item = task_item(
+        case=row.ref,
+        task_id=row.id,
+        title=row.title,
+        stage=stage_title(row.journey_id, row.stage),
+        category=row.category,
+        due=row.due,
+        precision=row.precision,
+    )
+    return DigestItem(**item, level=row.escalation_level)
 
 
 def queue_digests(url: str, catalog: Catalog, now: datetime) -> int:
@@ -109,35 +129,37 @@ def queue_digests(url: str, catalog: Catalog, now: datetime) -> int:
             .order_by(Case.ref)
         ).all()
 
-        sections: dict[int, dict[str, list[dict[str, Any]]]] = defaultdict(
-            lambda: {"overdue": [], "upcoming": [], "quiet": [], "team": []}
-        )
+        sections: dict[int, _Sections] = defaultdict(_Sections)
         stage_title = _StageTitles(catalog)
         for row in tasks:
             item = _item(row, stage_title)
             if row.due < now:
-                sections[row.navigator_id]["overdue"].append(item)
+                sections[row.navigator_id].overdue.append(item)
             elif row.due < horizon:
-                sections[row.navigator_id]["upcoming"].append(item)
+                sections[row.navigator_id].upcoming.append(item)
             lead = lead_of.get(row.navigator_id)
             if lead is not None and (row.due < now or row.escalation_level > 0):
-                sections[lead]["team"].append({**item, "navigator": email_of.get(row.navigator_id)})
+                team_item = DigestItem(**item, navigator=email_of[row.navigator_id])
+                sections[lead].team.append(team_item)
         for row in quiet:
             last = row.last.isoformat() if row.last is not None else None
-            sections[row.navigator_id]["quiet"].append({"case": row.ref, "last_contact": last})
+            sections[row.navigator_id].quiet.append(QuietCase(case=row.ref, last_contact=last))
 
         messages = []
         for person in staff:
             content = sections.get(person.id)
-            if not content or not any(content.values()):
+            if not content:
                 continue
             local_day = now.astimezone(ZoneInfo(person.timezone)).date().isoformat()
-            payload = {
-                "timezone": person.timezone,
-                "date": local_day,
-                "quiet_days": QUIET.days,
-                **content,
-            }
+            payload = DigestPayload(
+                timezone=person.timezone,
+                date=local_day,
+                quiet_days=QUIET.days,
+                overdue=content.overdue,
+                upcoming=content.upcoming,
+                quiet=content.quiet,
+                team=content.team,
+            )
             messages.append(
                 Message(f"digest:{person.email}:{local_day}", "digest", person.email, None, payload)
             )

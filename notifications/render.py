@@ -30,14 +30,22 @@ from email.policy import default as default_policy
 from email.utils import format_datetime, formataddr, parseaddr
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, get_args
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from engine.core.messages import (
+    DigestPayload,
+    EscalationPayload,
+    MessageKind,
+    ReminderPayload,
+    ReplanPayload,
+    TaskItem,
+)
 from engine.settings import Settings
 
-KINDS = ("reminder", "overdue", "escalation", "replan", "digest")
+KINDS: tuple[MessageKind, ...] = get_args(MessageKind)
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 PRODID = "-//Alongside//Task deadlines//EN"
 
@@ -47,7 +55,7 @@ class OutboxRow(Protocol):
 
     id: int
     key: str
-    kind: str
+    kind: MessageKind
     recipient: str
     case_ref: str | None
     payload: dict[str, Any]
@@ -135,7 +143,7 @@ def _refs(items: list[dict[str, Any]], most: int = 3) -> str:
 # --- one view per kind ------------------------------------------------------------------
 
 
-def _task_view(item: dict[str, Any], tz: ZoneInfo, as_of: datetime) -> dict[str, Any]:
+def _task_view(item: TaskItem, tz: ZoneInfo, as_of: datetime) -> dict[str, Any]:
     """The fields a template may show for one task: nothing beyond the payload's own."""
     due = _instant(item["due"])
     return {
@@ -151,71 +159,91 @@ def _task_view(item: dict[str, Any], tz: ZoneInfo, as_of: datetime) -> dict[str,
     }
 
 
-def _view(row: OutboxRow) -> tuple[str, dict[str, Any]]:
+View = tuple[str, dict[str, Any]]  # (subject, template context)
+
+
+def _reminder(payload: ReminderPayload, tz: ZoneInfo, as_of: datetime) -> View:
+    task = _task_view(payload, tz, as_of)
+    short = due_short(payload["due"], payload["precision"], tz)
+    return f"Reminder: {task['case']} — {task['title']} due {short}", {"task": task}
+
+
+def _escalated(
+    kind: MessageKind, payload: EscalationPayload, tz: ZoneInfo, as_of: datetime
+) -> View:
+    items = [_task_view(item, tz, as_of) for item in payload["items"]]
+    if len(items) == 1:
+        only = items[0]
+        label = "Overdue" if kind == "overdue" else "Escalation"
+        late = f" overdue by {only['overdue_by']}" if only["overdue_by"] else " overdue"
+        subject = f"{label}: {only['case']} — {only['title']}{late}"
+    elif kind == "overdue":
+        subject = f"Overdue: {len(items)} tasks on {_refs(payload['items'])}"
+    else:
+        subject = f"Escalation: {len(items)} overdue tasks on {_refs(payload['items'])}"
+    return subject, {"items": items}
+
+
+def _replan(payload: ReplanPayload, tz: ZoneInfo) -> View:
+    items = [
+        {
+            "task_id": item["task_id"],
+            "title": item["title"],
+            "stage": item["stage"],
+            "category": item["category"],
+            "old_due_text": due_text(item["old_due"], item["precision"], tz),
+            "new_due_text": due_text(item["new_due"], item["precision"], tz),
+        }
+        for item in payload["items"]
+    ]
+    subject = f"Dates changed: {payload['case']} — {_plural(len(items), 'task')} re-dated"
+    return subject, {"case": payload["case"], "items": items}
+
+
+def _digest(payload: DigestPayload, tz: ZoneInfo, as_of: datetime) -> View:
+    sections = {
+        name: [_task_view(item, tz, as_of) for item in payload.get(name, [])]
+        for name in ("overdue", "upcoming", "team")
+    }
+    quiet = [
+        {
+            "case": item["case"],
+            "last_contact": day_text(_instant(item["last_contact"]).astimezone(tz))
+            if item.get("last_contact")
+            else None,
+        }
+        for item in payload.get("quiet", [])
+    ]
+    day = date.fromisoformat(payload["date"])
+    counts = [
+        f"{len(sections['overdue'])} overdue" if sections["overdue"] else "",
+        f"{len(sections['upcoming'])} due this week" if sections["upcoming"] else "",
+        _plural(len(quiet), "case") + " to contact" if quiet else "",
+        f"{len(sections['team'])} on your team" if sections["team"] else "",
+    ]
+    subject = f"Digest for {day:%a} {day.day} {day:%b}: " + ", ".join(c for c in counts if c)
+    return subject, {
+        "day_text": day_text(day),
+        "quiet_days": payload.get("quiet_days", 21),
+        "quiet": quiet,
+        **sections,
+    }
+
+
+def _view(row: OutboxRow) -> View:
     """(subject, template context) for a row; the subject never holds more than the body."""
-    payload = row.payload
+    payload: Any = row.payload  # stored JSON: its shape is the kind's payload type
     tz = _zone(payload)
     as_of = row.created_at
     kind = row.kind
     if kind == "reminder":
-        task = _task_view(payload, tz, as_of)
-        short = due_short(payload["due"], payload["precision"], tz)
-        subject = f"Reminder: {task['case']} — {task['title']} due {short}"
-        return subject, {"task": task}
+        return _reminder(payload, tz, as_of)
     if kind in ("overdue", "escalation"):
-        items = [_task_view(item, tz, as_of) for item in payload["items"]]
-        if len(items) == 1:
-            only = items[0]
-            label = "Overdue" if kind == "overdue" else "Escalation"
-            late = f" overdue by {only['overdue_by']}" if only["overdue_by"] else " overdue"
-            subject = f"{label}: {only['case']} — {only['title']}{late}"
-        elif kind == "overdue":
-            subject = f"Overdue: {len(items)} tasks on {_refs(payload['items'])}"
-        else:
-            subject = f"Escalation: {len(items)} overdue tasks on {_refs(payload['items'])}"
-        return subject, {"items": items}
+        return _escalated(kind, payload, tz, as_of)
     if kind == "replan":
-        items = [
-            {
-                "task_id": item["task_id"],
-                "title": item["title"],
-                "stage": item["stage"],
-                "category": item["category"],
-                "old_due_text": due_text(item["old_due"], item["precision"], tz),
-                "new_due_text": due_text(item["new_due"], item["precision"], tz),
-            }
-            for item in payload["items"]
-        ]
-        subject = f"Dates changed: {payload['case']} — {_plural(len(items), 'task')} re-dated"
-        return subject, {"case": payload["case"], "items": items}
+        return _replan(payload, tz)
     if kind == "digest":
-        sections = {
-            name: [_task_view(item, tz, as_of) for item in payload.get(name, [])]
-            for name in ("overdue", "upcoming", "team")
-        }
-        quiet = [
-            {
-                "case": item["case"],
-                "last_contact": day_text(_instant(item["last_contact"]).astimezone(tz))
-                if item.get("last_contact")
-                else None,
-            }
-            for item in payload.get("quiet", [])
-        ]
-        day = date.fromisoformat(payload["date"])
-        counts = [
-            f"{len(sections['overdue'])} overdue" if sections["overdue"] else "",
-            f"{len(sections['upcoming'])} due this week" if sections["upcoming"] else "",
-            _plural(len(quiet), "case") + " to contact" if quiet else "",
-            f"{len(sections['team'])} on your team" if sections["team"] else "",
-        ]
-        subject = f"Digest for {day:%a} {day.day} {day:%b}: " + ", ".join(c for c in counts if c)
-        return subject, {
-            "day_text": day_text(day),
-            "quiet_days": payload.get("quiet_days", 21),
-            "quiet": quiet,
-            **sections,
-        }
+        return _digest(payload, tz, as_of)
     raise ValueError(f"unknown message kind {kind!r}")
 
 

@@ -18,7 +18,13 @@ from typer.testing import CliRunner
 
 from alongside.outbox import app as outbox_app
 from engine.core.errors import UserError
-from engine.core.messages import Message
+from engine.core.messages import (
+    EscalatedItem,
+    EscalationPayload,
+    Message,
+    ReminderPayload,
+    task_item,
+)
 from engine.outbox import queue
 from engine.settings import Settings
 from engine.store import AuditEntry, OutboxMessage, session_scope
@@ -74,18 +80,17 @@ def smtp(recorder, monkeypatch, home):
         yield port
 
 
-def reminder(task_id: int, case: str = "KNT-0042") -> dict:
-    return {
-        "case": case,
-        "task_id": task_id,
-        "title": f"Task number {task_id}",
-        "stage": "First month",
-        "category": "accommodation",
-        "due": "2027-01-06T23:59:59+00:00",
-        "precision": "day",
-        "sequence": 0,
-        "timezone": "Europe/London",
-    }
+def reminder(task_id: int, case: str = "KNT-0042") -> ReminderPayload:
+    item = task_item(
+        case=case,
+        task_id=task_id,
+        title=f"Task number {task_id}",
+        stage="First month",
+        category="accommodation",
+        due=datetime(2027, 1, 6, 23, 59, 59, tzinfo=UTC),
+        precision="day",
+    )
+    return ReminderPayload(**item, sequence=0, timezone="Europe/London")
 
 
 def put(url: str, n: int, *, to: str = "nav@example.org", start: int = 1, **options) -> None:
@@ -121,10 +126,9 @@ def assert_each_delivered_once(url: str, recorder: Recorder, *, except_failed: b
 
 def test_delivers_every_kind_over_smtp_and_marks_sent(url, smtp, recorder):
     put(url, 3)
-    escalation = {
-        "timezone": "Europe/London",
-        "items": [{**reminder(9), "level": 1, "navigator": "nav@example.org"}],
-    }
+    item = {k: v for k, v in reminder(9).items() if k not in ("sequence", "timezone")}
+    escalated = EscalatedItem(**item, level=1, navigator="nav@example.org")
+    escalation = EscalationPayload(timezone="Europe/London", items=[escalated])
     with session_scope(url) as session:
         queue(session, [Message("esc:9:1", "escalation", "lead@example.org", None, escalation)], T0)
 

@@ -6,7 +6,16 @@ from email.policy import default as default_policy
 
 from sqlmodel import select
 
-from engine.core.messages import Message
+from engine.core.messages import (
+    EscalatedItem,
+    EscalationPayload,
+    Message,
+    ReminderPayload,
+    ReplanItem,
+    ReplanPayload,
+    TaskItem,
+    task_item,
+)
 from engine.outbox import queue
 from engine.settings import Settings
 from engine.store import Case, Organisation, Staff, Task, session_scope
@@ -83,33 +92,40 @@ def queue_engine_messages(url: str) -> None:
         tasks = s.exec(select(Task).where(Task.case_id == case.id).order_by(Task.id)).all()
         nav = s.get(Staff, case.navigator_id)
 
-        def item(t: Task) -> dict:
-            return {
-                "case": case.ref,
-                "task_id": t.id,
-                "title": t.title,
-                "stage": t.stage,
-                "category": t.category,
-                "due": t.due.isoformat(),
-                "precision": t.precision,
-            }
+        def item(t: Task) -> TaskItem:
+            return task_item(
+                case=case.ref,
+                task_id=t.id,
+                title=t.title,
+                stage=t.stage,
+                category=t.category,
+                due=t.due,
+                precision=t.precision,
+            )
 
-        tz = {"timezone": "Europe/London"}
-        late = [{**item(t), "level": 1, "navigator": nav.email} for t in tasks[:1]]
+        tz = "Europe/London"
+        late = [EscalatedItem(**item(t), level=1, navigator=nav.email) for t in tasks[:1]]
         moved = [
-            {
-                **item(t),
-                "old_due": t.due.isoformat(),
-                "new_due": (t.due + timedelta(days=7)).isoformat(),
-            }
-            | {"sequence": t.sequence + 1}
+            ReplanItem(
+                task_id=t.id,
+                title=t.title,
+                stage=t.stage,
+                category=t.category,
+                old_due=t.due.isoformat(),
+                new_due=(t.due + timedelta(days=7)).isoformat(),
+                precision=t.precision,
+                sequence=t.sequence + 1,
+            )
             for t in tasks
         ]
+        reminder = ReminderPayload(**item(tasks[1]), sequence=0, timezone=tz)
+        escalated = EscalationPayload(timezone=tz, items=late)
+        replanned = ReplanPayload(case=case.ref, timezone=tz, items=moved)
         messages = [
-            Message("r", "reminder", nav.email, case.ref, {**item(tasks[1]), "sequence": 0, **tz}),
-            Message("o", "overdue", nav.email, case.ref, {"items": late, **tz}),
-            Message("e", "escalation", "lead@example.org", case.ref, {"items": late, **tz}),
-            Message("p", "replan", nav.email, case.ref, {"case": case.ref, "items": moved, **tz}),
+            Message("r", "reminder", nav.email, case.ref, reminder),
+            Message("o", "overdue", nav.email, case.ref, escalated),
+            Message("e", "escalation", "lead@example.org", case.ref, escalated),
+            Message("p", "replan", nav.email, case.ref, replanned),
         ]
         queue(s, messages, NOW)
     assert queue_digests(url, shipped_catalog(), NOW) == 2

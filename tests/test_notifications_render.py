@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from icalendar import Calendar
 
+from engine.core.messages import EscalatedItem, ReminderPayload, ReplanItem, ReplanPayload
 from engine.settings import Settings
 from engine.store import OutboxMessage
 from notifications.render import KINDS, due_text, how_long, message_id, render
@@ -27,8 +28,8 @@ def row(kind: str, payload: dict, *, id: int = 1, key: str | None = None, **extr
     )
 
 
-def reminder(**changes) -> dict:
-    payload = {
+def reminder(**changes) -> ReminderPayload:
+    payload: ReminderPayload = {
         "case": "KNT-0042",
         "task_id": 17,
         "title": "Safe accommodation arranged",
@@ -42,8 +43,8 @@ def reminder(**changes) -> dict:
     return payload | changes
 
 
-def overdue_item(**changes) -> dict:
-    item = {
+def overdue_item(**changes) -> EscalatedItem:
+    item: EscalatedItem = {
         "case": "KNT-0042",
         "task_id": 17,
         "title": "Safe accommodation arranged",
@@ -57,12 +58,12 @@ def overdue_item(**changes) -> dict:
     return item | changes
 
 
-def replan(*items: dict) -> dict:
+def replan(*items: ReplanItem) -> ReplanPayload:
     return {"case": "KNT-0042", "timezone": "Europe/London", "items": list(items)}
 
 
-def replan_item(**changes) -> dict:
-    item = {
+def replan_item(**changes) -> ReplanItem:
+    item: ReplanItem = {
         "task_id": 31,
         "title": "Pre-trial court visit done",
         "stage": "Trial preparation",
