@@ -12,7 +12,10 @@ from engine import queries, service
 
 app = typer.Typer(no_args_is_help=True, help="Cases: open, record, assign, close, show.")
 
+Ref = Annotated[str, typer.Argument(help="The case reference, e.g. KNT-0042.")]
 EventsOption = Annotated[list[str] | None, typer.Option("--event", help="NAME=WHEN.")]
+EventArgs = Annotated[list[str], typer.Argument(help="NAME=WHEN ...")]
+FactArgs = Annotated[list[str], typer.Argument(help="NAME=VALUE ...")]
 FactsOption = Annotated[list[str] | None, typer.Option("--fact", help="NAME=VALUE.")]
 
 
@@ -27,51 +30,24 @@ def open_case(
     now: NowOption = None,
 ) -> None:
     """Open a case on a journey; its start event is required."""
-    run = current(ctx)
-    with run.unit_of_work() as session:
-        service.open_case(
-            session,
-            run.catalog,
-            ref,
-            journey,
-            navigator,
-            pairs(event, "event"),
-            pairs(fact, "fact"),
-            run.instant(now),
-            service.actor(),
-        )
+    events, facts = pairs(event, "event"), pairs(fact, "fact")
+    current(ctx).act(service.open_case, ref, journey, navigator, events, facts, now=now)
     typer.echo(f"opened {ref} on {journey}")
 
 
 @app.command("event")
-def record_events(
-    ctx: typer.Context,
-    ref: str,
-    events: Annotated[list[str], typer.Argument(help="NAME=WHEN ...")],
-    now: NowOption = None,
-) -> None:
+def record_events(ctx: typer.Context, ref: Ref, events: EventArgs, now: NowOption = None) -> None:
     """Record events (the latest recording of an event wins)."""
-    run = current(ctx)
     recorded = pairs(events, "event")
-    with run.unit_of_work() as session:
-        service.record_events(
-            session, run.catalog, ref, recorded, run.instant(now), service.actor()
-        )
+    current(ctx).act(service.record_events, ref, recorded, now=now)
     typer.echo(f"recorded {', '.join(recorded)} on {ref}")
 
 
 @app.command("fact")
-def record_facts(
-    ctx: typer.Context,
-    ref: str,
-    facts: Annotated[list[str], typer.Argument(help="NAME=VALUE ...")],
-    now: NowOption = None,
-) -> None:
+def record_facts(ctx: typer.Context, ref: Ref, facts: FactArgs, now: NowOption = None) -> None:
     """Set facts declared by the case's journey."""
-    run = current(ctx)
     values = pairs(facts, "fact")
-    with run.unit_of_work() as session:
-        service.record_facts(session, run.catalog, ref, values, run.instant(now), service.actor())
+    current(ctx).act(service.record_facts, ref, values, now=now)
     typer.echo(f"set {', '.join(values)} on {ref}")
 
 
@@ -83,9 +59,7 @@ def assign(
     now: NowOption = None,
 ) -> None:
     """Give the case to another navigator."""
-    run = current(ctx)
-    with run.unit_of_work() as session:
-        service.assign(session, run.catalog, ref, navigator, run.instant(now), service.actor())
+    current(ctx).act(service.assign, ref, navigator, now=now)
     typer.echo(f"{ref} assigned to {navigator}")
 
 
@@ -97,11 +71,7 @@ def close(
     now: NowOption = None,
 ) -> None:
     """Close a case; its open tasks are cancelled."""
-    run = current(ctx)
-    with run.unit_of_work() as session:
-        cancelled = service.close_case(
-            session, run.catalog, ref, reason, run.instant(now), service.actor()
-        )
+    cancelled = current(ctx).act(service.close_case, ref, reason, now=now)
     typer.echo(f"closed {ref}; {cancelled} open tasks cancelled")
 
 

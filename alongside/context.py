@@ -7,20 +7,24 @@ explicitly. Nothing here writes to `os.environ`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
+from typing import Any, TypeVar
 
 import typer
 from sqlmodel import Session
 
+from engine import service
 from engine.catalog import Catalog
 from engine.clock import utcnow
 from engine.core.values import parse_instant, split_assignment
 from engine.settings import Settings
 from engine.store import session_scope
+
+T = TypeVar("T")
 
 
 class Invocation:
@@ -45,6 +49,12 @@ class Invocation:
         """`--now`/`--at` text as a UTC instant (local to the settings' time zone); the
         wall clock when not given."""
         return parse_instant(text, self.settings.zone) if text else utcnow()
+
+    def act(self, use_case: Callable[..., T], *args: Any, now: str | None = None) -> T:
+        """Run one service use case in a unit of work, at `--now`, as the acting person:
+        `use_case(session, catalog, *args, now, who)`."""
+        with self.unit_of_work() as session:
+            return use_case(session, self.catalog, *args, self.instant(now), service.actor())
 
     @contextmanager
     def unit_of_work(self) -> Iterator[Session]:

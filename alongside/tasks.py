@@ -67,16 +67,12 @@ def waive(
     now: NowOption = None,
 ) -> None:
     """Waive a task, with the reason."""
-    run = current(ctx)
-    with run.unit_of_work() as session:
-        service.waive_task(session, run.catalog, task_id, reason, run.instant(now), service.actor())
+    current(ctx).act(service.waive_task, task_id, reason, now=now)
     typer.echo(f"task {task_id} waived")
 
 
 @app.command("reopen")
 def reopen(ctx: typer.Context, task_id: TaskId, now: NowOption = None) -> None:
     """Reopen a done or waived task."""
-    run = current(ctx)
-    with run.unit_of_work() as session:
-        service.reopen_task(session, run.catalog, task_id, run.instant(now), service.actor())
+    current(ctx).act(service.reopen_task, task_id, now=now)
     typer.echo(f"task {task_id} reopened")

@@ -32,18 +32,6 @@ from engine.core.calendar import Duration, parse_duration
 from engine.core.conditions import Condition, ConditionError, parse_condition
 
 ROLES = ("navigator", "team_lead", "programme_lead")
-CATEGORIES = (
-    "accommodation",
-    "health",
-    "immigration",
-    "employment",
-    "finance",
-    "legal",
-    "contact",
-    "court",
-    "safety",
-    "other",
-)
 KEBAB = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
 SNAKE = r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$"
 
