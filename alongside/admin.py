@@ -8,8 +8,6 @@ import typer
 
 from alongside.context import current
 from alongside.output import JsonOption, emit_json, print_rows
-from engine import queries
-from engine.store import upgrade
 
 db_app = typer.Typer(no_args_is_help=True, help="The database.")
 
@@ -17,6 +15,8 @@ db_app = typer.Typer(no_args_is_help=True, help="The database.")
 @db_app.command("upgrade")
 def db_upgrade(ctx: typer.Context) -> None:
     """Apply schema migrations (the embedded SQLite default does this by itself)."""
+    from engine.store import upgrade
+
     typer.echo(f"database at revision {upgrade(current(ctx).url)}")
 
 
@@ -27,6 +27,8 @@ def audit(
     as_json: JsonOption = False,
 ) -> None:
     """Who changed what, when (newest first)."""
+    from engine import queries
+
     with current(ctx).unit_of_work() as session:
         rows = queries.audit(session, case, limit)
     if as_json:

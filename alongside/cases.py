@@ -8,7 +8,6 @@ import typer
 
 from alongside.context import current, pairs
 from alongside.output import JsonOption, NowOption, emit_json, out, print_rows, print_tasks
-from engine import queries, service
 
 app = typer.Typer(no_args_is_help=True, help="Cases: open, record, assign, close, show.")
 
@@ -30,6 +29,8 @@ def open_case(
     now: NowOption = None,
 ) -> None:
     """Open a case on a journey; its start event is required."""
+    from engine import service
+
     events, facts = pairs(event, "event"), pairs(fact, "fact")
     current(ctx).act(service.open_case, ref, journey, navigator, events, facts, now=now)
     typer.echo(f"opened {ref} on {journey}")
@@ -38,6 +39,8 @@ def open_case(
 @app.command("event")
 def record_events(ctx: typer.Context, ref: Ref, events: EventArgs, now: NowOption = None) -> None:
     """Record events (the latest recording of an event wins)."""
+    from engine import service
+
     recorded = pairs(events, "event")
     current(ctx).act(service.record_events, ref, recorded, now=now)
     typer.echo(f"recorded {', '.join(recorded)} on {ref}")
@@ -46,6 +49,8 @@ def record_events(ctx: typer.Context, ref: Ref, events: EventArgs, now: NowOptio
 @app.command("fact")
 def record_facts(ctx: typer.Context, ref: Ref, facts: FactArgs, now: NowOption = None) -> None:
     """Set facts declared by the case's journey."""
+    from engine import service
+
     values = pairs(facts, "fact")
     current(ctx).act(service.record_facts, ref, values, now=now)
     typer.echo(f"set {', '.join(values)} on {ref}")
@@ -59,6 +64,8 @@ def assign(
     now: NowOption = None,
 ) -> None:
     """Give the case to another navigator."""
+    from engine import service
+
     current(ctx).act(service.assign, ref, navigator, now=now)
     typer.echo(f"{ref} assigned to {navigator}")
 
@@ -71,6 +78,8 @@ def close(
     now: NowOption = None,
 ) -> None:
     """Close a case; its open tasks are cancelled."""
+    from engine import service
+
     cancelled = current(ctx).act(service.close_case, ref, reason, now=now)
     typer.echo(f"closed {ref}; {cancelled} open tasks cancelled")
 
@@ -78,6 +87,8 @@ def close(
 @app.command("show")
 def show(ctx: typer.Context, ref: str, as_json: JsonOption = False) -> None:
     """A case: journey, navigator, facts, events and tasks."""
+    from engine import queries
+
     run = current(ctx)
     with run.unit_of_work() as session:
         data = queries.case_detail(session, ref)
@@ -101,6 +112,8 @@ def list_cases(
     as_json: JsonOption = False,
 ) -> None:
     """List cases, optionally by navigator or organisation."""
+    from engine import queries
+
     with current(ctx).unit_of_work() as session:
         rows = queries.cases(session, navigator, org)
     if as_json:

@@ -12,17 +12,17 @@ from contextlib import contextmanager
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
-from sqlmodel import Session
 
-from engine import service
-from engine.catalog import Catalog
 from engine.clock import utcnow
-from engine.core.values import parse_instant, split_assignment
-from engine.settings import Settings
-from engine.store import session_scope
+
+if TYPE_CHECKING:  # each command loads only what it uses: `--help` stays instant
+    from sqlmodel import Session
+
+    from engine.catalog import Catalog
+    from engine.settings import Settings
 
 T = TypeVar("T")
 
@@ -35,6 +35,8 @@ class Invocation:
 
     @cached_property
     def settings(self) -> Settings:
+        from engine.settings import Settings
+
         return Settings(home=self.home) if self.home is not None else Settings()
 
     @property
@@ -48,17 +50,23 @@ class Invocation:
     def instant(self, text: str | None) -> datetime:
         """`--now`/`--at` text as a UTC instant (local to the settings' time zone); the
         wall clock when not given."""
+        from engine.core.values import parse_instant
+
         return parse_instant(text, self.settings.zone) if text else utcnow()
 
     def act(self, use_case: Callable[..., T], *args: Any, now: str | None = None) -> T:
         """Run one service use case in a unit of work, at `--now`, as the acting person:
         `use_case(session, catalog, *args, now, who)`."""
+        from engine import service
+
         with self.unit_of_work() as session:
             return use_case(session, self.catalog, *args, self.instant(now), service.actor())
 
     @contextmanager
     def unit_of_work(self) -> Iterator[Session]:
         """A session on the configured database that commits only if the command succeeds."""
+        from engine.store import session_scope
+
         with session_scope(self.url) as session:
             yield session
 
@@ -73,6 +81,8 @@ def current(ctx: typer.Context) -> Invocation:
 
 def pairs(items: list[str] | None, what: str) -> dict[str, str]:
     """`NAME=VALUE` arguments as a mapping, in order."""
+    from engine.core.values import split_assignment
+
     found: dict[str, str] = {}
     for item in items or []:
         name, value = split_assignment(item, what)

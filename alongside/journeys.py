@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from alongside.context import current, pairs
-from alongside.output import JsonOption, emit_json, out
+from alongside.output import JsonOption, NowOption, emit_json, out
 from engine.core.errors import UserError
-from engine.core.loader import JourneyError, json_schema, load_journey
-from engine.core.outline import mermaid_diagram, outline
-from engine.core.planner import plan
-from engine.core.values import check_event_name, parse_event_time, parse_fact, parse_instant
+
+if TYPE_CHECKING:
+    from engine.core.journey import Journey
 
 app = typer.Typer(no_args_is_help=True, help="Write, check and try out journeys.")
 
@@ -28,6 +27,8 @@ def validate(
     ] = None,
 ) -> None:
     """Check journeys; print one line per valid file, or every problem as FILE:LINE:COL."""
+    from engine.core.loader import JourneyError, load_journey
+
     files = paths or current(ctx).catalog.files()
     if not files:
         raise UserError("no journey files to validate")
@@ -52,6 +53,8 @@ def validate(
 @app.command("schema")
 def schema() -> None:
     """Print the JSON Schema of the journey language."""
+    from engine.core.loader import json_schema
+
     sys.stdout.write(json_schema())
 
 
@@ -62,9 +65,16 @@ def simulate(
     event: Annotated[list[str] | None, typer.Option("--event", help="NAME=WHEN (ISO).")] = None,
     fact: Annotated[list[str] | None, typer.Option("--fact", help="NAME=VALUE.")] = None,
     now: Annotated[str | None, typer.Option(help="Plan as at WHEN (default: now).")] = None,
+    mermaid: Annotated[
+        bool, typer.Option("--mermaid", help="Print the plan as a Mermaid Gantt chart.")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Show the dated plan a journey gives for the events and facts you name."""
+    from engine.core.outline import plan_gantt
+    from engine.core.planner import plan
+    from engine.core.values import check_event_name, parse_event_time, parse_fact, parse_instant
+
     definition = current(ctx).catalog.resolve(journey)
     events = {}
     for name, value in pairs(event, "event").items():
@@ -89,6 +99,9 @@ def simulate(
     ]
     if as_json:
         emit_json(rows)
+        return
+    if mermaid:
+        typer.echo(plan_gantt(definition, result.tasks, moment))
         return
     table = Table(
         title=f"{definition.journey} v{definition.version}: plan as at {moment:%Y-%m-%d %H:%M}Z"
@@ -116,5 +129,75 @@ def show(
     mermaid: Annotated[bool, typer.Option("--mermaid", help="Print a Mermaid diagram.")] = False,
 ) -> None:
     """Outline a journey: stages, obligations, deadlines in words, escalation ladders."""
+    from engine.core.outline import mermaid_diagram, outline
+
     definition = current(ctx).catalog.resolve(journey)
     typer.echo(mermaid_diagram(definition) if mermaid else outline(definition))
+
+
+def _valid(path: Path) -> Journey:
+    """The journey in `path`, or every problem printed as FILE:LINE:COL and exit 1."""
+    from engine.core.loader import JourneyError, load_journey
+
+    try:
+        return load_journey(path)
+    except JourneyError as error:
+        for problem in error.problems:
+            typer.echo(str(problem), err=True)
+        raise typer.Exit(1) from None
+
+
+@app.command("preview")
+def preview(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="The journey file to try.")],
+    now: NowOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """What installing FILE would do to every open case on its journey; writes nothing."""
+    from engine import installing
+
+    journey = _valid(file)
+    run = current(ctx)
+    with run.unit_of_work() as session:
+        impact = installing.preview(session, journey, run.instant(now))
+        session.rollback()  # a preview changes nothing, whatever it read
+    if as_json:
+        emit_json(impact.as_dict())
+        return
+    totals = impact.totals()
+    out.print(
+        f"{journey.journey} v{journey.version}: {totals['cases_changed']} of "
+        f"{totals['open_cases']} open cases change: {totals['created']} tasks created, "
+        f"{totals['redated']} re-dated, {totals['cancelled']} cancelled"
+    )
+    for case in impact.cases:
+        out.print(f"[bold]{case.case}[/bold]")
+        for task in case.created:
+            out.print(f"  + {task['title']}: due {task['due'][:16]}")
+        for task in case.redated:
+            out.print(f"  ~ {task['title']}: {task['old_due'][:16]} -> {task['new_due'][:16]}")
+        for task in case.cancelled:
+            out.print(f"  - {task['title']}: cancelled")
+
+
+@app.command("install")
+def install(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="The journey file to install.")],
+    now: NowOption = None,
+) -> None:
+    """Validate FILE, then replace the installation's journey with it (atomically, audited)."""
+    from engine import installing, service
+
+    journey = _valid(file)
+    run = current(ctx)
+    with run.unit_of_work() as session:
+        previous = installing.install(
+            session, run.catalog, file, journey, run.instant(now), service.actor()
+        )
+    was = f" (was v{previous})" if previous else " (new)"
+    typer.echo(
+        f"installed {journey.journey} v{journey.version}{was} in {run.catalog.directory}; "
+        "its open cases are re-planned at the next sweep"
+    )

@@ -8,8 +8,6 @@ import typer
 
 from alongside.context import current
 from alongside.output import JsonOption, NowOption, emit_json
-from engine import queries, service
-from notifications.dispatch import dispatch, requeue
 
 app = typer.Typer(no_args_is_help=True, help="See and deliver queued notifications.")
 
@@ -19,6 +17,8 @@ def dispatch_command(
     ctx: typer.Context, now: NowOption = None, as_json: JsonOption = False
 ) -> None:
     """Deliver the queued messages that are due."""
+    from notifications.dispatch import dispatch
+
     run = current(ctx)
     result = dispatch(run.url, run.instant(now), run.settings)
     if as_json:
@@ -36,6 +36,8 @@ def list_command(
     as_json: JsonOption = False,
 ) -> None:
     """List outbox messages (newest first), optionally only those with one status."""
+    from engine import queries
+
     with current(ctx).unit_of_work() as session:
         rows = queries.outbox(session, status)
     if as_json:
@@ -64,6 +66,9 @@ def retry_command(
     ],
 ) -> None:
     """Put a failed message back in the queue, due now, with its attempts reset."""
+    from engine import service
+    from notifications.dispatch import requeue
+
     run = current(ctx)
     requeue(run.url, message_id, run.instant(None), actor=service.actor())
     typer.echo(f"message {message_id} queued again")

@@ -104,6 +104,7 @@ def demo(
     """
     import time
 
+    from engine.catalog import seed as seed_journeys
     from engine.core.errors import UserError
     from engine.settings import SHIPPED_JOURNEYS
     from flows.demo import simulation, summary
@@ -117,11 +118,10 @@ def demo(
     # The demo's story is written for the shipped journeys, and its addresses are not
     # real: whatever this machine is configured for, it uses both and the file transport.
     configured = current(ctx).settings
-    settings = type(configured)(
-        home=configured.home, journeys_dir=SHIPPED_JOURNEYS, transport="file"
-    )
-    home = settings.home
-    note = simulation.prepare_home(home, settings.url)
+    home = configured.home
+    note = simulation.prepare_home(home, configured.url)
+    settings = type(configured)(home=home, journeys_dir=home / "journeys", transport="file")
+    seed_journeys(settings.journeys, SHIPPED_JOURNEYS)
     if note:
         _say(note)
     home.mkdir(parents=True, exist_ok=True)

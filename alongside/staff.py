@@ -9,7 +9,6 @@ import typer
 
 from alongside.context import current
 from alongside.output import JsonOption, emit_json, print_rows
-from engine import queries, service
 from engine.core.errors import UserError
 
 app = typer.Typer(no_args_is_help=True, help="Organisations and staff.")
@@ -20,6 +19,8 @@ def import_staff(
     ctx: typer.Context, file: Annotated[Path, typer.Argument(help="Staff directory YAML.")]
 ) -> None:
     """Create or update organisations and staff (re-importing updates)."""
+    from engine import service
+
     try:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
@@ -33,6 +34,8 @@ def import_staff(
 @app.command("list")
 def list_staff(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """List staff with their role, organisation and lead."""
+    from engine import queries
+
     with current(ctx).unit_of_work() as session:
         rows = queries.staff(session)
     if as_json:

@@ -8,9 +8,6 @@ import typer
 
 from alongside.context import current
 from alongside.output import JsonOption, NowOption, emit_json
-from engine.sweep import plan_and_alert
-from notifications.digest import queue_digests
-from notifications.dispatch import dispatch
 
 
 def tick_command(
@@ -20,6 +17,9 @@ def tick_command(
     as_json: JsonOption = False,
 ) -> None:
     """One sweep: re-plan what changed, queue due reminders and escalations, dispatch."""
+    from engine.sweep import plan_and_alert
+    from notifications.dispatch import dispatch
+
     run = current(ctx)
     moment = run.instant(now)
     counts = plan_and_alert(run.url, run.catalog, moment, batch_size)
@@ -35,6 +35,9 @@ def tick_command(
 
 def digest_command(ctx: typer.Context, now: NowOption = None, as_json: JsonOption = False) -> None:
     """Queue today's digests (once per person per day), then deliver what is due."""
+    from notifications.digest import queue_digests
+    from notifications.dispatch import dispatch
+
     run = current(ctx)
     moment = run.instant(now)
     queued = queue_digests(run.url, run.catalog, moment)

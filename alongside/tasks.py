@@ -8,7 +8,6 @@ import typer
 
 from alongside.context import current
 from alongside.output import JsonOption, NowOption, emit_json, print_tasks
-from engine import queries, service
 
 app = typer.Typer(no_args_is_help=True, help="Tasks: list, complete, waive, reopen.")
 
@@ -26,6 +25,8 @@ def list_tasks(
     as_json: JsonOption = False,
 ) -> None:
     """List tasks by case, navigator or status."""
+    from engine import queries
+
     run = current(ctx)
     with run.unit_of_work() as session:
         rows = queries.tasks(
@@ -51,6 +52,8 @@ def done(
     now: NowOption = None,
 ) -> None:
     """Mark a task done."""
+    from engine import service
+
     run = current(ctx)
     with run.unit_of_work() as session:
         moment = run.instant(now)
@@ -67,6 +70,8 @@ def waive(
     now: NowOption = None,
 ) -> None:
     """Waive a task, with the reason."""
+    from engine import service
+
     current(ctx).act(service.waive_task, task_id, reason, now=now)
     typer.echo(f"task {task_id} waived")
 
@@ -74,5 +79,7 @@ def waive(
 @app.command("reopen")
 def reopen(ctx: typer.Context, task_id: TaskId, now: NowOption = None) -> None:
     """Reopen a done or waived task."""
+    from engine import service
+
     current(ctx).act(service.reopen_task, task_id, now=now)
     typer.echo(f"task {task_id} reopened")

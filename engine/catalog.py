@@ -6,6 +6,8 @@ passed down, so no library function reads the settings or the current directory 
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from functools import cache
 from pathlib import Path
 
@@ -35,6 +37,28 @@ def load(path: Path) -> Journey:
             else ""
         )
         raise UserError(f"invalid journey: {first}{more}") from None
+
+
+def seed(directory: Path, shipped: Path) -> None:
+    """Fill a new journeys folder with the shipped journeys, all at once or not at all.
+
+    A home gets its own copy, so a programme lead edits (and `journeys install`s) the
+    installation's journeys, never the project's, and nothing depends on the directory a
+    command happens to run in.
+    """
+    if directory.exists():
+        return
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".journeys-", dir=directory.parent))
+    for path in shipped.glob("*.yaml"):
+        shutil.copy2(path, staging / path.name)
+    schema = shipped / "journey.schema.json"
+    if schema.is_file():
+        shutil.copy2(schema, staging / schema.name)
+    try:
+        staging.rename(directory)
+    except OSError:  # another process seeded it first
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 class Catalog:

@@ -28,7 +28,7 @@ from engine.core.escalation import rebased
 from engine.core.journey import Journey
 from engine.core.lifecycle import AlertState, alert_state
 from engine.core.messages import Message, ReplanItem, ReplanPayload
-from engine.core.planner import PlannedTask, plan
+from engine.core.planner import Plan, PlannedTask, plan
 from engine.core.values import EventTime
 from engine.counts import Counts
 from engine.directory import Directory
@@ -86,7 +86,20 @@ _TASK_FIELDS = tuple(ExistingTask.__slots__)
 
 
 def _load(session: Session, ids: list[int], now: datetime) -> list[_CaseState]:
-    query = sa.select(
+    """The cases still due for planning under the lock, with their events and tasks."""
+    query = _cases_query(ids).where(case_t.c.replan_at <= now)
+    if is_postgres(session):
+        query = query.with_for_update(skip_locked=True)
+    return _with_events_and_tasks(session, query)
+
+
+def load_open_cases(session: Session, ids: list[int]) -> list[_CaseState]:
+    """Open cases as they stand, without locking them: for reading (the impact preview)."""
+    return _with_events_and_tasks(session, _cases_query(ids))
+
+
+def _cases_query(ids: list[int]) -> sa.Select:
+    return sa.select(
         case_t.c.id,
         case_t.c.ref,
         case_t.c.journey_id,
@@ -94,9 +107,10 @@ def _load(session: Session, ids: list[int], now: datetime) -> list[_CaseState]:
         case_t.c.organisation_id,
         case_t.c.navigator_id,
         case_t.c.facts,
-    ).where(case_t.c.id.in_(ids), case_t.c.status == "open", case_t.c.replan_at <= now)
-    if is_postgres(session):
-        query = query.with_for_update(skip_locked=True)
+    ).where(case_t.c.id.in_(ids), case_t.c.status == "open")
+
+
+def _with_events_and_tasks(session: Session, query: sa.Select) -> list[_CaseState]:
     states = {row.id: _CaseState(row) for row in session.execute(query)}
     if not states:
         return []
@@ -159,8 +173,7 @@ def reconcile_cases(session: Session, catalog: Catalog, ids: list[int], now: dat
                 {"_id": case.id, "replan_at": retry, "journey_version": case.journey_version}
             )
             continue
-        result = plan(journey, case.facts or {}, state.events, state.closed, now)
-        changes = diff(result.tasks, state.tasks, now, _alerts_for(journey, now))
+        result, changes = plan_and_diff(state, journey, now)
         _gather(writes, state, journey, changes, directory, now)
         writes.cases.append(
             {"_id": case.id, "replan_at": result.next_change, "journey_version": journey.version}
@@ -172,6 +185,12 @@ def reconcile_cases(session: Session, catalog: Catalog, ids: list[int], now: dat
         counts.cancelled += len(labels["cancelled"])
     writes.apply(session, now)
     return counts
+
+
+def plan_and_diff(state: _CaseState, journey: Journey, now: datetime) -> tuple[Plan, Changes]:
+    """A case's plan on `journey` at `now`, and what it would change (pure, given the rows)."""
+    result = plan(journey, state.case.facts or {}, state.events, state.closed, now)
+    return result, diff(result.tasks, state.tasks, now, _alerts_for(journey, now))
 
 
 def _alerts_for(journey: Journey, now: datetime):

@@ -21,7 +21,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from engine.catalog import Catalog
+from engine.catalog import Catalog, seed
 
 SHIPPED_JOURNEYS = Path(__file__).resolve().parent.parent / "journeys"
 
@@ -77,12 +77,13 @@ class Settings(BaseSettings):
 
     @cached_property
     def catalog(self) -> Catalog:
+        """The installation's journeys; the home's own folder is seeded on first use."""
+        if self.journeys_dir is None:
+            seed(self.journeys, SHIPPED_JOURNEYS)
         return Catalog(self.journeys)
 
     @property
     def journeys(self) -> Path:
-        """Where journey ids are looked up: set explicitly, ./journeys, or the shipped ones."""
-        if self.journeys_dir is not None:
-            return self.journeys_dir
-        local = Path("journeys")
-        return local if local.is_dir() else SHIPPED_JOURNEYS
+        """Where journeys live: ALONGSIDE_JOURNEYS_DIR, else `<home>/journeys`; never the
+        current directory."""
+        return self.journeys_dir if self.journeys_dir is not None else self.home / "journeys"

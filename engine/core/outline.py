@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
+
 from engine.core.journey import Journey, Obligation, Stage
+from engine.core.planner import PlannedTask
 
 
 def _roles(roles: tuple[str, ...]) -> str:
@@ -52,7 +56,11 @@ def _label(text: str) -> str:
 
 
 def mermaid_diagram(journey: Journey) -> str:
-    """A Mermaid flowchart: events feed the stages they start and end."""
+    """A Mermaid flowchart: events feed the stages they start and end.
+
+    Every edge runs from an event to a stage (solid where it starts the stage, dotted where
+    it ends it), so the picture reads left to right with no loops back.
+    """
     lines = ["flowchart LR"]
     for event in journey.events:
         lines.append(f'  ev_{event}(["{event}"])')
@@ -64,5 +72,32 @@ def mermaid_diagram(journey: Journey) -> str:
         start = journey.stage_start(stage)
         lines.append(f'  ev_{start.event} -->|"starts: {start}"| {node}')
         if stage.ends:
-            lines.append(f'  {node} -.->|"ends: {stage.ends}"| ev_{stage.ends.event}')
+            lines.append(f'  ev_{stage.ends.event} -.->|"ends: {stage.ends}"| {node}')
+    return "\n".join(lines)
+
+
+def _gantt_text(text: str) -> str:
+    """Text safe as a Mermaid Gantt task or section name (`:` and `#` are syntax there)."""
+    return text.replace(":", " -").replace("#", "no.").replace(";", ",")
+
+
+def plan_gantt(journey: Journey, tasks: Sequence[PlannedTask], now: datetime) -> str:
+    """A simulated plan as a Mermaid Gantt chart: stages as sections, each task a milestone
+    on its local due date."""
+    lines = [
+        "gantt",
+        f"  title {_gantt_text(journey.title)}: plan as at {now.astimezone(journey.tz):%Y-%m-%d}",
+        "  dateFormat YYYY-MM-DD",
+        "  axisFormat %d %b %Y",
+    ]
+    for stage in journey.stages:
+        mine = [t for t in tasks if t.stage == stage.id]
+        if not mine:
+            continue
+        lines.append(f"  section {_gantt_text(stage.title)}")
+        for number, task in enumerate(sorted(mine, key=lambda t: (t.due, t.obligation)), 1):
+            title = task.title + (f" ({task.occurrence})" if task.occurrence > 1 else "")
+            day = task.due.astimezone(journey.tz).date().isoformat()
+            node = f"{stage.id.replace('-', '_')}_{number}"
+            lines.append(f"  {_gantt_text(title)} :milestone, {node}, {day}, 0d")
     return "\n".join(lines)

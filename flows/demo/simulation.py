@@ -36,7 +36,7 @@ def prepare_home(home: Path, url: str) -> str | None:
     if earlier_demo:
         for name in ("alongside.db", "alongside.db-wal", "alongside.db-shm"):
             (home / name).unlink(missing_ok=True)
-        for name in ("outbox", "prefect"):
+        for name in ("outbox", "prefect", "journeys"):
             shutil.rmtree(home / name, ignore_errors=True)
         return f"started again: removed the earlier demo's data in {home}"
     if not _has_data(url, in_home, home):
