@@ -560,16 +560,18 @@ def _not_after(
         _step_instants(clock, exact, after),
         strict=True,
     )
-    for due, first, then in pairs:
-        if then <= first:
-            hours = "hour" in (previous.unit, after.unit)
-            shown = "%Y-%m-%d %H:%M" if hours or exact else "%Y-%m-%d"
-            return (
-                f" for a task due {due.astimezone(tz).strftime(shown)}"
-                f" ({previous} after is {first.astimezone(tz).strftime(shown)},"
-                f" {after} after is {then.astimezone(tz).strftime(shown)})"
-            )
-    return None
+    crossings = [(then < first, due, first, then) for due, first, then in pairs if then <= first]
+    if not crossings:
+        return None
+    # name a due date on which the ladder really runs backwards if there is one, not merely
+    # one on which two steps coincide
+    _, due, first, then = next((c for c in crossings if c[0]), crossings[0])
+    shown = "%Y-%m-%d %H:%M" if exact or "hour" in (previous.unit, after.unit) else "%Y-%m-%d"
+    return (
+        f" for a task due {due.astimezone(tz).strftime(shown)}"
+        f" ({previous} after is {first.astimezone(tz).strftime(shown)},"
+        f" {after} after is {then.astimezone(tz).strftime(shown)})"
+    )
 
 
 def _context(data: dict) -> dict[str, set[str]]:

@@ -303,7 +303,7 @@ def test_thirty_days_then_one_month_runs_backwards_in_february() -> None:
     assert (problem.line, problem.column) == (34, 21)
     assert problem.message == (
         f"{LADDER}: escalation steps must be strictly increasing: '1 month' is not after "
-        "'30 days' for a task due 2027-01-29 (30 days after is 2027-02-28, "
+        "'30 days' for a task due 2027-01-30 (30 days after is 2027-03-01, "
         "1 month after is 2027-02-28)"
     )
 
@@ -312,7 +312,7 @@ def test_thirty_days_then_one_month_runs_backwards_in_february() -> None:
     ("first", "then", "due", "shown"),
     [
         # 31 January + 1 month is 28 February; + 29 days is 1 March
-        ("29 days", "1 month", "2027-01-30", "(29 days after is 2027-02-28, 1 month after is "
+        ("29 days", "1 month", "2027-01-31", "(29 days after is 2027-03-01, 1 month after is "
          "2027-02-28)"),
         # leap year: 31 January 2028 + 1 month is 29 February, + 29 days is also 29 February
         ("29 days", "1 month", "2027-01-30", None),
