@@ -164,9 +164,12 @@ def _check_event_name(name: str, info: ValidationInfo) -> str:
 def _check_timezone(name: str) -> str:
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        # OSError: zoneinfo opens `name` as a path below its database, so `Europe` (a
+        # directory) or a 300-character name fails there, not as "not found"
+        shown = name if len(name) <= 40 else name[:40] + "..."
         raise ValueError(
-            f"unknown time zone '{name}' (use an IANA name such as Europe/London)"
+            f"unknown time zone '{shown}' (use an IANA name such as Europe/London)"
         ) from None
     return name
 

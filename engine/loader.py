@@ -323,11 +323,11 @@ def _pydantic_problems(error: ValidationError, data: dict, positions: _Positions
         else:
             message = item["msg"].removeprefix("Value error, ")
             if kind == "literal_error":
-                message = f"'{item['input']}' is not allowed: {message.lower()}"
+                message = f"'{_shown(item['input'])}' is not allowed: {message.lower()}"
             elif kind == "string_pattern_mismatch":
                 pattern = (item.get("ctx") or {}).get("pattern")
                 if pattern in _PATTERNS:
-                    message = f"'{item['input']}' {_PATTERNS[pattern]}"
+                    message = f"'{_shown(item['input'])}' {_PATTERNS[pattern]}"
             elif kind in ("string_too_short", "too_short"):
                 message = _TYPES[kind]
             elif kind in _TYPES:
@@ -350,7 +350,7 @@ def _describe(value: Any) -> str:
     if isinstance(value, int | float):
         return f"the number {value}"
     if isinstance(value, str):
-        return f"'{value}'"
+        return f"'{_shown(value)}'"
     if isinstance(value, date):
         return "a date"
     return type(value).__name__
@@ -613,8 +613,26 @@ def parse_journey(text: str, file: str) -> Journey:
     return journey
 
 
+def _shown(value: object, limit: int = 60) -> str:
+    """A value from the file as a message repeats it: one line, printable, not too long.
+
+    A block scalar (`title: |`) or a quoted string can hold newlines and control
+    characters, and a message must stay one `FILE:LINE:COL: message` line.
+    """
+    text = str(value)
+    short = text[:limit] + ("..." if len(text) > limit else "")
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in short)
+
+
 def _sorted(problems: list[Problem]) -> list[Problem]:
-    return sorted(set(problems), key=lambda p: (p.line, p.column, p.message))
+    """Sorted by position, each on one printable line whatever text it repeats."""
+    lines = {
+        Problem(p.file, p.line, p.column, _shown(p.message, limit=1000))
+        if not p.message.isprintable()
+        else p
+        for p in problems
+    }
+    return sorted(lines, key=lambda p: (p.line, p.column, p.message))
 
 
 def load_journey(path: str | Path) -> Journey:

@@ -433,3 +433,63 @@ def test_a_file_under_the_cap_with_too_many_values_stops_early() -> None:
     assert time.process_time() - started < 3.0
     assert problem.message == "journey is too large: more than 20000 values"
     assert problem.line > 1
+
+
+@pytest.mark.parametrize(
+    ("zone", "shown"),
+    [
+        ("Europe", "Europe"),  # a directory of the zone database
+        ("America", "America"),
+        ("a" * 300, "a" * 40 + "..."),  # longer than a file name may be
+    ],
+)
+def test_time_zone_names_that_are_not_zones_are_problems_not_os_errors(
+    zone: str, shown: str
+) -> None:
+    problem = only_problem(sub("timezone: Europe/London", f"timezone: {zone}"))
+    assert str(problem) == (
+        f"{FILE}:4:11: timezone: unknown time zone '{shown}' "
+        "(use an IANA name such as Europe/London)"
+    )
+
+
+# --- found by the fuzz: messages that repeated a value with a newline in it ----------------
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        pytest.param(
+            "start: referral", 'start: "referral\\n- charge"',
+            "start: 'referral\\n- charge' must be lowercase snake_case, such as 'trial_listed'",
+            id="pattern",
+        ),
+        pytest.param(
+            "calendar: england-and-wales", 'calendar: "x\\ny"',
+            "calendar: 'x\\ny' is not allowed: input should be 'england-and-wales', 'scotland', "
+            "'northern-ireland' or 'romania'",
+            id="literal",
+        ),
+        pytest.param(
+            "timezone: Europe/London", 'timezone: "Europe/London\\nx"',
+            "timezone: unknown time zone 'Europe/London\\nx' (use an IANA name such as "
+            "Europe/London)",
+            id="value-error",
+        ),
+        pytest.param(
+            "remind: [4 hours]", "remind: |\n          - 4 hours\n          - 2 hours",
+            "stages[0].obligations[0].remind: expected a list, not '- 4 hours\\n- 2 hours\\n'",
+            id="block-scalar",
+        ),
+    ],
+)  # fmt: skip
+def test_a_value_with_newlines_is_repeated_on_one_line(old: str, new: str, message: str) -> None:
+    problem = only_problem(sub(old, new))
+    assert problem.message == message
+    assert problem.message.isprintable()
+
+
+def test_a_long_value_is_repeated_shortened() -> None:
+    problem = only_problem(sub("calendar: england-and-wales", "calendar: " + "x" * 5000))
+    assert problem.message.startswith("calendar: '" + "x" * 60 + "...' is not allowed")
+    assert len(problem.message) < 200
