@@ -48,15 +48,6 @@ CATEGORIES = (
 KEBAB = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
 SNAKE = r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$"
 
-# Nominal lengths used only to check that escalation steps increase; a working day counts
-# a little more than a day because it is never shorter.
-_NOMINAL_HOURS = {"hour": 1, "day": 24, "working_day": 24 * 7 / 5, "week": 168, "month": 730}
-
-
-def nominal_hours(duration: Duration) -> float:
-    """Rough length of a duration, for ordering escalation steps (never for deadlines)."""
-    return duration.count * _NOMINAL_HOURS[duration.unit]
-
 
 @dataclass(frozen=True, slots=True)
 class Anchor:
