@@ -167,14 +167,14 @@ def split_assignment(text: str, what: str) -> tuple[str, str]:
     """`NAME=VALUE` -> (NAME, VALUE), for `--event` and `--fact` options."""
     name, sep, value = text.partition("=")
     if not sep or not name.strip() or not value.strip():
-        raise InputError(f"bad {what} '{text}': expected NAME=VALUE")
+        raise InputError(f"bad {what} '{_shown(text)}': expected NAME=VALUE")
     return name.strip(), value.strip()
 
 
 def check_event_name(journey: Journey, name: str) -> None:
     if name not in journey.events:
         raise InputError(
-            f"unknown event '{name}' for journey {journey.journey} "
+            f"unknown event '{_shown(name)}' for journey {journey.journey} "
             f"(declared: {', '.join(journey.events)})"
         )
 
@@ -185,19 +185,21 @@ def parse_fact(journey: Journey, name: str, text: str) -> bool | int | str:
     if fact is None:
         declared = ", ".join(journey.facts) or "none"
         raise InputError(
-            f"unknown fact '{name}' for journey {journey.journey} (declared: {declared})"
+            f"unknown fact '{_shown(name)}' for journey {journey.journey} (declared: {declared})"
         )
     value: bool | int | str = text
     if fact.type == "boolean":
         lowered = text.lower()
         if lowered not in {"true", "false", "yes", "no"}:
-            raise InputError(f"fact '{name}' is boolean: expected true or false, got '{text}'")
+            raise InputError(
+                f"fact '{name}' is boolean: expected true or false, got '{_shown(text)}'"
+            )
         value = lowered in {"true", "yes"}
     elif fact.type == "integer":
         try:
             value = int(text)
         except ValueError:
-            raise InputError(f"fact '{name}' is an integer: got '{text}'") from None
+            raise InputError(f"fact '{name}' is an integer: got '{_shown(text)}'") from None
     try:
         check_fact_value(fact, value)
     except ValueError as error:
@@ -213,13 +215,13 @@ def check_fact_value(fact: Fact, value: object) -> None:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValueError(f"expected a whole number, got {value!r}")
         if fact.min is not None and value < fact.min:
-            raise ValueError(f"{value} is below the minimum {fact.min}")
+            raise ValueError(f"{_shown(str(value))} is below the minimum {fact.min}")
         if fact.max is not None and value > fact.max:
-            raise ValueError(f"{value} is above the maximum {fact.max}")
+            raise ValueError(f"{_shown(str(value))} is above the maximum {fact.max}")
     if fact.type in ("text", "choice") and not isinstance(value, str):
         raise ValueError(f"expected text, got {value!r}")
     if fact.type == "choice" and value not in (fact.choices or ()):
-        raise ValueError(f"'{value}' is not one of: {', '.join(fact.choices or ())}")
+        raise ValueError(f"'{_shown(value)}' is not one of: {', '.join(fact.choices or ())}")
 
 
 def effective_facts(journey: Journey, facts: dict[str, object]) -> dict[str, object]:

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from engine.errors import UserError
-from engine.values import ambiguity, parse_event_time, parse_instant
+from engine.values import ambiguity, parse_event_time, parse_fact, parse_instant
 
 LONDON = ZoneInfo("Europe/London")
 BUCHAREST = ZoneInfo("Europe/Bucharest")
@@ -108,3 +108,25 @@ def test_bad_text_is_shown_on_one_printable_line() -> None:
     assert "\n" not in message and "\x1b" not in message
     assert message.startswith("bad date '2027\\x1b[2J-01-01\\x0axxx")
     assert "...': expected an ISO date" in message
+
+
+def test_fact_text_is_echoed_short_and_on_one_line() -> None:
+    from engine.loader import parse_journey
+    from tests.test_loader import BASE, FILE
+
+    journey = parse_journey(BASE, FILE)
+    cases = [
+        ("age", "9" * 5000, "fact 'age' is an integer: got '" + "9" * 40 + "...'"),
+        ("age", "9" * 4000, "fact 'age': " + "9" * 40 + "... is above the maximum 120"),
+        ("age", "1\n2", "fact 'age' is an integer: got '1\\x0a2'"),
+        ("remote_evidence", "\x1b[2J", "fact 'remote_evidence' is boolean: expected true or "
+         "false, got '\\x1b[2J'"),
+    ]  # fmt: skip
+    for name, text, message in cases:
+        with pytest.raises(UserError) as info:
+            parse_fact(journey, name, text)
+        assert str(info.value) == message
+    with pytest.raises(UserError) as info:
+        parse_fact(journey, "x\n" * 50, "1")
+    assert str(info.value).startswith("unknown fact 'x\\x0ax\\x0a")
+    assert "\n" not in str(info.value) and len(str(info.value)) < 200
