@@ -17,7 +17,31 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
+from engine.core.errors import UserError
+
 UNITS = ("hour", "day", "working_day", "week", "month")
+
+# The longest duration a journey may write, in each unit: 10 years. Nothing in a navigator
+# programme is planned further ahead, and the cap keeps every deadline the planner can
+# compute from a real event (years 1900 to 2199) inside Python's dates: without it,
+# `99999 months after referral` validated and then crashed every sweep.
+MAX_YEARS = 10
+MAX_COUNT: dict[str, int] = {
+    "hour": MAX_YEARS * 8766,  # 365.25 days of 24 hours
+    "day": MAX_YEARS * 365,
+    "working_day": MAX_YEARS * 261,  # 5 days a week, 52.2 weeks a year
+    "week": MAX_YEARS * 52,
+    "month": MAX_YEARS * 12,
+}
+
+
+class OutOfRange(UserError):
+    """A date or instant the calendar cannot represent (before year 1 or after 9999).
+
+    Validated journeys and checked event dates never get here; this is the planner's last
+    line of defence, so a bad input is a one-line domain error rather than a ValueError or
+    OverflowError from deep inside `datetime`.
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +71,12 @@ _DURATION = re.compile(r"([1-9][0-9]*)\s+(hour|day|working\s+day|week|month)s?")
 
 
 def parse_duration(text: str) -> Duration:
-    """Parse `N UNIT` as written in journeys; errors are one line, fit for FILE:LINE:COL."""
+    """Parse `N UNIT` as written in journeys; errors are one line, fit for FILE:LINE:COL.
+
+    This is the syntax only: the journey language caps the length (`check_length`). A
+    number of more than 12 digits is refused here already, since no unit allows it and
+    `int()` refuses numbers of over 4300 digits with a message about Python internals.
+    """
     match = _DURATION.fullmatch(text.strip())
     if match is None:
         raise ValueError(
@@ -55,7 +84,27 @@ def parse_duration(text: str) -> Duration:
             "and UNIT is hours, days, working days, weeks or months"
         )
     count, unit = match.groups()
-    return Duration(int(count), "_".join(unit.split()))
+    unit = "_".join(unit.split())
+    if len(count) > 12:
+        raise ValueError(_too_long(f"{count[:12]}... {unit.replace('_', ' ')}s", unit))
+    return Duration(int(count), unit)
+
+
+def check_length(duration: Duration) -> Duration:
+    """`duration` if it is at most 10 years in its own unit; ValueError (one line) if not.
+
+    The journey language applies it to every duration it reads (anchors, `every:`,
+    reminders, escalation steps), so no journey that validates can ask the planner for a
+    date it cannot represent.
+    """
+    if duration.count > MAX_COUNT[duration.unit]:
+        raise ValueError(_too_long(str(duration), duration.unit))
+    return duration
+
+
+def _too_long(text: str, unit: str) -> str:
+    most = Duration(MAX_COUNT[unit], unit)
+    return f"`{text}` is too long: at most {most} ({MAX_YEARS} years)"
 
 
 # name -> (country, subdivision) for the `holidays` package
@@ -159,6 +208,9 @@ def get_calendar(name: str) -> WorkingCalendar:
     return WorkingCalendar(name)
 
 
+_RANGE = f"outside the dates the engine can count (years {date.min.year} to {date.max.year})"
+
+
 def _aware(instant: datetime) -> datetime:
     # astimezone() would silently read a naive datetime in the machine's zone: refuse it.
     if instant.tzinfo is None:
@@ -169,7 +221,10 @@ def _aware(instant: datetime) -> datetime:
 @lru_cache(maxsize=65536)
 def local_date(instant: datetime, tz: ZoneInfo) -> date:
     """The calendar date of an instant as seen in the journey's time zone."""
-    return _aware(instant).astimezone(tz).date()
+    try:
+        return _aware(instant).astimezone(tz).date()
+    except OverflowError:
+        raise OutOfRange(f"{instant.isoformat()} in {tz.key} is {_RANGE}") from None
 
 
 _END_OF_DAY = time(23, 59, 59)
@@ -182,7 +237,10 @@ def end_of_day(d: date, tz: ZoneInfo) -> datetime:
     Built from the local wall clock, so it stays 23:59:59 local on either side of a
     daylight-saving change. Cached: deadlines cluster on few dates and zones.
     """
-    return datetime.combine(d, _END_OF_DAY, tzinfo=tz).astimezone(UTC)
+    try:
+        return datetime.combine(d, _END_OF_DAY, tzinfo=tz).astimezone(UTC)
+    except OverflowError:
+        raise OutOfRange(f"the end of {d.isoformat()} in {tz.key} is {_RANGE}") from None
 
 
 def local_time(d: date, t: time, tz: ZoneInfo) -> datetime:
@@ -193,7 +251,10 @@ def local_time(d: date, t: time, tz: ZoneInfo) -> datetime:
     on the wall clock (02:30 BST); a time repeated by an autumn change means its first
     occurrence (still summer time).
     """
-    return datetime.combine(d, t.replace(tzinfo=None, fold=0), tzinfo=tz).astimezone(UTC)
+    try:
+        return datetime.combine(d, t.replace(tzinfo=None, fold=0), tzinfo=tz).astimezone(UTC)
+    except OverflowError:
+        raise OutOfRange(f"{d.isoformat()} {t.isoformat()} in {tz.key} is {_RANGE}") from None
 
 
 def add_days(d: date, duration: Duration, sign: int, cal: WorkingCalendar) -> date:
@@ -204,19 +265,25 @@ def add_days(d: date, duration: Duration, sign: int, cal: WorkingCalendar) -> da
     """
     if sign not in (1, -1):
         raise ValueError(f"sign must be +1 or -1, not {sign!r}")
-    n = sign * duration.count
-    unit = duration.unit
+    if not duration.day_based:
+        raise ValueError(f"{duration} is not day-based: use shift() for hours")
+    try:
+        return _add_days(d, sign * duration.count, duration.unit, cal)
+    except (OverflowError, ValueError):  # past year 9999 or before year 1
+        where = "after" if sign > 0 else "before"
+        raise OutOfRange(f"{duration} {where} {d.isoformat()} is {_RANGE}") from None
+
+
+def _add_days(d: date, n: int, unit: str, cal: WorkingCalendar) -> date:
     if unit == "working_day":
         return cal.add_working_days(d, n)
     if unit == "day":
         return d + timedelta(days=n)
     if unit == "week":
         return d + timedelta(weeks=n)
-    if unit == "month":
-        year, month0 = divmod(d.year * 12 + d.month - 1 + n, 12)
-        month = month0 + 1
-        return date(year, month, min(d.day, monthrange(year, month)[1]))
-    raise ValueError(f"{duration} is not day-based: use shift() for hours")
+    year, month0 = divmod(d.year * 12 + d.month - 1 + n, 12)
+    month = month0 + 1
+    return date(year, month, min(d.day, monthrange(year, month)[1]))
 
 
 def shift(
@@ -231,7 +298,7 @@ def shift(
     if duration.unit == "hour":
         if sign not in (1, -1):
             raise ValueError(f"sign must be +1 or -1, not {sign!r}")
-        return _aware(instant).astimezone(UTC) + timedelta(hours=sign * duration.count)
+        return _add_hours(instant, sign * duration.count)
     return _end_of_shifted_day(local_date(instant, tz), duration, sign, cal, tz)
 
 
@@ -243,6 +310,15 @@ def _end_of_shifted_day(
     caseload's anchors and escalations fall on few distinct dates, and this is the
     planner's innermost step."""
     return end_of_day(add_days(d, duration, sign, cal), tz)
+
+
+def _add_hours(instant: datetime, hours: int) -> datetime:
+    """Exact elapsed hours, in UTC; a result past the ends of `datetime` is OutOfRange."""
+    start = _aware(instant).astimezone(UTC)
+    try:
+        return start + timedelta(hours=hours)
+    except OverflowError:
+        raise OutOfRange(f"{hours:+} hours from {start.isoformat()} is {_RANGE}") from None
 
 
 _REMINDER_TIME = time(8)
@@ -258,7 +334,7 @@ def reminder_time(
     of a working day rather than at midnight.
     """
     if duration.unit == "hour":
-        return _aware(due).astimezone(UTC) - timedelta(hours=duration.count)
+        return _add_hours(due, -duration.count)
     return _morning_before(local_date(due, tz), duration, cal, tz)
 
 

@@ -27,22 +27,14 @@ from pydantic import (
     WithJsonSchema,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
-from engine.core.calendar import Duration, parse_duration
+from engine.core.calendar import Duration, check_length, parse_duration
 from engine.core.conditions import Condition, ConditionError, parse_condition
 
 ROLES = ("navigator", "team_lead", "programme_lead")
 KEBAB = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
 SNAKE = r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$"
-
-# Nominal lengths used only to check that escalation steps increase; a working day counts
-# a little more than a day because it is never shorter.
-_NOMINAL_HOURS = {"hour": 1, "day": 24, "working_day": 24 * 7 / 5, "week": 168, "month": 730}
-
-
-def nominal_hours(duration: Duration) -> float:
-    """Rough length of a duration, for ordering escalation steps (never for deadlines)."""
-    return duration.count * _NOMINAL_HOURS[duration.unit]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,9 +68,18 @@ def parse_anchor(text: str) -> Anchor:
         )
     if match["duration"] is None:
         return Anchor(match["event"])
-    return Anchor(
-        match["event"], parse_duration(match["duration"]), 1 if match["dir"] == "after" else -1
-    )
+    offset = check_length(parse_duration(match["duration"]))
+    return Anchor(match["event"], offset, 1 if match["dir"] == "after" else -1)
+
+
+def rule_error(message: str, *at: str | int) -> PydanticCustomError:
+    """A rule spanning a model's fields, broken at the key or item `at` inside the model.
+
+    A plain ValueError from a model validator is located at the whole mapping; carrying
+    `at` lets the loader point at the very line that is wrong (the repeated choice, the
+    `min` that is above `max`) instead.
+    """
+    return PydanticCustomError("journey_rule", "{message}", {"message": message, "at": at})
 
 
 def _declared(info: ValidationInfo, kind: str) -> set[str] | None:
@@ -94,6 +95,8 @@ def _check_event(name: str, info: ValidationInfo) -> None:
 
 def _to_anchor(value: Any, info: ValidationInfo) -> Anchor:
     if isinstance(value, Anchor):
+        if value.offset is not None:
+            check_length(value.offset)
         return value
     if not isinstance(value, str):
         raise ValueError("expected an anchor such as 'referral' or '14 days after referral'")
@@ -104,10 +107,10 @@ def _to_anchor(value: Any, info: ValidationInfo) -> Anchor:
 
 def _to_duration(value: Any) -> Duration:
     if isinstance(value, Duration):
-        return value
+        return check_length(value)  # built in code, not parsed: the same 10-year cap
     if not isinstance(value, str):
         raise ValueError("expected a duration such as '14 days' or '2 working days'")
-    return parse_duration(value)
+    return check_length(parse_duration(value))
 
 
 def _to_condition(value: Any, info: ValidationInfo) -> Condition:
@@ -140,9 +143,12 @@ def _check_event_name(name: str, info: ValidationInfo) -> str:
 def _check_timezone(name: str) -> str:
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        # OSError: zoneinfo opens `name` as a path below its database, so `Europe` (a
+        # directory) or a 300-character name fails there, not as "not found"
+        shown = name if len(name) <= 40 else name[:40] + "..."
         raise ValueError(
-            f"unknown time zone '{name}' (use an IANA name such as Europe/London)"
+            f"unknown time zone '{shown}' (use an IANA name such as Europe/London)"
         ) from None
     return name
 
@@ -175,6 +181,10 @@ ConditionText = Annotated[
     WithJsonSchema({"type": "string", "examples": ["age < 18 and not remote_evidence"]}),
 ]
 KebabId = Annotated[str, Field(pattern=KEBAB)]
+# A title is what navigators see on every task and message: one that is only spaces is as
+# useless as none. (`\S` is searched for, in pydantic as in JSON Schema, not matched whole.)
+NOT_BLANK = r"\S"
+Title = Annotated[str, Field(min_length=1, pattern=NOT_BLANK)]
 SnakeName = Annotated[str, Field(pattern=SNAKE)]
 EventName = Annotated[str, Field(pattern=SNAKE), AfterValidator(_check_event_name)]
 Role = Literal["navigator", "team_lead", "programme_lead"]
@@ -227,6 +237,12 @@ class Fact(_Model):
             raise ValueError("a choice fact needs a non-empty 'choices' list")
         if self.type != "choice" and self.choices is not None:
             raise ValueError("'choices' applies only to choice facts")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise rule_error(f"min {self.min} is above max {self.max}: no value would fit", "min")
+        for i, choice in enumerate(self.choices or ()):
+            if choice in self.choices[:i]:
+                first = self.choices.index(choice)
+                raise rule_error(f"'{choice}' is already a choice (choices[{first}])", "choices", i)
         if self.default is not None:
             from engine.core.values import check_fact_value  # values imports this module
 
@@ -245,7 +261,7 @@ class Obligation(_Model):
     """Something the navigator must do: once by `due`, or again and again `every` period."""
 
     id: KebabId
-    title: Annotated[str, Field(min_length=1)]
+    title: Title
     category: Category
     due: AnchorText | None = None
     every: DurationText | None = None
@@ -260,16 +276,40 @@ class Obligation(_Model):
             raise ValueError("an obligation needs exactly one of 'due' or 'every'")
         return self
 
+    @model_validator(mode="after")
+    def _reminders_differ(self) -> Obligation:
+        # Two offsets that fire at the same moment send the navigator the same reminder
+        # twice (and the second is lost in the sweep's "one reminder at most" rule anyway).
+        seen: dict[tuple[str, int], int] = {}
+        for i, offset in enumerate(self.remind):
+            same = seen.setdefault(_reminder_key(offset), i)
+            if same != i:
+                first = self.remind[same]
+                message = (
+                    f"'{offset}' is already a reminder (remind[{same}])"
+                    if first == offset
+                    else f"'{offset}' fires at the same time as '{first}' (remind[{same}])"
+                )
+                raise rule_error(message, "remind", i)
+        return self
+
     @property
     def recurring(self) -> bool:
         return self.every is not None
+
+
+def _reminder_key(offset: Duration) -> tuple[str, int]:
+    """Offsets that always fire at the same moment share a key: a week is 7 days."""
+    if offset.unit == "week":
+        return ("day", offset.count * 7)
+    return (offset.unit, offset.count)
 
 
 class Stage(_Model):
     """A period of the pathway; its obligations are planned once its anchors are known."""
 
     id: KebabId
-    title: Annotated[str, Field(min_length=1)]
+    title: Title
     starts: AnchorText | None = None
     ends: AnchorText | None = None
     obligations: tuple[Obligation, ...] = ()
@@ -288,7 +328,7 @@ class Journey(_Model):
     )
 
     journey: KebabId
-    title: Annotated[str, Field(min_length=1)]
+    title: Title
     description: str | None = None
     calendar: Literal["england-and-wales", "scotland", "northern-ireland", "romania"]
     timezone: Annotated[str, AfterValidator(_check_timezone)]

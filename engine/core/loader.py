@@ -14,19 +14,33 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, time, timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import yaml
 from pydantic import ValidationError
 
-from engine.core.calendar import Duration, parse_duration
-from engine.core.journey import KEBAB, SNAKE, Journey, nominal_hours
+from engine.core.calendar import (
+    CALENDAR_NAMES,
+    Duration,
+    check_length,
+    end_of_day,
+    get_calendar,
+    local_time,
+    parse_duration,
+    shift,
+)
+from engine.core.journey import KEBAB, NOT_BLANK, SNAKE, Journey, parse_anchor
 
 MAX_NODES = 20_000  # a large journey has a few thousand nodes; aliases must not blow this up
 MAX_DEPTH = 64  # a journey nests about 9 levels deep; deeper is an attack or a mistake
-MAX_BYTES = 2_000_000
+# The shipped journeys are about 21 KB each. The pure-Python YAML reader takes seconds per
+# megabyte, so the size is checked on the raw text, before any parsing: a 2 MB file used
+# to take 35 s of CPU to be refused.
+MAX_BYTES = 512 * 1024
 
 Loc = tuple[str | int, ...]
 
@@ -79,17 +93,26 @@ class _TooDeep(yaml.MarkedYAMLError):
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader whose composer refuses deep nesting instead of overflowing the stack."""
+    """SafeLoader whose composer refuses deep nesting instead of overflowing the stack, and
+    stops composing as soon as the document has more nodes than any journey could need."""
 
     _depth = 0
+    _nodes = 0
 
     def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
         self._depth += 1
+        self._nodes += 1
         try:
             if self._depth > MAX_DEPTH:
                 mark = self.peek_event().start_mark
                 raise _TooDeep(
                     problem=f"nested more than {MAX_DEPTH} levels deep", problem_mark=mark
+                )
+            if self._nodes > MAX_NODES:
+                mark = self.peek_event().start_mark
+                raise _TooDeep(
+                    problem=f"journey is too large: more than {MAX_NODES} values",
+                    problem_mark=mark,
                 )
             return super().compose_node(parent, index)
         finally:
@@ -263,6 +286,7 @@ def _where(loc: Iterable[str | int]) -> str:
 _PATTERNS = {
     KEBAB: "must be lowercase kebab-case, such as 'first-month'",
     SNAKE: "must be lowercase snake_case, such as 'trial_listed'",
+    NOT_BLANK: "is blank: write what it is, as navigators will see it",
 }
 _TYPES = {
     "string_type": "expected text",
@@ -285,7 +309,12 @@ def _pydantic_problems(error: ValidationError, data: dict, positions: _Positions
             len(other) > len(loc) and other[: len(loc)] == loc for other in locs
         ):
             continue  # "no valid items" because every item has its own problem, reported below
-        if kind == "extra_forbidden":
+        if kind == "journey_rule":
+            # a rule of the model that names the key or item inside it that breaks it
+            loc = (*loc, *item["ctx"]["at"])
+            message = item["msg"]
+            line, col = positions.of(loc)
+        elif kind == "extra_forbidden":
             message = f"unknown key '{loc[-1]}'"
             line, col = positions.of(loc, prefer_key=True)
         elif kind == "missing":
@@ -294,11 +323,11 @@ def _pydantic_problems(error: ValidationError, data: dict, positions: _Positions
         else:
             message = item["msg"].removeprefix("Value error, ")
             if kind == "literal_error":
-                message = f"'{item['input']}' is not allowed: {message.lower()}"
+                message = f"'{_shown(item['input'])}' is not allowed: {message.lower()}"
             elif kind == "string_pattern_mismatch":
                 pattern = (item.get("ctx") or {}).get("pattern")
                 if pattern in _PATTERNS:
-                    message = f"'{item['input']}' {_PATTERNS[pattern]}"
+                    message = f"'{_shown(item['input'])}' {_PATTERNS[pattern]}"
             elif kind in ("string_too_short", "too_short"):
                 message = _TYPES[kind]
             elif kind in _TYPES:
@@ -321,7 +350,7 @@ def _describe(value: Any) -> str:
     if isinstance(value, int | float):
         return f"the number {value}"
     if isinstance(value, str):
-        return f"'{value}'"
+        return f"'{_shown(value)}'"
     if isinstance(value, date):
         return "a date"
     return type(value).__name__
@@ -370,17 +399,20 @@ def _cross_checks(data: dict, file: str, positions: _Positions):
     if isinstance(events, tuple):
         declared: set[str] = set()
         for i, name in enumerate(events):
-            if isinstance(name, str) and name in declared:
+            if not isinstance(name, str):
+                continue  # a mapping or number in the list: pydantic reports it, at its line
+            if name in declared:
                 line, col = positions.of(("events", i))
                 yield Problem(file, line, col, f"events[{i}]: duplicate event '{name}'")
             declared.add(name)
     seen: dict[str, str] = {}
+    clock = _ladder_clock(data)
     for s, stage in _items(data.get("stages")):
         yield from _unique(stage.get("id"), ("stages", s, "id"), seen, "stage", file, positions)
         for o, ob in _items(stage.get("obligations")):
             loc = ("stages", s, "obligations", o)
             yield from _unique(ob.get("id"), (*loc, "id"), seen, "obligation", file, positions)
-            yield from _ladder_rises(ob.get("escalate"), (*loc, "escalate"), file, positions)
+            yield from _ladder_rises(ob, (*loc, "escalate"), clock, file, positions)
 
 
 def _items(value: Any):
@@ -402,20 +434,144 @@ def _unique(value: Any, loc: Loc, seen: dict[str, str], kind: str, file: str, po
         seen[value] = kind
 
 
-def _ladder_rises(steps: Any, loc: Loc, file: str, positions: _Positions):
-    previous: Duration | None = None
-    for i, step in _items(steps):
-        try:
-            after = parse_duration(step.get("after"))
-        except (ValueError, TypeError, AttributeError):
-            continue
-        if previous is not None and nominal_hours(after) <= nominal_hours(previous):
-            line, col = positions.of((*loc, i, "after"))
-            message = (
-                f"escalation steps must be strictly increasing: '{after}' is not after '{previous}'"
+# Units that always keep their order among themselves: days and weeks are whole numbers of
+# days; the others only compare with each other on a real calendar.
+_FAMILY = {"hour": "hour", "day": "day", "week": "day", "working_day": "working_day"}
+_DAYS = {"day": 1, "week": 7}
+
+
+def _ladder_dates() -> tuple[date, ...]:
+    """Due dates on which escalation steps of different units are compared.
+
+    Two weeks round the turn of January and February and the end of February, in a common
+    year (2027) and a leap year (2028), so every weekday, 31 January + 1 month and 29
+    February are there; the last day of every month; the weekends of the clock changes;
+    and Christmas to New Year, where working days stretch furthest.
+    """
+    days: set[date] = set()
+    for year in (2027, 2028):
+        for first, count in ((date(year, 1, 25), 14), (date(year, 2, 22), 14)):
+            days.update(first + timedelta(n) for n in range(count))
+        for month in range(1, 13):
+            days.add(date(year + month // 12, month % 12 + 1, 1) - timedelta(1))
+        for month in (3, 10):
+            last_sunday = date(year, month, 31) - timedelta(
+                (date(year, month, 31).weekday() + 1) % 7
             )
-            yield Problem(file, line, col, f"{_where((*loc, i, 'after'))}: {message}")
+            days.update((last_sunday - timedelta(1), last_sunday))
+        days.update(date(year, 12, 18) + timedelta(n) for n in range(17))
+    return tuple(sorted(days))
+
+
+_LADDER_DATES = _ladder_dates()
+
+
+@dataclass(frozen=True, slots=True)
+class _Clock:
+    """The journey's calendar and time zone, for placing escalation steps on real dates."""
+
+    calendar: str
+    timezone: str
+
+
+def _ladder_clock(data: dict) -> _Clock | None:
+    calendar, timezone = data.get("calendar"), data.get("timezone")
+    if calendar not in CALENDAR_NAMES or not isinstance(timezone, str):
+        return None  # reported elsewhere; steps are then compared by unit only
+    try:
+        ZoneInfo(timezone)
+    except Exception:  # any bad name: `timezone:` reports its own problem
+        return None
+    return _Clock(calendar, timezone)
+
+
+@cache
+def _due_instants(clock: _Clock, exact: bool) -> tuple[datetime, ...]:
+    """Due instants to compare ladders from: the end of each sample day and, for tasks due
+    at an exact hour, also the first and last hour of the day."""
+    tz = ZoneInfo(clock.timezone)
+    instants = [end_of_day(d, tz) for d in _LADDER_DATES]
+    if exact:
+        instants += [local_time(d, t, tz) for d in _LADDER_DATES for t in (time(0), time(23))]
+    return tuple(instants)
+
+
+@cache
+def _step_instants(clock: _Clock, exact: bool, after: Duration) -> tuple[datetime, ...]:
+    """Where one step lands from each due instant; shared by every ladder using it."""
+    tz = ZoneInfo(clock.timezone)
+    calendar = get_calendar(clock.calendar)
+    return tuple(shift(due, after, 1, calendar, tz) for due in _due_instants(clock, exact))
+
+
+def _due_is_exact(ob: dict) -> bool:
+    """Whether the task is due at an exact hour (an hour offset), not at the end of a day."""
+    try:
+        if isinstance(ob.get("due"), str):
+            return parse_anchor(ob["due"]).precision == "hour"
+        if isinstance(ob.get("every"), str):
+            return parse_duration(ob["every"]).unit == "hour"
+    except ValueError:
+        pass
+    return False
+
+
+def _ladder_rises(ob: dict, loc: Loc, clock: _Clock | None, file: str, positions: _Positions):
+    """Each escalation step must fire strictly after the one before, on every due date.
+
+    Steps in one unit family compare by their numbers. Mixed units can cross over on a real
+    calendar (`30 days` then `1 month` runs backwards from 31 January; `1 working day` then
+    `2 days` from a Friday), so they are placed on real instants from sample due dates.
+    """
+    previous: Duration | None = None
+    exact = _due_is_exact(ob)
+    for i, step in _items(ob.get("escalate")):
+        try:
+            after = check_length(parse_duration(step.get("after")))
+        except (ValueError, TypeError, AttributeError):
+            continue  # reported by the model, at the step
+        if previous is not None:
+            reason = _not_after(previous, after, clock, exact)
+            if reason is not None:
+                line, col = positions.of((*loc, i, "after"))
+                message = (
+                    f"escalation steps must be strictly increasing: "
+                    f"'{after}' is not after '{previous}'{reason}"
+                )
+                yield Problem(file, line, col, f"{_where((*loc, i, 'after'))}: {message}")
         previous = after
+
+
+def _not_after(
+    previous: Duration, after: Duration, clock: _Clock | None, exact: bool
+) -> str | None:
+    """None if `after` always fires strictly later than `previous`; else why not ('' when
+    the numbers alone say so, or the due date on which it does not)."""
+    family = _FAMILY.get(after.unit, after.unit)
+    if family == _FAMILY.get(previous.unit, previous.unit):
+        size = _DAYS.get(after.unit, 1)
+        return None if after.count * size > previous.count * _DAYS.get(previous.unit, 1) else ""
+    if clock is None:
+        return None
+    tz = ZoneInfo(clock.timezone)
+    pairs = zip(
+        _due_instants(clock, exact),
+        _step_instants(clock, exact, previous),
+        _step_instants(clock, exact, after),
+        strict=True,
+    )
+    crossings = [(then < first, due, first, then) for due, first, then in pairs if then <= first]
+    if not crossings:
+        return None
+    # name a due date on which the ladder really runs backwards if there is one, not merely
+    # one on which two steps coincide
+    _, due, first, then = next((c for c in crossings if c[0]), crossings[0])
+    shown = "%Y-%m-%d %H:%M" if exact or "hour" in (previous.unit, after.unit) else "%Y-%m-%d"
+    return (
+        f" for a task due {due.astimezone(tz).strftime(shown)}"
+        f" ({previous} after is {first.astimezone(tz).strftime(shown)},"
+        f" {after} after is {then.astimezone(tz).strftime(shown)})"
+    )
 
 
 def _context(data: dict) -> dict[str, set[str]]:
@@ -428,8 +584,21 @@ def _context(data: dict) -> dict[str, set[str]]:
     }
 
 
+def _too_large(size: int, file: str) -> JourneyError:
+    return JourneyError(
+        [Problem(file, 1, 1, f"journey file is too large ({size} bytes; at most {MAX_BYTES})")]
+    )
+
+
 def parse_journey(text: str, file: str) -> Journey:
-    """Validate journey text; raise JourneyError with every problem, sorted by position."""
+    """Validate journey text; raise JourneyError with every problem, sorted by position.
+
+    The size cap comes first, on the raw text: nothing is parsed from a file that is too
+    large.
+    """
+    size = len(text.encode("utf-8", "surrogatepass"))  # about a millisecond per megabyte
+    if size > MAX_BYTES:
+        raise _too_large(size, file)
     data, positions, problems, usable = read_document(text, file)
     if not usable:
         raise JourneyError(_sorted(problems))
@@ -444,8 +613,26 @@ def parse_journey(text: str, file: str) -> Journey:
     return journey
 
 
+def _shown(value: object, limit: int = 60) -> str:
+    """A value from the file as a message repeats it: one line, printable, not too long.
+
+    A block scalar (`title: |`) or a quoted string can hold newlines and control
+    characters, and a message must stay one `FILE:LINE:COL: message` line.
+    """
+    text = str(value)
+    short = text[:limit] + ("..." if len(text) > limit else "")
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in short)
+
+
 def _sorted(problems: list[Problem]) -> list[Problem]:
-    return sorted(set(problems), key=lambda p: (p.line, p.column, p.message))
+    """Sorted by position, each on one printable line whatever text it repeats."""
+    lines = {
+        Problem(p.file, p.line, p.column, _shown(p.message, limit=1000))
+        if not p.message.isprintable()
+        else p
+        for p in problems
+    }
+    return sorted(lines, key=lambda p: (p.line, p.column, p.message))
 
 
 def load_journey(path: str | Path) -> Journey:
@@ -457,7 +644,7 @@ def load_journey(path: str | Path) -> Journey:
     except OSError as error:
         raise JourneyError([Problem(file, 1, 1, f"cannot read file: {error.strerror}")]) from None
     if len(raw) > MAX_BYTES:
-        raise JourneyError([Problem(file, 1, 1, f"file too large (over {MAX_BYTES} bytes)")])
+        raise _too_large(len(raw), file)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:

@@ -13,9 +13,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from engine.core.calendar import end_of_day, get_calendar, local_date, shift
+from engine.core.calendar import OutOfRange, end_of_day, get_calendar, local_date, shift
+from engine.core.errors import UserError
 from engine.core.journey import Anchor, Journey, Obligation, Stage
 from engine.core.values import EventTime, effective_facts
+
+
+class PlanError(UserError):
+    """A case whose plan cannot be computed, named by journey and obligation or stage.
+
+    The validator caps durations and the inputs cap event years, so this should never
+    happen; if it does (an event stored by other means, a date at the very end of the
+    calendar), the caller gets one domain error it can record against the case, never a
+    ValueError or OverflowError from `datetime` that stops a whole sweep.
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,25 +93,31 @@ def plan(
     tasks: list[PlannedTask] = []
     changes: list[datetime] = []
     for stage in journey.stages:
-        start, end = stage_window(journey, stage, events)
+        try:
+            start, end = stage_window(journey, stage, events)
+        except OutOfRange as error:
+            raise PlanError(f"journey {journey.journey}, stage {stage.id}: {error}") from None
         if start is None:
             continue
         active = start <= now and (end is None or now < end)
         for ob in stage.obligations:
             if ob.when is not None and not ob.when.evaluate(known):
                 continue
-            if ob.every is None:
-                due = resolve(ob.due, events, journey)
-                if due is not None:
-                    tasks.append(_task(stage, ob, 1, due, ob.due.precision))
-                continue
-            changes.extend(t for t in (start, end) if t is not None and t > now)
-            if active:
-                closed = completions.get(ob.id, ())
-                base = closed[-1] if closed else start
-                due = shift(base, ob.every, 1, calendar, journey.tz)
-                precision = "hour" if ob.every.unit == "hour" else "day"
-                tasks.append(_task(stage, ob, len(closed) + 1, due, precision))
+            try:
+                if ob.every is None:
+                    due = resolve(ob.due, events, journey)
+                    if due is not None:
+                        tasks.append(_task(stage, ob, 1, due, ob.due.precision))
+                    continue
+                changes.extend(t for t in (start, end) if t is not None and t > now)
+                if active:
+                    closed = completions.get(ob.id, ())
+                    base = closed[-1] if closed else start
+                    due = shift(base, ob.every, 1, calendar, journey.tz)
+                    precision = "hour" if ob.every.unit == "hour" else "day"
+                    tasks.append(_task(stage, ob, len(closed) + 1, due, precision))
+            except OutOfRange as error:
+                raise PlanError(f"journey {journey.journey}, obligation {ob.id}: {error}") from None
     tasks.sort(key=lambda t: (t.due, t.obligation, t.occurrence))
     return Plan(tuple(tasks), min(changes, default=None))
 

@@ -7,7 +7,7 @@ messages are one line and name the thing that is wrong.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -40,9 +40,20 @@ class EventTime:
 FIRST_YEAR, LAST_YEAR = 1900, 2199
 
 
+_EXPECTED = "expected an ISO date (2027-03-01) or date-time (2027-03-01T09:30)"
+
+
 def parse_event_time(text: str, tz: ZoneInfo) -> EventTime:
-    """ISO date or date-time; a date-time without an offset is local to `tz`."""
+    """ISO date or date-time; a date-time without an offset is local to `tz`.
+
+    A local time that the clocks skip (01:30 on the morning they go forward) names no
+    moment at all, so it is an error that says so; one that happens twice (01:30 on the
+    morning they go back) is read as its first occurrence, and `ambiguity` tells a caller
+    that wants to say so.
+    """
     text = text.strip()
+    if not text:
+        raise InputError(f"no date given: {_EXPECTED}")
     try:
         if len(text) == 10:
             day = date.fromisoformat(text)
@@ -50,18 +61,101 @@ def parse_event_time(text: str, tz: ZoneInfo) -> EventTime:
             return EventTime(local_time(day, time(0), tz), True)
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise InputError(
-            f"bad date '{text}': expected an ISO date (2027-03-01) or date-time (2027-03-01T09:30)"
-        ) from None
+        raise InputError(f"bad date '{_shown(text)}': {_EXPECTED}") from None
     _check_year(text, moment.year)
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=tz)
+        moment = _wall_clock(moment, tz, text)
     return EventTime(moment.astimezone(UTC), False)
+
+
+def ambiguity(text: str, tz: ZoneInfo) -> str | None:
+    """Why `text` is ambiguous in `tz`, or None: a local date-time the clocks pass twice.
+
+    `parse_event_time` takes the first occurrence; this says which one it took, for the
+    CLI or the web app to show next to what was recorded. Text that does not parse is not
+    ambiguous (`parse_event_time` reports it).
+    """
+    text = text.strip()
+    if len(text) == 10:
+        return None  # a date is a whole day, whatever the clocks do
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is not None or not FIRST_YEAR <= moment.year <= LAST_YEAR:
+        return None
+    first, second = moment.replace(tzinfo=tz, fold=0), moment.replace(tzinfo=tz, fold=1)
+    if first.utcoffset() == second.utcoffset() or _skipped(first):
+        return None
+    start, end = _change(second.astimezone(UTC), first.astimezone(UTC), tz)
+    return (
+        f"{_shown(text)} happens twice in {tz.key}: clocks go back from {_hhmm(start)} to "
+        f"{_hhmm(end)}; read as the first, {first.strftime('%H:%M %Z')} "
+        f"(UTC{_offset(first)})"
+    )
+
+
+def _wall_clock(moment: datetime, tz: ZoneInfo, text: str) -> datetime:
+    """A naive local date-time in `tz`: the first occurrence if repeated; an error if skipped."""
+    first = moment.replace(tzinfo=tz, fold=0)
+    if _skipped(first):
+        start, end = _change(first.astimezone(UTC), moment.replace(tzinfo=tz, fold=1), tz)
+        raise InputError(
+            f"{_shown(text)} does not exist in {tz.key}: "
+            f"clocks go forward from {_hhmm(start)} to {_hhmm(end)}"
+        )
+    return first
+
+
+def _skipped(local: datetime) -> bool:
+    """Whether a local wall-clock time falls in a gap: it does not survive a round trip."""
+    back = local.astimezone(UTC).astimezone(local.tzinfo)
+    return back.replace(tzinfo=None, fold=0) != local.replace(tzinfo=None, fold=0)
+
+
+def _change(a: datetime, b: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """The wall clock just before and just after the offset change between instants a < b.
+
+    Bisects to the second (a clock change is an hour or so wide: a dozen steps), then reads
+    the transition instant with the offsets on either side of it.
+    """
+    a, b = a.astimezone(UTC), b.astimezone(UTC)
+    if a > b:
+        a, b = b, a
+    before = a.astimezone(tz).utcoffset()
+    while b - a > timedelta(seconds=1):
+        middle = a + (b - a) / 2
+        if middle.astimezone(tz).utcoffset() == before:
+            a = middle
+        else:
+            b = middle
+    change = b.replace(microsecond=0)
+    after = change.astimezone(tz).utcoffset()
+    naive = change.replace(tzinfo=None)
+    return naive + before, naive + after
+
+
+def _hhmm(wall: datetime) -> str:
+    return wall.strftime("%H:%M:%S" if wall.second else "%H:%M")
+
+
+def _offset(local: datetime) -> str:
+    minutes = int(local.utcoffset().total_seconds() // 60)
+    sign = "+" if minutes >= 0 else "-"
+    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+def _shown(text: str) -> str:
+    """Typed text as a message may repeat it: one line, printable, not too long."""
+    shown = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text[:40])
+    return shown + ("..." if len(text) > 40 else "")
 
 
 def _check_year(text: str, year: int) -> None:
     if not FIRST_YEAR <= year <= LAST_YEAR:
-        raise InputError(f"date '{text}' is out of range (years {FIRST_YEAR} to {LAST_YEAR})")
+        raise InputError(
+            f"date '{_shown(text)}' is out of range (years {FIRST_YEAR} to {LAST_YEAR})"
+        )
 
 
 def parse_instant(text: str, tz: ZoneInfo) -> datetime:
@@ -73,14 +167,14 @@ def split_assignment(text: str, what: str) -> tuple[str, str]:
     """`NAME=VALUE` -> (NAME, VALUE), for `--event` and `--fact` options."""
     name, sep, value = text.partition("=")
     if not sep or not name.strip() or not value.strip():
-        raise InputError(f"bad {what} '{text}': expected NAME=VALUE")
+        raise InputError(f"bad {what} '{_shown(text)}': expected NAME=VALUE")
     return name.strip(), value.strip()
 
 
 def check_event_name(journey: Journey, name: str) -> None:
     if name not in journey.events:
         raise InputError(
-            f"unknown event '{name}' for journey {journey.journey} "
+            f"unknown event '{_shown(name)}' for journey {journey.journey} "
             f"(declared: {', '.join(journey.events)})"
         )
 
@@ -91,19 +185,21 @@ def parse_fact(journey: Journey, name: str, text: str) -> bool | int | str:
     if fact is None:
         declared = ", ".join(journey.facts) or "none"
         raise InputError(
-            f"unknown fact '{name}' for journey {journey.journey} (declared: {declared})"
+            f"unknown fact '{_shown(name)}' for journey {journey.journey} (declared: {declared})"
         )
     value: bool | int | str = text
     if fact.type == "boolean":
         lowered = text.lower()
         if lowered not in {"true", "false", "yes", "no"}:
-            raise InputError(f"fact '{name}' is boolean: expected true or false, got '{text}'")
+            raise InputError(
+                f"fact '{name}' is boolean: expected true or false, got '{_shown(text)}'"
+            )
         value = lowered in {"true", "yes"}
     elif fact.type == "integer":
         try:
             value = int(text)
         except ValueError:
-            raise InputError(f"fact '{name}' is an integer: got '{text}'") from None
+            raise InputError(f"fact '{name}' is an integer: got '{_shown(text)}'") from None
     try:
         check_fact_value(fact, value)
     except ValueError as error:
@@ -119,13 +215,13 @@ def check_fact_value(fact: Fact, value: object) -> None:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValueError(f"expected a whole number, got {value!r}")
         if fact.min is not None and value < fact.min:
-            raise ValueError(f"{value} is below the minimum {fact.min}")
+            raise ValueError(f"{_shown(str(value))} is below the minimum {fact.min}")
         if fact.max is not None and value > fact.max:
-            raise ValueError(f"{value} is above the maximum {fact.max}")
+            raise ValueError(f"{_shown(str(value))} is above the maximum {fact.max}")
     if fact.type in ("text", "choice") and not isinstance(value, str):
         raise ValueError(f"expected text, got {value!r}")
     if fact.type == "choice" and value not in (fact.choices or ()):
-        raise ValueError(f"'{value}' is not one of: {', '.join(fact.choices or ())}")
+        raise ValueError(f"'{_shown(value)}' is not one of: {', '.join(fact.choices or ())}")
 
 
 def effective_facts(journey: Journey, facts: dict[str, object]) -> dict[str, object]:
