@@ -27,7 +27,8 @@ def validate(
     ] = None,
 ) -> None:
     """Check journeys; print one line per valid file, or every problem as FILE:LINE:COL."""
-    from engine.core.loader import JourneyError, load_journey
+    from engine.catalog import load_journey
+    from engine.core.loader import JourneyError
 
     files = paths or current(ctx).catalog.files()
     if not files:
@@ -137,7 +138,8 @@ def show(
 
 def _valid(path: Path) -> Journey:
     """The journey in `path`, or every problem printed as FILE:LINE:COL and exit 1."""
-    from engine.core.loader import JourneyError, load_journey
+    from engine.catalog import load_journey
+    from engine.core.loader import JourneyError
 
     try:
         return load_journey(path)

@@ -28,7 +28,7 @@ from sqlalchemy.engine import Engine
 
 from bench import caseload
 from engine import sweep
-from engine.core.loader import load_journey
+from engine.catalog import load_journey
 from engine.core.planner import plan
 from engine.store import Case, OutboxMessage, Task, engine_for, upgrade
 

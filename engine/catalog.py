@@ -13,7 +13,26 @@ from pathlib import Path
 
 from engine.core.errors import UserError
 from engine.core.journey import Journey
-from engine.core.loader import JourneyError, load_journey
+from engine.core.loader import MAX_BYTES, JourneyError, Problem, parse_journey, too_large
+
+
+def load_journey(path: str | Path) -> Journey:
+    """Read and validate one journey file; unreadable files are problems, not tracebacks."""
+    path = Path(path)
+    file = str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise JourneyError([Problem(file, 1, 1, f"cannot read file: {error.strerror}")]) from None
+    if len(raw) > MAX_BYTES:
+        raise too_large(len(raw), file)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        col = error.start - (raw.rfind(b"\n", 0, error.start) + 1) + 1
+        raise JourneyError([Problem(file, line, col, "not UTF-8 text")]) from None
+    return parse_journey(text, file)
 
 
 @cache

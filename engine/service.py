@@ -58,9 +58,9 @@ class _OrgIn(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _timezone(cls, value: str) -> str:
-        from engine.core.journey import _check_timezone
+        from engine.core.journey import check_timezone
 
-        return _check_timezone(value)
+        return check_timezone(value)
 
 
 class _StaffIn(BaseModel):

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from alongside.app import main
-from engine.core.loader import load_journey
+from engine.catalog import load_journey
 
 ALONGSIDE = str(Path(sys.executable).parent / "alongside")
 REPO = Path(__file__).resolve().parent.parent

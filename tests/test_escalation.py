@@ -376,13 +376,13 @@ def test_rebased_agrees_with_rebasing_the_full_schedule_for_every_shipped_obliga
     # its specification. Check them against each other around every alert instant.
     from pathlib import Path
 
+    from engine.catalog import Catalog, load_journey
     from engine.core.calendar import get_calendar
     from engine.core.escalation import rebased, schedule
-    from engine.core.loader import journey_files, load_journey
 
     due = utc("2027-01-06T23:59:59+00:00")
     checked = 0
-    for path in journey_files(Path(__file__).resolve().parent.parent / "journeys"):
+    for path in Catalog(Path(__file__).resolve().parent.parent / "journeys").files():
         journey = load_journey(path)
         calendar = get_calendar(journey.calendar)
         for _, ob in journey.obligations.values():

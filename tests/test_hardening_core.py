@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from engine.catalog import load_journey
 from engine.core import loader
 from engine.core.calendar import (
     MAX_COUNT,
@@ -27,7 +28,7 @@ from engine.core.calendar import (
 )
 from engine.core.errors import UserError
 from engine.core.journey import Journey
-from engine.core.loader import MAX_BYTES, JourneyError, load_journey, parse_journey
+from engine.core.loader import MAX_BYTES, JourneyError, parse_journey
 from engine.core.planner import PlanError, plan
 from engine.core.values import EventTime, parse_event_time
 from tests.test_loader import BASE, FILE, only_problem, problems_of, sub

@@ -17,17 +17,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from engine.catalog import Catalog, load_journey
 from engine.core import loader
 from engine.core.journey import Journey
-from engine.core.loader import (
-    MAX_DEPTH,
-    JourneyError,
-    Problem,
-    journey_files,
-    json_schema,
-    load_journey,
-    parse_journey,
-)
+from engine.core.loader import MAX_DEPTH, JourneyError, Problem, json_schema, parse_journey
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = REPO / "journeys"
@@ -603,7 +596,7 @@ def test_any_text_gives_a_journey_or_problems(text: str) -> None:
 
 
 def test_the_four_journeys_are_shipped_and_valid() -> None:
-    files = journey_files(SHIPPED)
+    files = Catalog(SHIPPED).files()
     assert {f.stem for f in files} >= set(SHIPPED_IDS)
     for path in files:
         journey = load_journey(path)  # raises JourneyError with every problem if not
@@ -622,7 +615,7 @@ def test_shipped_journeys_use_their_calendars() -> None:
 
 
 def test_loading_all_shipped_journeys_takes_well_under_a_second() -> None:
-    files = journey_files(SHIPPED)
+    files = Catalog(SHIPPED).files()
     assert len(files) >= 4
     timings = []
     for _ in range(3):
@@ -641,10 +634,7 @@ def test_loading_all_shipped_journeys_takes_well_under_a_second() -> None:
 
 
 def _version_in_a_new_process(path: Path) -> str:
-    code = (
-        "import sys; from engine.core.loader import load_journey as l; "
-        "print(l(sys.argv[1]).version)"
-    )
+    code = "import sys; from engine.catalog import load_journey as l; print(l(sys.argv[1]).version)"
     result = subprocess.run(
         [sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True
     )
@@ -695,7 +685,7 @@ def test_json_schema_accepts_the_shipped_journeys_and_rejects_unknown_keys() -> 
     import yaml
 
     validator = jsonschema.Draft202012Validator(json.loads(json_schema()))
-    for path in journey_files(SHIPPED):
+    for path in Catalog(SHIPPED).files():
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         assert not list(validator.iter_errors(data)), path
     broken = yaml.safe_load(

@@ -14,9 +14,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engine.catalog import load_journey
 from engine.core.calendar import get_calendar
 from engine.core.journey import Journey
-from engine.core.loader import load_journey, parse_journey
+from engine.core.loader import parse_journey
 from engine.core.planner import Plan, PlannedTask, plan, stage_window
 from engine.core.values import EventTime, parse_event_time
 

@@ -31,6 +31,7 @@ from pydantic_core import PydanticCustomError
 
 from engine.core.calendar import Duration, check_length, parse_duration
 from engine.core.conditions import Condition, ConditionError, parse_condition
+from engine.core.text import printable
 
 ROLES = ("navigator", "team_lead", "programme_lead")
 KEBAB = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
@@ -140,7 +141,7 @@ def _check_event_name(name: str, info: ValidationInfo) -> str:
     return name
 
 
-def _check_timezone(name: str) -> str:
+def check_timezone(name: str) -> str:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
@@ -244,10 +245,25 @@ class Fact(_Model):
                 first = self.choices.index(choice)
                 raise rule_error(f"'{choice}' is already a choice (choices[{first}])", "choices", i)
         if self.default is not None:
-            from engine.core.values import check_fact_value  # values imports this module
-
-            check_fact_value(self, self.default)
+            self.check(self.default)
         return self
+
+    def check(self, value: object) -> None:
+        """Raise ValueError if `value` does not fit the fact's type, range or choices."""
+        if self.type == "boolean" and not isinstance(value, bool):
+            raise ValueError(f"expected true or false, got {value!r}")
+        if self.type == "integer":
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"expected a whole number, got {value!r}")
+            if self.min is not None and value < self.min:
+                raise ValueError(f"{printable(value, 40)} is below the minimum {self.min}")
+            if self.max is not None and value > self.max:
+                raise ValueError(f"{printable(value, 40)} is above the maximum {self.max}")
+        if self.type in ("text", "choice") and not isinstance(value, str):
+            raise ValueError(f"expected text, got {value!r}")
+        if self.type == "choice" and value not in (self.choices or ()):
+            choices = ", ".join(self.choices or ())
+            raise ValueError(f"'{printable(value, 40)}' is not one of: {choices}")
 
 
 class Escalation(_Model):
@@ -331,7 +347,7 @@ class Journey(_Model):
     title: Title
     description: str | None = None
     calendar: Literal["england-and-wales", "scotland", "northern-ireland", "romania"]
-    timezone: Annotated[str, AfterValidator(_check_timezone)]
+    timezone: Annotated[str, AfterValidator(check_timezone)]
     start: EventName
     facts: dict[SnakeName, Fact] = {}
     events: tuple[SnakeName, ...] = Field(min_length=1)

@@ -34,6 +34,7 @@ from engine.core.calendar import (
     shift,
 )
 from engine.core.journey import KEBAB, NOT_BLANK, SNAKE, Journey, parse_anchor
+from engine.core.text import printable
 
 MAX_NODES = 20_000  # a large journey has a few thousand nodes; aliases must not blow this up
 MAX_DEPTH = 64  # a journey nests about 9 levels deep; deeper is an attack or a mistake
@@ -323,11 +324,11 @@ def _pydantic_problems(error: ValidationError, data: dict, positions: _Positions
         else:
             message = item["msg"].removeprefix("Value error, ")
             if kind == "literal_error":
-                message = f"'{_shown(item['input'])}' is not allowed: {message.lower()}"
+                message = f"'{printable(item['input'])}' is not allowed: {message.lower()}"
             elif kind == "string_pattern_mismatch":
                 pattern = (item.get("ctx") or {}).get("pattern")
                 if pattern in _PATTERNS:
-                    message = f"'{_shown(item['input'])}' {_PATTERNS[pattern]}"
+                    message = f"'{printable(item['input'])}' {_PATTERNS[pattern]}"
             elif kind in ("string_too_short", "too_short"):
                 message = _TYPES[kind]
             elif kind in _TYPES:
@@ -350,7 +351,7 @@ def _describe(value: Any) -> str:
     if isinstance(value, int | float):
         return f"the number {value}"
     if isinstance(value, str):
-        return f"'{_shown(value)}'"
+        return f"'{printable(value)}'"
     if isinstance(value, date):
         return "a date"
     return type(value).__name__
@@ -584,7 +585,7 @@ def _context(data: dict) -> dict[str, set[str]]:
     }
 
 
-def _too_large(size: int, file: str) -> JourneyError:
+def too_large(size: int, file: str) -> JourneyError:
     return JourneyError(
         [Problem(file, 1, 1, f"journey file is too large ({size} bytes; at most {MAX_BYTES})")]
     )
@@ -598,7 +599,7 @@ def parse_journey(text: str, file: str) -> Journey:
     """
     size = len(text.encode("utf-8", "surrogatepass"))  # about a millisecond per megabyte
     if size > MAX_BYTES:
-        raise _too_large(size, file)
+        raise too_large(size, file)
     data, positions, problems, usable = read_document(text, file)
     if not usable:
         raise JourneyError(_sorted(problems))
@@ -613,49 +614,15 @@ def parse_journey(text: str, file: str) -> Journey:
     return journey
 
 
-def _shown(value: object, limit: int = 60) -> str:
-    """A value from the file as a message repeats it: one line, printable, not too long.
-
-    A block scalar (`title: |`) or a quoted string can hold newlines and control
-    characters, and a message must stay one `FILE:LINE:COL: message` line.
-    """
-    text = str(value)
-    short = text[:limit] + ("..." if len(text) > limit else "")
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in short)
-
-
 def _sorted(problems: list[Problem]) -> list[Problem]:
     """Sorted by position, each on one printable line whatever text it repeats."""
     lines = {
-        Problem(p.file, p.line, p.column, _shown(p.message, limit=1000))
+        Problem(p.file, p.line, p.column, printable(p.message, limit=1000))
         if not p.message.isprintable()
         else p
         for p in problems
     }
     return sorted(lines, key=lambda p: (p.line, p.column, p.message))
-
-
-def load_journey(path: str | Path) -> Journey:
-    """Read and validate one journey file; unreadable files are problems, not tracebacks."""
-    path = Path(path)
-    file = str(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as error:
-        raise JourneyError([Problem(file, 1, 1, f"cannot read file: {error.strerror}")]) from None
-    if len(raw) > MAX_BYTES:
-        raise _too_large(len(raw), file)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = raw[: error.start].count(b"\n") + 1
-        col = error.start - (raw.rfind(b"\n", 0, error.start) + 1) + 1
-        raise JourneyError([Problem(file, line, col, "not UTF-8 text")]) from None
-    return parse_journey(text, file)
-
-
-def journey_files(directory: Path) -> list[Path]:
-    return sorted(p for p in directory.glob("*.yaml") if p.is_file())
 
 
 def json_schema() -> str:

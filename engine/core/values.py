@@ -13,9 +13,10 @@ from zoneinfo import ZoneInfo
 
 from engine.core.calendar import local_time
 from engine.core.errors import UserError as InputError
+from engine.core.text import printable
 
 if TYPE_CHECKING:
-    from engine.core.journey import Fact, Journey
+    from engine.core.journey import Journey
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +62,7 @@ def parse_event_time(text: str, tz: ZoneInfo) -> EventTime:
             return EventTime(local_time(day, time(0), tz), True)
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise InputError(f"bad date '{_shown(text)}': {_EXPECTED}") from None
+        raise InputError(f"bad date '{_typed(text)}': {_EXPECTED}") from None
     _check_year(text, moment.year)
     if moment.tzinfo is None:
         moment = _wall_clock(moment, tz, text)
@@ -89,7 +90,7 @@ def ambiguity(text: str, tz: ZoneInfo) -> str | None:
         return None
     start, end = _change(second.astimezone(UTC), first.astimezone(UTC), tz)
     return (
-        f"{_shown(text)} happens twice in {tz.key}: clocks go back from {_hhmm(start)} to "
+        f"{_typed(text)} happens twice in {tz.key}: clocks go back from {_hhmm(start)} to "
         f"{_hhmm(end)}; read as the first, {first.strftime('%H:%M %Z')} "
         f"(UTC{_offset(first)})"
     )
@@ -101,7 +102,7 @@ def _wall_clock(moment: datetime, tz: ZoneInfo, text: str) -> datetime:
     if _skipped(first):
         start, end = _change(first.astimezone(UTC), moment.replace(tzinfo=tz, fold=1), tz)
         raise InputError(
-            f"{_shown(text)} does not exist in {tz.key}: "
+            f"{_typed(text)} does not exist in {tz.key}: "
             f"clocks go forward from {_hhmm(start)} to {_hhmm(end)}"
         )
     return first
@@ -145,16 +146,10 @@ def _offset(local: datetime) -> str:
     return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
-def _shown(text: str) -> str:
-    """Typed text as a message may repeat it: one line, printable, not too long."""
-    shown = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text[:40])
-    return shown + ("..." if len(text) > 40 else "")
-
-
 def _check_year(text: str, year: int) -> None:
     if not FIRST_YEAR <= year <= LAST_YEAR:
         raise InputError(
-            f"date '{_shown(text)}' is out of range (years {FIRST_YEAR} to {LAST_YEAR})"
+            f"date '{_typed(text)}' is out of range (years {FIRST_YEAR} to {LAST_YEAR})"
         )
 
 
@@ -167,14 +162,14 @@ def split_assignment(text: str, what: str) -> tuple[str, str]:
     """`NAME=VALUE` -> (NAME, VALUE), for `--event` and `--fact` options."""
     name, sep, value = text.partition("=")
     if not sep or not name.strip() or not value.strip():
-        raise InputError(f"bad {what} '{_shown(text)}': expected NAME=VALUE")
+        raise InputError(f"bad {what} '{_typed(text)}': expected NAME=VALUE")
     return name.strip(), value.strip()
 
 
 def check_event_name(journey: Journey, name: str) -> None:
     if name not in journey.events:
         raise InputError(
-            f"unknown event '{_shown(name)}' for journey {journey.journey} "
+            f"unknown event '{_typed(name)}' for journey {journey.journey} "
             f"(declared: {', '.join(journey.events)})"
         )
 
@@ -185,43 +180,26 @@ def parse_fact(journey: Journey, name: str, text: str) -> bool | int | str:
     if fact is None:
         declared = ", ".join(journey.facts) or "none"
         raise InputError(
-            f"unknown fact '{_shown(name)}' for journey {journey.journey} (declared: {declared})"
+            f"unknown fact '{_typed(name)}' for journey {journey.journey} (declared: {declared})"
         )
     value: bool | int | str = text
     if fact.type == "boolean":
         lowered = text.lower()
         if lowered not in {"true", "false", "yes", "no"}:
             raise InputError(
-                f"fact '{name}' is boolean: expected true or false, got '{_shown(text)}'"
+                f"fact '{name}' is boolean: expected true or false, got '{_typed(text)}'"
             )
         value = lowered in {"true", "yes"}
     elif fact.type == "integer":
         try:
             value = int(text)
         except ValueError:
-            raise InputError(f"fact '{name}' is an integer: got '{_shown(text)}'") from None
+            raise InputError(f"fact '{name}' is an integer: got '{_typed(text)}'") from None
     try:
-        check_fact_value(fact, value)
+        fact.check(value)
     except ValueError as error:
         raise InputError(f"fact '{name}': {error}") from None
     return value
-
-
-def check_fact_value(fact: Fact, value: object) -> None:
-    """Raise ValueError if `value` does not fit the fact's type, range or choices."""
-    if fact.type == "boolean" and not isinstance(value, bool):
-        raise ValueError(f"expected true or false, got {value!r}")
-    if fact.type == "integer":
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"expected a whole number, got {value!r}")
-        if fact.min is not None and value < fact.min:
-            raise ValueError(f"{_shown(str(value))} is below the minimum {fact.min}")
-        if fact.max is not None and value > fact.max:
-            raise ValueError(f"{_shown(str(value))} is above the maximum {fact.max}")
-    if fact.type in ("text", "choice") and not isinstance(value, str):
-        raise ValueError(f"expected text, got {value!r}")
-    if fact.type == "choice" and value not in (fact.choices or ()):
-        raise ValueError(f"'{_shown(value)}' is not one of: {', '.join(fact.choices or ())}")
 
 
 def effective_facts(journey: Journey, facts: dict[str, object]) -> dict[str, object]:
@@ -229,3 +207,7 @@ def effective_facts(journey: Journey, facts: dict[str, object]) -> dict[str, obj
     merged = {name: f.default for name, f in journey.facts.items() if f.default is not None}
     merged.update({k: v for k, v in facts.items() if k in journey.facts and v is not None})
     return merged
+
+
+def _typed(text: str) -> str:
+    return printable(text, limit=40)
