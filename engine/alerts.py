@@ -42,10 +42,20 @@ def send_alerts(session: Session, catalog: Catalog, now: datetime) -> Counts:
             case_t.c.organisation_id,
         )
         .join(case_t, case_t.c.id == task_t.c.case_id)
-        .where(task_t.c.next_alert_at <= now, task_t.c.status == "open")
+        .where(
+            task_t.c.next_alert_at <= now,
+            task_t.c.status == "open",
+            # Only cases whose plan is current: a case due for re-planning may be about to
+            # cancel or re-date this task, and nobody is told about a task that is going.
+            sa.or_(case_t.c.replan_at.is_(None), case_t.c.replan_at > now),
+        )
         .order_by(task_t.c.next_alert_at, task_t.c.id)
     )
     if is_postgres(session):
+        # Lock the tasks, not their cases: a re-plan in progress holds the rows of the
+        # tasks it changes, so those are skipped here and alerted as re-planned next pass.
+        # Locking case rows too would skip a planned case whose row a reconcile that found
+        # nothing to do still holds, and nobody would alert on it this sweep.
         query = query.with_for_update(skip_locked=True, of=task_t)
     rows = session.execute(query).all()
     counts = Counts()

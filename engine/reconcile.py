@@ -11,6 +11,7 @@ nothing to do.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from engine.outbox import queue
 from engine.store import EPOCH, AuditEntry, Case, CaseEvent, Task
 
 RETRY_BROKEN_CASE = timedelta(minutes=15)
+log = logging.getLogger("alongside.reconcile")
 
 case_t = Case.__table__
 task_t = Task.__table__
@@ -166,14 +168,14 @@ def reconcile_cases(session: Session, catalog: Catalog, ids: list[int], now: dat
         case = state.case
         try:
             journey = journeys[case.journey_id]
-        except UserError as error:  # a broken journey file must not stop the whole sweep
-            counts.errors.append(f"{case.ref}: {error}")
+            result, changes = plan_and_diff(state, journey, now)
+        except Exception as error:  # one case that cannot be planned must not stop the sweep
+            counts.errors.append(f"{case.ref}: {_why(error)}")
             retry = now + RETRY_BROKEN_CASE
             writes.cases.append(
                 {"_id": case.id, "replan_at": retry, "journey_version": case.journey_version}
             )
             continue
-        result, changes = plan_and_diff(state, journey, now)
         _gather(writes, state, journey, changes, directory, now)
         writes.cases.append(
             {"_id": case.id, "replan_at": result.next_change, "journey_version": journey.version}
@@ -185,6 +187,16 @@ def reconcile_cases(session: Session, catalog: Catalog, ids: list[int], now: dat
         counts.cancelled += len(labels["cancelled"])
     writes.apply(session, now)
     return counts
+
+
+def _why(error: Exception) -> str:
+    """What the sweep reports for a case it could not plan: a domain error's own words (a
+    reference and a journey's names at most), otherwise only the error's type, because an
+    unexpected error's text may carry a case's data; the whole error goes to the log."""
+    if isinstance(error, UserError):
+        return str(error)
+    log.error("planning failed", exc_info=error)
+    return f"planning failed with {type(error).__name__}"
 
 
 def plan_and_diff(state: _CaseState, journey: Journey, now: datetime) -> tuple[Plan, Changes]:

@@ -173,7 +173,9 @@ def _replan(session: Session, catalog: Catalog, case: Case, now: datetime) -> No
     case.replan_at = EPOCH
     session.add(case)
     session.flush()
-    reconcile_cases(session, catalog, [case.id], now)
+    counts = reconcile_cases(session, catalog, [case.id], now)
+    if counts.errors:  # the sweep would retry it; a person gets the reason, and no change
+        raise UserError(f"cannot plan case {counts.errors[0]}")
 
 
 def open_case(

@@ -95,3 +95,95 @@ def test_two_concurrent_sweeps_equal_one(staffed: str) -> None:
     assert together[1] == alone[1]
     assert max(together[1].values()) == 1  # no alert reached anyone twice
     assert sum(together[1].values()) > CASES  # and there was real work to share
+
+
+# --- alerts only on cases whose plan is current --------------------------------------------
+
+RACE_CASES = 300
+ROUNDS = 10
+
+
+def _database(url: str, name: str):
+    """A connection URL for another database on the same server."""
+    return sa.make_url(url).set(database=name)
+
+
+def _admin(url: str):
+    engine = sa.create_engine(_database(url, "postgres"), isolation_level="AUTOCOMMIT")
+    return engine
+
+
+def _seed_race(url: str) -> None:
+    """Cases opened over January with work overdue by March; then `uk_national` set on every
+    other case behind the engine's back and every case marked for re-planning, so a re-plan
+    cancels overdue tasks (`when: not uk_national`) that an alert pass must not escalate."""
+    with session_scope(url) as session:
+        service.import_staff(session, STAFF_YAML, at("2026-01-01T00:00"), "tester")
+        for n in range(RACE_CASES):
+            day = 1 + n % 28
+            service.open_case(
+                session,
+                shipped_catalog(),
+                f"RACE-{n:04d}",
+                ["adult-cjs", "child-cjs", "adult-declined-nrm"][n % 3],
+                "nav@example.org" if n % 2 else "nav2@example.org",
+                {"referral": f"2027-01-{day:02d}T10:00"},
+                {},
+                at(f"2027-01-{day:02d}T10:05"),
+                "tester",
+            )
+        cases = Case.__table__
+        session.execute(
+            sa.update(cases).where(cases.c.id % 2 == 0).values(facts={"uk_national": True})
+        )
+        session.execute(sa.update(cases).values(replan_at=EPOCH))
+
+
+@pytest.mark.slow
+def test_concurrent_ticks_alert_only_on_current_plans(home: Path) -> None:
+    """3 processes x 10 rounds: each round's messages are exactly those of a single tick."""
+    base = sa.make_url(PG_URL).database
+    template, together_db, alone_db = f"{base}_race_t", f"{base}_race_a", f"{base}_race_b"
+    admin = _admin(PG_URL)
+    names = (template, together_db, alone_db)
+    try:
+        with admin.connect() as c:
+            for name in names:
+                c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            c.execute(sa.text(f'CREATE DATABASE "{template}"'))
+        template_url = _database(PG_URL, template).render_as_string(hide_password=False)
+        from engine import store
+
+        store.upgrade(template_url)
+        _seed_race(template_url)
+        store.engine_for(template_url).dispose()
+        for round_ in range(ROUNDS):
+            now = f"2027-03-{1 + round_:02d}T{8 + round_:02d}:30:00+00:00"
+            results = []
+            for name, workers in ((together_db, 3), (alone_db, 1)):
+                with admin.connect() as c:
+                    c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                    c.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+                url = _database(PG_URL, name).render_as_string(hide_password=False)
+                procs = [
+                    subprocess.Popen(
+                        [sys.executable, "-c", SWEEP, url, now], stderr=subprocess.PIPE
+                    )
+                    for _ in range(workers)
+                ]
+                for proc in procs:
+                    _, err = proc.communicate(timeout=300)
+                    assert proc.returncode == 0, err.decode()[-2000:]
+                results.append(outcome(url))
+                store.engine_for(url).dispose()
+            (tasks_3, alerts_3), (tasks_1, alerts_1) = results
+            assert tasks_3 == tasks_1, f"round {round_}"
+            assert alerts_3 == alerts_1, f"round {round_}: {alerts_3 - alerts_1}"
+            assert max(alerts_3.values()) == 1
+            cancelled = sum(n for key, n in tasks_1.items() if key[3] == "cancelled")
+            assert cancelled >= RACE_CASES // 4  # the re-plans really did cancel work
+    finally:
+        with admin.connect() as c:
+            for name in names:
+                c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
