@@ -7,10 +7,19 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from engine.addresses import AddressError, check_address
 from engine.errors import UserError
 from engine.store import AuditEntry, Case, CaseEvent, Staff, Task
 
 case_t, task_t, staff_t = Case.__table__, Task.__table__, Staff.__table__
+
+
+def _address_filter(email: str) -> str:
+    """A `--navigator` filter is an address like any other: one plain address or an error."""
+    try:
+        return check_address(email)
+    except AddressError as error:
+        raise UserError(f"--navigator {email!r} is not a single email address: {error}") from None
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -71,7 +80,7 @@ def tasks(
         query = query.where(case_t.c.ref == case)
     if navigator:
         query = query.join(staff_t, staff_t.c.id == case_t.c.navigator_id).where(
-            staff_t.c.email == navigator
+            staff_t.c.email == _address_filter(navigator)
         )
     if status:
         if status not in ("open", "done", "waived", "cancelled"):
@@ -94,7 +103,7 @@ def cases(session: Session, navigator: str | None, org: str | None) -> list[dict
         .order_by(case_t.c.ref)
     )
     if navigator:
-        query = query.where(staff_t.c.email == navigator)
+        query = query.where(staff_t.c.email == _address_filter(navigator))
     if org:
         query = query.where(case_t.c.organisation_id == org)
     return [

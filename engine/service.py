@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from sqlmodel import Session, select
 
 from engine import catalog
+from engine.addresses import AddressError, check_address
 from engine.calendar import get_calendar
 from engine.errors import UserError
 from engine.escalation import rebased
@@ -72,6 +73,12 @@ class _StaffIn(BaseModel):
     organisation: str
     lead: str | None = None
 
+    @field_validator("email", "lead")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        # A staff address becomes a To: header and an SMTP recipient: one plain address.
+        return None if value is None else check_address(value)
+
 
 class _StaffFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -79,25 +86,100 @@ class _StaffFile(BaseModel):
     staff: list[_StaffIn] = []
 
 
-def import_staff(session: Session, text: str, now: datetime, who: str) -> dict[str, int]:
-    """Create or update organisations and staff from the directory YAML (idempotent)."""
+YamlPath = tuple[str | int, ...]
+
+
+def _yaml_with_lines(text: str) -> tuple[Any, dict[YamlPath, int]]:
+    """The staff file's data, and the line of every value in it by its path.
+
+    PyYAML's nodes carry marks; the path of a value is what pydantic reports as an error's
+    `loc` (`("staff", 2, "email")`), so each problem can name the file's line.
+    """
+    loader = yaml.SafeLoader(text)
     try:
-        directory = _StaffFile.model_validate(yaml.safe_load(text) or {})
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    finally:
+        loader.dispose()
+    lines: dict[YamlPath, int] = {}
+
+    def walk(current: yaml.Node, path: YamlPath) -> None:
+        lines[path] = current.start_mark.line + 1
+        if isinstance(current, yaml.MappingNode):
+            for key, value in current.value:
+                if isinstance(key, yaml.ScalarNode):
+                    walk(value, (*path, key.value))
+        elif isinstance(current, yaml.SequenceNode):
+            for index, item in enumerate(current.value):
+                walk(item, (*path, index))
+
+    if node is not None:
+        walk(node, ())
+    return data, lines
+
+
+def _line_of(lines: dict[YamlPath, int], path: YamlPath) -> int | None:
+    """The line of `path`, or of its nearest ancestor present (a missing key's entry)."""
+    for end in range(len(path), 0, -1):
+        if path[:end] in lines:
+            return lines[path[:end]]
+    return None
+
+
+def _staff_problem(lines: dict[YamlPath, int], path: YamlPath, message: str) -> UserError:
+    line = _line_of(lines, path)
+    return UserError(f"staff file{f' line {line}' if line else ''}: {message}")
+
+
+def _where(path: YamlPath) -> str:
+    """`staff[2].email` for pydantic's ("staff", 2, "email")."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
+    return text
+
+
+def import_staff(session: Session, text: str, now: datetime, who: str) -> dict[str, int]:
+    """Create or update organisations and staff from the directory YAML (idempotent).
+
+    Nothing is written unless the whole file is good; the first problem is reported with
+    its line, as one line.
+    """
+    try:
+        data, lines = _yaml_with_lines(text)
     except yaml.YAMLError as error:
         raise UserError(f"staff file is not valid YAML: {' '.join(str(error).split())}") from None
+    try:
+        directory = _StaffFile.model_validate(data or {})
     except ValidationError as error:
-        first = error.errors(include_url=False)[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise UserError(f"staff file: {where}: {first['msg']}") from None
+        problems = error.errors(include_url=False)
+        first = problems[0]
+        path = tuple(first["loc"])
+        message = first["msg"].removeprefix("Value error, ")
+        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+        raise _staff_problem(lines, path, f"{_where(path)}: {message}{more}") from None
     known_orgs = {o.id for o in directory.organisations} | set(
         session.exec(select(Organisation.id)).all()
     )
-    emails = {s.email for s in directory.staff}
-    for person in directory.staff:
+    emails: dict[str, int] = {}
+    for index, person in enumerate(directory.staff):
+        if person.email in emails:
+            raise _staff_problem(
+                lines,
+                ("staff", index, "email"),
+                f"{person.email} is listed twice (also staff[{emails[person.email]}])",
+            )
+        emails[person.email] = index
+    for index, person in enumerate(directory.staff):
         if person.organisation not in known_orgs:
-            raise UserError(f"staff {person.email}: unknown organisation '{person.organisation}'")
+            raise _staff_problem(
+                lines,
+                ("staff", index, "organisation"),
+                f"staff {person.email}: unknown organisation '{person.organisation}'",
+            )
         if person.lead and person.lead not in emails and not _staff_by_email(session, person.lead):
-            raise UserError(f"staff {person.email}: unknown lead '{person.lead}'")
+            message = f"staff {person.email}: unknown lead '{person.lead}'"
+            raise _staff_problem(lines, ("staff", index, "lead"), message)
     for org in directory.organisations:
         session.merge(Organisation(**org.model_dump()))
     session.flush()
@@ -126,6 +208,10 @@ def _staff_by_email(session: Session, email: str) -> Staff | None:
 
 
 def navigator(session: Session, email: str) -> Staff:
+    try:
+        check_address(email)
+    except AddressError as error:
+        raise UserError(f"--navigator {email!r} is not a single email address: {error}") from None
     person = _staff_by_email(session, email)
     if person is None:
         raise UserError(f"unknown navigator '{email}' (import staff first: alongside staff import)")
