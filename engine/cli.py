@@ -550,7 +550,13 @@ def _home_first(argv: list[str]) -> list[str]:
 
 
 def main() -> None:
-    """Entry point: run the app, turning user errors into one line and exit 1."""
+    """Entry point: run the app, turning every error into one line and an exit status.
+
+    A user error is its own message (exit 1). Anything else goes through
+    `engine.errors.explain`, which never shows an error's text: a database error's text
+    holds the statement and its parameters (a case's facts), a settings error's the value
+    (a password). A database that cannot be reached exits 69, a bug 70.
+    """
     try:
         app(args=_home_first(sys.argv[1:]), prog_name="alongside")
     except UserError as error:
@@ -558,11 +564,11 @@ def main() -> None:
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
-    except Exception as error:  # a bug: still one line, with a way to see the traceback
+    except Exception as error:
         if os.environ.get("ALONGSIDE_DEBUG"):
             raise
-        typer.echo(
-            f"internal error: {type(error).__name__}: {error} (ALONGSIDE_DEBUG=1 shows more)",
-            err=True,
-        )
-        sys.exit(70)
+        from engine.errors import explain
+
+        line, status = explain(error)
+        typer.echo(line, err=True)
+        sys.exit(status)

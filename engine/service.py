@@ -294,8 +294,17 @@ def open_case(
         opened_at=now,
         replan_at=EPOCH,
     )
-    session.add(case)
-    session.flush()
+    try:
+        # In a savepoint, so that after losing a race the transaction can still say why.
+        with session.begin_nested():
+            session.add(case)
+    except sa.exc.IntegrityError:
+        # Another `case open` of the same reference committed between the check above and
+        # this insert (PostgreSQL's unique index waits for it, then refuses). The error's
+        # text holds the facts as JSON: only the domain message leaves here.
+        if session.exec(select(Case.id).where(Case.ref == ref)).first() is not None:
+            raise UserError(f"case '{ref}' already exists") from None
+        raise UserError(f"case '{ref}' could not be opened (a conflicting change)") from None
     _record_events(session, case, parsed, now, who)
     audit(
         session,
