@@ -46,6 +46,11 @@ def _options(
 ) -> None:
     if home is not None:
         os.environ["ALONGSIDE_HOME"] = str(home)
+    from engine.files import warning
+    from engine.settings import home_dir
+
+    if (loose := warning(home_dir())) is not None:
+        typer.echo(loose, err=True)
 
 
 # --- journeys ---------------------------------------------------------------------------
@@ -255,10 +260,17 @@ app.add_typer(task_app, name="task")
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Apply schema migrations (the embedded SQLite default does this by itself)."""
+    """Apply schema migrations (the embedded SQLite default does this by itself).
+
+    Also makes an existing home private again: directories 0700, files 0600.
+    """
+    from engine.files import make_private
+    from engine.settings import Settings
     from engine.store import upgrade
 
     typer.echo(f"database at revision {upgrade(_url())}")
+    if fixed := make_private(Settings().home):
+        typer.echo(f"made {fixed} files and directories in {Settings().home} private")
 
 
 @staff_app.command("import")

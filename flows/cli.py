@@ -104,6 +104,7 @@ def demo(
 
     from engine import catalog
     from engine.errors import UserError
+    from engine.files import private_dir
     from engine.settings import SHIPPED_JOURNEYS, Settings
     from flows import demo as story
     from flows.settings import configure_logging, configure_prefect
@@ -122,7 +123,7 @@ def demo(
     note = story.prepare_home(home, settings.url)
     if note:
         _say(note)
-    home.mkdir(parents=True, exist_ok=True)
+    private_dir(home)
     (home / story.MARKER).write_text(
         "made by `alongside demo`; running it again resets this home\n"
     )

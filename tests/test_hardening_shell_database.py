@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from engine import service
 from engine.errors import EXIT_INTERNAL, EXIT_UNAVAILABLE, explain
+from engine.files import private_dir
 from engine.store import engine_for, session_scope
 from notifications.testing import free_port
 from tests.conftest import PG_URL, STAFF_YAML, at
@@ -200,8 +201,9 @@ def test_a_bad_setting_in_the_environment_is_named_never_shown(
 def test_a_numeric_or_complex_secret_in_alongside_toml_is_named_never_shown(
     home: Path, toml: str
 ) -> None:
-    home.mkdir(parents=True, exist_ok=True)
+    private_dir(home)  # a loose home would add its warning line
     (home / "alongside.toml").write_text(toml + "\n")
+    (home / "alongside.toml").chmod(0o600)
     result = run("outbox", "dispatch", ok=False)
     assert result.returncode == 1, result.stderr
     lines = result.stderr.splitlines()
