@@ -401,7 +401,18 @@ def case_show(ref: str, as_json: JsonOption = False) -> None:
     out.print("facts: " + (", ".join(f"{k}={v}" for k, v in data["facts"].items()) or "none"))
     for name, value in data["events"].items():
         out.print(f"event {name}: {value}")
+    if data["closed_reason"]:
+        typer.echo(f"closed: {_plain(data['closed_reason'])}")
     _print_tasks(data["tasks"], with_case=False)
+    for task in data["tasks"]:
+        for label in ("note", "reason"):
+            if task[label] and task["status"] != "cancelled":
+                typer.echo(f"task {task['id']} {label}: {_plain(task[label])}")
+
+
+def _plain(text: str) -> str:
+    """Free text for a terminal: control characters (escape sequences) shown, not obeyed."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 @case_app.command("list")
@@ -444,6 +455,24 @@ def task_list(
         emit_json(rows)
     else:
         _print_tasks(rows, with_case=True)
+
+
+@task_app.command("show")
+def task_show(
+    task_id: Annotated[int, typer.Argument(metavar="ID")], as_json: JsonOption = False
+) -> None:
+    """One task, with its note or waive reason (shown only here and in `case show`)."""
+    from engine import queries
+
+    with _unit_of_work() as session:
+        row = queries.task_detail(session, task_id)
+    if as_json:
+        emit_json(row)
+        return
+    _print_tasks([row], with_case=True)
+    for label in ("note", "reason"):
+        if row[label]:
+            typer.echo(f"{label}: {_plain(row[label])}")
 
 
 @task_app.command("done")

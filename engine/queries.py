@@ -58,8 +58,12 @@ def _task_row(r: sa.Row) -> dict:
         "status": r.status,
         "escalation_level": r.escalation_level,
         "closed_at": _iso(r.closed_at),
-        "reason": r.reason,
     }
+
+
+def _task_with_text(r: sa.Row) -> dict:
+    """A task row with its free text (note, waive reason): only where the case is shown."""
+    return {**_task_row(r), "reason": r.reason, "note": r.note}
 
 
 def tasks(
@@ -158,8 +162,20 @@ def case_detail(session: Session, ref: str) -> dict:
             }
             for e in history
         ],
-        "tasks": [_task_row(t) for t in task_rows],
+        "tasks": [_task_with_text(t) for t in task_rows],
     }
+
+
+def task_detail(session: Session, task_id: int) -> dict:
+    """One task with its note and reason, for `task show`."""
+    row = session.execute(
+        sa.select(task_t, case_t.c.ref)
+        .join(case_t, case_t.c.id == task_t.c.case_id)
+        .where(task_t.c.id == task_id)
+    ).first()
+    if row is None:
+        raise UserError(f"unknown task {task_id}")
+    return _task_with_text(row)
 
 
 def audit(session: Session, case: str | None, limit: int) -> list[dict]:

@@ -32,6 +32,23 @@ from engine.values import check_event_name, parse_event_time, parse_fact
 STAFF_ROLES = ("navigator", "team_lead", "programme_lead", "operations")
 
 
+MAX_FREE_TEXT = 2000  # characters in a note or a waive or close reason
+
+
+def free_text(value: str | None, what: str) -> str | None:
+    """A note or reason as given, if it is within `MAX_FREE_TEXT`; else a `UserError`.
+
+    Free text is the one place a survivor's name or address could be typed into the
+    engine. It is stored and shown only with the case (`case show`, `task show`), never in
+    an email, a log line, an audit entry or Prefect; the cap keeps it a note, not a file.
+    """
+    if value is not None and len(value) > MAX_FREE_TEXT:
+        raise UserError(
+            f"{what} is {len(value):,} characters long; at most {MAX_FREE_TEXT:,} are kept"
+        )
+    return value
+
+
 def actor() -> str:
     """Who is acting: ALONGSIDE_ACTOR (e.g. set by a wrapper), else the OS user."""
     return os.environ.get("ALONGSIDE_ACTOR") or getpass.getuser()
@@ -373,6 +390,7 @@ def assign(session: Session, ref: str, navigator_email: str, now: datetime, who:
 
 def close_case(session: Session, ref: str, reason: str, now: datetime, who: str) -> int:
     """Close a case: its open tasks are cancelled; done and waived ones stay as they were."""
+    free_text(reason, "the close reason")
     case, _ = _open_case_for_change(session, ref)
     case.status, case.closed_reason, case.closed_at, case.replan_at = "closed", reason, now, None
     session.add(case)
@@ -381,7 +399,8 @@ def close_case(session: Session, ref: str, reason: str, now: datetime, who: str)
         .where(Task.case_id == case.id, Task.status == "open")
         .values(status="cancelled", reason="case closed", closed_at=now, next_alert_at=None)
     ).rowcount
-    audit(session, now, who, "case.close", ref, reason=reason, cancelled=cancelled)
+    # The reason is free text: it stays on the case, out of the audit log (like facts).
+    audit(session, now, who, "case.close", ref, cancelled=cancelled)
     return cancelled
 
 
@@ -420,12 +439,14 @@ def _close_task(session, task_id, status, now, who, *, at=None, note=None, reaso
 def complete_task(
     session: Session, task_id: int, at: datetime | None, note: str | None, now: datetime, who: str
 ) -> Task:
+    note = free_text(note, "the note")
     return _close_task(session, task_id, "done", now, who, at=at, note=note)
 
 
 def waive_task(session: Session, task_id: int, reason: str, now: datetime, who: str) -> Task:
     if not reason.strip():
         raise UserError("give a reason for waiving")
+    free_text(reason, "the waive reason")
     return _close_task(session, task_id, "waived", now, who, reason=reason)
 
 
