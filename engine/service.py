@@ -144,16 +144,9 @@ def _line_of(lines: dict[YamlPath, int], path: YamlPath) -> int | None:
 
 
 def _staff_problem(lines: dict[YamlPath, int], path: YamlPath, message: str) -> UserError:
+    """`message`, ending with the staff file's line where the problem is."""
     line = _line_of(lines, path)
-    return UserError(f"staff file{f' line {line}' if line else ''}: {message}")
-
-
-def _where(path: YamlPath) -> str:
-    """`staff[2].email` for pydantic's ("staff", 2, "email")."""
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
-    return text
+    return UserError(f"{message} (staff file line {line})" if line else message)
 
 
 def import_staff(session: Session, text: str, now: datetime, who: str) -> dict[str, int]:
@@ -174,7 +167,8 @@ def import_staff(session: Session, text: str, now: datetime, who: str) -> dict[s
         path = tuple(first["loc"])
         message = first["msg"].removeprefix("Value error, ")
         more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
-        raise _staff_problem(lines, path, f"{_where(path)}: {message}{more}") from None
+        where = ".".join(str(part) for part in path)
+        raise _staff_problem(lines, path, f"staff file: {where}: {message}{more}") from None
     known_orgs = {o.id for o in directory.organisations} | set(
         session.exec(select(Organisation.id)).all()
     )
@@ -184,7 +178,7 @@ def import_staff(session: Session, text: str, now: datetime, who: str) -> dict[s
             raise _staff_problem(
                 lines,
                 ("staff", index, "email"),
-                f"{person.email} is listed twice (also staff[{emails[person.email]}])",
+                f"staff {person.email}: listed twice (also staff.{emails[person.email]})",
             )
         emails[person.email] = index
     for index, person in enumerate(directory.staff):

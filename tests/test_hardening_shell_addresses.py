@@ -119,7 +119,8 @@ def test_staff_import_refuses_a_bad_address_with_its_line_and_changes_nothing(
     staff = tmp_path / "bad.yaml"
     staff.write_text(text, encoding="utf-8")
     message = one_line(run("staff", "import", str(staff), ok=False))
-    assert message.startswith(f"error: staff file line {line}: staff[6].{field}: "), message
+    assert message.startswith(f"error: staff file: staff.6.{field}: "), message
+    assert message.endswith(f" (staff file line {line})"), message
     assert "attacker" not in message and "\r" not in message
     assert state(db_url) == before
 
@@ -137,8 +138,8 @@ def test_an_internationalised_address_is_refused_at_import_with_a_plain_reason(
     message = one_line(run("staff", "import", str(staff), ok=False))
     line = len(STAFF_YAML.splitlines()) + 1
     assert message == (
-        f"error: staff file line {line}: staff[6].email: internationalised (non-ASCII) email "
-        "addresses are not supported; use the person's ASCII address"
+        "error: staff file: staff.6.email: internationalised (non-ASCII) email "
+        f"addresses are not supported; use the person's ASCII address (staff file line {line})"
     )
     assert state(db_url) == before
 
@@ -163,8 +164,8 @@ def test_a_staff_file_listing_one_address_twice_is_refused_at_the_second(
     )
     message = one_line(run("staff", "import", str(staff), ok=False))
     assert message == (
-        f"error: staff file line {len(STAFF_YAML.splitlines()) + 1}: "
-        "nav@example.org is listed twice (also staff[1])"
+        "error: staff nav@example.org: listed twice (also staff.1) "
+        f"(staff file line {len(STAFF_YAML.splitlines()) + 1})"
     )
     assert state(db_url) == before
 
@@ -179,8 +180,8 @@ def test_an_unknown_organisation_names_its_line(
     )
     message = one_line(run("staff", "import", str(staff), ok=False))
     assert message == (
-        f"error: staff file line {len(STAFF_YAML.splitlines()) + 4}: "
-        "staff x@example.org: unknown organisation 'nowhere'"
+        "error: staff x@example.org: unknown organisation 'nowhere' "
+        f"(staff file line {len(STAFF_YAML.splitlines()) + 4})"
     )
 
 
@@ -195,7 +196,8 @@ def test_the_issues_three_addresses_are_refused_at_import_on_either_database(
         )
         staff.write_text(STAFF_YAML + entry + "\n", encoding="utf-8")
         message = one_line(run("staff", "import", str(staff), ok=False))
-        assert message.startswith(f"error: staff file line {len(STAFF_YAML.splitlines()) + 1}: ")
+        assert message.startswith("error: staff file: staff.6.email: ")
+        assert message.endswith(f" (staff file line {len(STAFF_YAML.splitlines()) + 1})")
     assert state(db_url) == before
 
 
