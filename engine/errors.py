@@ -151,7 +151,8 @@ def settings_message(error: BaseException) -> str | None:
         env = f"ALONGSIDE_{str(problem['loc'][0]).upper()}" if problem["loc"] else name
         # pydantic's messages describe the expected type ("Input should be a valid
         # integer"); they do not quote the input, which was dropped above.
-        problems.append(f"{env} ({name} in alongside.toml): {problem['msg']}")
+        message = problem["msg"].removeprefix("Value error, ")
+        problems.append(f"{env} ({name} in alongside.toml): {message}")
     return "bad setting " + "; ".join(problems)
 
 

@@ -129,9 +129,12 @@ def loose(home: Path, *, every_message: bool = False) -> list[tuple[Path, int]]:
 
 def warning(home: Path) -> str | None:
     """The one-line warning for an existing home that others can read, or None."""
-    if not Path(home).is_dir():
+    try:
+        if not Path(home).is_dir():
+            return None
+        found = loose(Path(home))
+    except OSError:  # a home this user cannot even list: the command itself will say so
         return None
-    found = loose(Path(home))
     if not found:
         return None
     path, mode = found[0]

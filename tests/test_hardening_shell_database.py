@@ -173,6 +173,12 @@ def test_an_unreachable_database_is_one_line_naming_host_and_port_exit_69(home: 
         ("ALONGSIDE_SMTP_PORT", "abc", "ALONGSIDE_SMTP_PORT"),
         ("ALONGSIDE_SMTP_TIMEOUT", "soon-ZZSECRET", "ALONGSIDE_SMTP_TIMEOUT"),
         ("ALONGSIDE_TRANSPORT", "pigeon-ZZSECRET", "ALONGSIDE_TRANSPORT"),
+        (
+            "ALONGSIDE_MAIL_FROM",
+            "a@example.org\r\nBcc: ZZSECRET@example.org",
+            "ALONGSIDE_MAIL_FROM",
+        ),
+        ("ALONGSIDE_MAIL_FROM", "Nav <ZZSECRET@example.org>, b@example.org", "ALONGSIDE_MAIL_FROM"),
     ],
 )
 def test_a_bad_setting_in_the_environment_is_named_never_shown(
