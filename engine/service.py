@@ -167,6 +167,8 @@ def import_staff(session: Session, text: str, now: datetime, who: str) -> dict[s
         path = tuple(first["loc"])
         message = first["msg"].removeprefix("Value error, ")
         more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+        if not path:
+            raise UserError("staff file: expected organisations: and staff: at the top") from None
         where = ".".join(str(part) for part in path)
         raise _staff_problem(lines, path, f"staff file: {where}: {message}{more}") from None
     known_orgs = {o.id for o in directory.organisations} | set(
