@@ -14,10 +14,17 @@ db_app = typer.Typer(no_args_is_help=True, help="The database.")
 
 @db_app.command("upgrade")
 def db_upgrade(ctx: typer.Context) -> None:
-    """Apply schema migrations (the embedded SQLite default does this by itself)."""
+    """Apply schema migrations (the embedded SQLite default does this by itself).
+
+    Also makes an existing home private again: directories 0700, files 0600.
+    """
+    from engine.files import make_private
     from engine.store import upgrade
 
-    typer.echo(f"database at revision {upgrade(current(ctx).url)}")
+    run = current(ctx)
+    typer.echo(f"database at revision {upgrade(run.url)}")
+    if fixed := make_private(run.settings.home):
+        typer.echo(f"made {fixed} files and directories in {run.settings.home} private")
 
 
 def audit(

@@ -46,7 +46,24 @@ def _options(
         typer.Option("--home", help="Data directory (default $ALONGSIDE_HOME or ./.alongside)."),
     ] = None,
 ) -> None:
-    ctx.obj = Invocation(home)
+    global _invocation
+    ctx.obj = _invocation = Invocation(home)
+    from engine.files import warning
+    from engine.settings import home_dir
+
+    if (loose := warning(home or home_dir())) is not None:
+        typer.echo(loose, err=True)
+
+
+_invocation: Invocation | None = None  # the running command's, to name its database in errors
+
+
+def _database_url() -> str | None:
+    """The database the failed command used, if its settings could be read at all."""
+    try:
+        return _invocation.url if _invocation is not None else None
+    except Exception:  # the settings themselves are what failed
+        return None
 
 
 def _home_first(argv: list[str]) -> list[str]:
@@ -60,7 +77,13 @@ def _home_first(argv: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the app, turning user errors into one line and exit 1."""
+    """Entry point: run the app, turning every error into one line and an exit status.
+
+    A user error is its own message (exit 1). Anything else goes through
+    `engine.failures.explain`, which never shows an error's text: a database error's text
+    holds the statement and its parameters (a case's facts), a settings error's the value
+    (a password). A database that cannot be reached exits 69, a bug 70.
+    """
     try:
         app(args=_home_first(sys.argv[1:] if argv is None else argv), prog_name="alongside")
     except UserError as error:
@@ -68,11 +91,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
-    except Exception as error:  # a bug: still one line, with a way to see the traceback
+    except Exception as error:
         if os.environ.get("ALONGSIDE_DEBUG"):
             raise
-        typer.echo(
-            f"internal error: {type(error).__name__}: {error} (ALONGSIDE_DEBUG=1 shows more)",
-            err=True,
-        )
-        sys.exit(70)
+        from engine.failures import explain
+
+        line, status = explain(error, _database_url())
+        typer.echo(line, err=True)
+        sys.exit(status)

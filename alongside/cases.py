@@ -7,7 +7,15 @@ from typing import Annotated
 import typer
 
 from alongside.context import current, pairs
-from alongside.output import JsonOption, NowOption, emit_json, out, print_rows, print_tasks
+from alongside.output import (
+    JsonOption,
+    NowOption,
+    emit_json,
+    out,
+    plain,
+    print_rows,
+    print_tasks,
+)
 
 app = typer.Typer(no_args_is_help=True, help="Cases: open, record, assign, close, show.")
 
@@ -101,7 +109,13 @@ def show(ctx: typer.Context, ref: str, as_json: JsonOption = False) -> None:
     out.print("facts: " + (", ".join(f"{k}={v}" for k, v in data["facts"].items()) or "none"))
     for name, value in data["events"].items():
         out.print(f"event {name}: {value}")
+    if data["closed_reason"]:
+        typer.echo(f"closed: {plain(data['closed_reason'])}")
     print_tasks(data["tasks"], run.settings.zone, with_case=False)
+    for task in data["tasks"]:
+        for label in ("note", "reason"):
+            if task[label] and task["status"] != "cancelled":
+                typer.echo(f"task {task['id']} {label}: {plain(task[label])}")
 
 
 @app.command("list")

@@ -48,3 +48,8 @@ def print_tasks(rows: list[dict], zone: ZoneInfo, *, with_case: bool) -> None:
         cells = (str(row["id"]), *((row["case"],) if with_case else ()), when, row["status"])
         table.add_row(*cells, level, title)
     out.print(table)
+
+
+def plain(text: str) -> str:
+    """Free text for a terminal: control characters (escape sequences) shown, not obeyed."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)

@@ -106,6 +106,7 @@ def demo(
 
     from engine.catalog import seed as seed_journeys
     from engine.core.errors import UserError
+    from engine.files import private_dir
     from engine.settings import SHIPPED_JOURNEYS
     from flows.demo import simulation, summary
     from flows.settings import configure_logging, configure_prefect
@@ -124,7 +125,7 @@ def demo(
     seed_journeys(settings.journeys, SHIPPED_JOURNEYS)
     if note:
         _say(note)
-    home.mkdir(parents=True, exist_ok=True)
+    private_dir(home)
     (home / simulation.MARKER).write_text(
         "made by `alongside demo`; running it again resets this home\n"
     )

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from alongside.context import current
-from alongside.output import JsonOption, NowOption, emit_json, print_tasks
+from alongside.output import JsonOption, NowOption, emit_json, plain, print_tasks
 
 app = typer.Typer(no_args_is_help=True, help="Tasks: list, complete, waive, reopen.")
 
@@ -41,6 +41,23 @@ def list_tasks(
         emit_json(rows)
     else:
         print_tasks(rows, run.settings.zone, with_case=True)
+
+
+@app.command("show")
+def show(ctx: typer.Context, task_id: TaskId, as_json: JsonOption = False) -> None:
+    """One task, with its note or waive reason (shown only here and in `case show`)."""
+    from engine import queries
+
+    run = current(ctx)
+    with run.unit_of_work() as session:
+        row = queries.task_detail(session, task_id)
+    if as_json:
+        emit_json(row)
+        return
+    print_tasks([row], run.settings.zone, with_case=True)
+    for label in ("note", "reason"):
+        if row[label]:
+            typer.echo(f"{label}: {plain(row[label])}")
 
 
 @app.command("done")

@@ -7,10 +7,19 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from engine.addresses import AddressError, check_address
 from engine.core.errors import UserError
 from engine.store import AuditEntry, Case, CaseEvent, OutboxMessage, Staff, Task
 
 case_t, task_t, staff_t = Case.__table__, Task.__table__, Staff.__table__
+
+
+def _address_filter(email: str) -> str:
+    """A `--navigator` filter is an address like any other: one plain address or an error."""
+    try:
+        return check_address(email)
+    except AddressError as error:
+        raise UserError(f"--navigator {email!r} is not a single email address: {error}") from None
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -49,8 +58,12 @@ def _task_row(r: sa.Row) -> dict:
         "status": r.status,
         "escalation_level": r.escalation_level,
         "closed_at": _iso(r.closed_at),
-        "reason": r.reason,
     }
+
+
+def _task_with_text(r: sa.Row) -> dict:
+    """A task row with its free text (note, waive reason): only where the case is shown."""
+    return {**_task_row(r), "reason": r.reason, "note": r.note}
 
 
 def tasks(
@@ -71,7 +84,7 @@ def tasks(
         query = query.where(case_t.c.ref == case)
     if navigator:
         query = query.join(staff_t, staff_t.c.id == case_t.c.navigator_id).where(
-            staff_t.c.email == navigator
+            staff_t.c.email == _address_filter(navigator)
         )
     if status:
         if status not in ("open", "done", "waived", "cancelled"):
@@ -94,7 +107,7 @@ def cases(session: Session, navigator: str | None, org: str | None) -> list[dict
         .order_by(case_t.c.ref)
     )
     if navigator:
-        query = query.where(staff_t.c.email == navigator)
+        query = query.where(staff_t.c.email == _address_filter(navigator))
     if org:
         query = query.where(case_t.c.organisation_id == org)
     return [
@@ -149,8 +162,20 @@ def case_detail(session: Session, ref: str) -> dict:
             }
             for e in history
         ],
-        "tasks": [_task_row(t) for t in task_rows],
+        "tasks": [_task_with_text(t) for t in task_rows],
     }
+
+
+def task_detail(session: Session, task_id: int) -> dict:
+    """One task with its note and reason, for `task show`."""
+    row = session.execute(
+        sa.select(task_t, case_t.c.ref)
+        .join(case_t, case_t.c.id == task_t.c.case_id)
+        .where(task_t.c.id == task_id)
+    ).first()
+    if row is None:
+        raise UserError(f"unknown task {task_id}")
+    return _task_with_text(row)
 
 
 def audit(session: Session, case: str | None, limit: int) -> list[dict]:

@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from sqlmodel import Session, select
 
+from engine.addresses import AddressError, check_address
 from engine.catalog import Catalog
 from engine.core import lifecycle
 from engine.core.calendar import get_calendar
@@ -28,6 +29,22 @@ from engine.core.journey import Journey
 from engine.core.values import check_event_name, parse_event_time, parse_fact
 from engine.reconcile import reconcile_cases
 from engine.store import EPOCH, AuditEntry, Case, CaseEvent, Organisation, Staff, Task
+
+MAX_FREE_TEXT = 2000  # characters in a note or a waive or close reason
+
+
+def free_text(value: str | None, what: str) -> str | None:
+    """A note or reason as given, if it is within `MAX_FREE_TEXT`; else a `UserError`.
+
+    Free text is the one place a survivor's name or address could be typed into the
+    engine. It is stored and shown only with the case (`case show`, `task show`), never in
+    an email, a log line, an audit entry or Prefect; the cap keeps it a note, not a file.
+    """
+    if value is not None and len(value) > MAX_FREE_TEXT:
+        raise UserError(
+            f"{what} is {len(value):,} characters long; at most {MAX_FREE_TEXT:,} are kept"
+        )
+    return value
 
 
 def actor() -> str:
@@ -71,6 +88,12 @@ class _StaffIn(BaseModel):
     organisation: str
     lead: str | None = None
 
+    @field_validator("email", "lead")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        # A staff address becomes a To: header and an SMTP recipient: one plain address.
+        return None if value is None else check_address(value)
+
 
 class _StaffFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -78,25 +101,96 @@ class _StaffFile(BaseModel):
     staff: list[_StaffIn] = []
 
 
-def import_staff(session: Session, text: str, now: datetime, who: str) -> dict[str, int]:
-    """Create or update organisations and staff from the directory YAML (idempotent)."""
+YamlPath = tuple[str | int, ...]
+
+
+def _yaml_with_lines(text: str) -> tuple[Any, dict[YamlPath, int]]:
+    """The staff file's data, and the line of every value in it by its path.
+
+    PyYAML's nodes carry marks; the path of a value is what pydantic reports as an error's
+    `loc` (`("staff", 2, "email")`), so each problem can name the file's line.
+    """
+    loader = yaml.SafeLoader(text)
     try:
-        directory = _StaffFile.model_validate(yaml.safe_load(text) or {})
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    finally:
+        loader.dispose()
+    lines: dict[YamlPath, int] = {}
+
+    def walk(current: yaml.Node, path: YamlPath) -> None:
+        lines[path] = current.start_mark.line + 1
+        if isinstance(current, yaml.MappingNode):
+            for key, value in current.value:
+                if isinstance(key, yaml.ScalarNode):
+                    walk(value, (*path, key.value))
+        elif isinstance(current, yaml.SequenceNode):
+            for index, item in enumerate(current.value):
+                walk(item, (*path, index))
+
+    if node is not None:
+        walk(node, ())
+    return data, lines
+
+
+def _line_of(lines: dict[YamlPath, int], path: YamlPath) -> int | None:
+    """The line of `path`, or of its nearest ancestor present (a missing key's entry)."""
+    for end in range(len(path), 0, -1):
+        if path[:end] in lines:
+            return lines[path[:end]]
+    return None
+
+
+def _staff_problem(lines: dict[YamlPath, int], path: YamlPath, message: str) -> UserError:
+    """`message`, ending with the staff file's line where the problem is."""
+    line = _line_of(lines, path)
+    return UserError(f"{message} (staff file line {line})" if line else message)
+
+
+def import_staff(session: Session, text: str, now: datetime, who: str) -> dict[str, int]:
+    """Create or update organisations and staff from the directory YAML (idempotent).
+
+    Nothing is written unless the whole file is good; the first problem is reported with
+    its line, as one line.
+    """
+    try:
+        data, lines = _yaml_with_lines(text)
     except yaml.YAMLError as error:
         raise UserError(f"staff file is not valid YAML: {' '.join(str(error).split())}") from None
+    try:
+        directory = _StaffFile.model_validate(data or {})
     except ValidationError as error:
-        first = error.errors(include_url=False)[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise UserError(f"staff file: {where}: {first['msg']}") from None
+        problems = error.errors(include_url=False)
+        first = problems[0]
+        path = tuple(first["loc"])
+        message = first["msg"].removeprefix("Value error, ")
+        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+        if not path:
+            raise UserError("staff file: expected organisations: and staff: at the top") from None
+        where = ".".join(str(part) for part in path)
+        raise _staff_problem(lines, path, f"staff file: {where}: {message}{more}") from None
     known_orgs = {o.id for o in directory.organisations} | set(
         session.exec(select(Organisation.id)).all()
     )
-    emails = {s.email for s in directory.staff}
-    for person in directory.staff:
+    emails: dict[str, int] = {}
+    for index, person in enumerate(directory.staff):
+        if person.email in emails:
+            raise _staff_problem(
+                lines,
+                ("staff", index, "email"),
+                f"staff {person.email}: listed twice (also staff.{emails[person.email]})",
+            )
+        emails[person.email] = index
+    for index, person in enumerate(directory.staff):
         if person.organisation not in known_orgs:
-            raise UserError(f"staff {person.email}: unknown organisation '{person.organisation}'")
+            raise _staff_problem(
+                lines,
+                ("staff", index, "organisation"),
+                f"staff {person.email}: unknown organisation '{person.organisation}'",
+            )
         if person.lead and person.lead not in emails and not _staff_by_email(session, person.lead):
-            raise UserError(f"staff {person.email}: unknown lead '{person.lead}'")
+            message = f"staff {person.email}: unknown lead '{person.lead}'"
+            raise _staff_problem(lines, ("staff", index, "lead"), message)
     for org in directory.organisations:
         session.merge(Organisation(**org.model_dump()))
     session.flush()
@@ -125,6 +219,10 @@ def _staff_by_email(session: Session, email: str) -> Staff | None:
 
 
 def navigator(session: Session, email: str) -> Staff:
+    try:
+        check_address(email)
+    except AddressError as error:
+        raise UserError(f"--navigator {email!r} is not a single email address: {error}") from None
     person = _staff_by_email(session, email)
     if person is None:
         raise UserError(f"unknown navigator '{email}' (import staff first: alongside staff import)")
@@ -210,8 +308,17 @@ def open_case(
         opened_at=now,
         replan_at=EPOCH,
     )
-    session.add(case)
-    session.flush()
+    try:
+        # In a savepoint, so that after losing a race the transaction can still say why.
+        with session.begin_nested():
+            session.add(case)
+    except sa.exc.IntegrityError:
+        # Another `case open` of the same reference committed between the check above and
+        # this insert (PostgreSQL's unique index waits for it, then refuses). The error's
+        # text holds the facts as JSON: only the domain message leaves here.
+        if session.exec(select(Case.id).where(Case.ref == ref)).first() is not None:
+            raise UserError(f"case '{ref}' already exists") from None
+        raise UserError(f"case '{ref}' could not be opened (a conflicting change)") from None
     _record_events(session, case, parsed, now, who)
     audit(
         session,
@@ -284,6 +391,7 @@ def close_case(
     session: Session, catalog: Catalog, ref: str, reason: str, now: datetime, who: str
 ) -> int:
     """Close a case: its open tasks are cancelled; done and waived ones stay as they were."""
+    free_text(reason, "the close reason")
     case, _ = _open_case_for_change(session, catalog, ref)
     case.status, case.closed_reason, case.closed_at, case.replan_at = "closed", reason, now, None
     session.add(case)
@@ -292,7 +400,8 @@ def close_case(
         .where(Task.case_id == case.id, Task.status == "open")
         .values(**lifecycle.cancel(now, "case closed"))
     ).rowcount
-    audit(session, now, who, "case.close", ref, reason=reason, cancelled=cancelled)
+    # The reason is free text: it stays on the case, out of the audit log (like facts).
+    audit(session, now, who, "case.close", ref, cancelled=cancelled)
     return cancelled
 
 
@@ -339,12 +448,14 @@ def complete_task(
     now: datetime,
     who: str,
 ) -> Task:
+    note = free_text(note, "the note")
     return _close_task(session, catalog, task_id, "done", now, who, at=at, note=note)
 
 
 def waive_task(
     session: Session, catalog: Catalog, task_id: int, reason: str, now: datetime, who: str
 ) -> Task:
+    free_text(reason, "the waive reason")
     return _close_task(session, catalog, task_id, "waived", now, who, reason=reason)
 
 

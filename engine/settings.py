@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -46,6 +46,22 @@ class Settings(BaseSettings):
     smtp_concurrency: int = 4
     mail_from: str = "alongside@example.org"
     timezone: str = "Europe/London"  # how `--now` and `--at` without an offset are read
+
+    @field_validator("mail_from")
+    @classmethod
+    def _sender(cls, value: str) -> str:
+        """`Name <address>` or a bare address, on one line: it becomes the From: header."""
+        from email.utils import getaddresses
+
+        from engine.addresses import check_address
+
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+            raise ValueError("the sender cannot contain a line break or control character")
+        found = getaddresses([value])
+        if len(found) != 1:
+            raise ValueError("give one sender: an address, or Name <address>")
+        check_address(found[0][1])
+        return value
 
     @classmethod
     def settings_customise_sources(

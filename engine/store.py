@@ -162,10 +162,32 @@ def _alembic_config(url: str):
     return config
 
 
+def _sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL (None for other databases and in-memory SQLite)."""
+    if not url.startswith("sqlite"):
+        return None
+    path = url.partition(":///")[2]
+    return Path(path) if path and path != ":memory:" else None
+
+
+def _prepare_sqlite(url: str) -> None:
+    """Before SQLite or Alembic open the file: it exists 0600 in a private directory.
+
+    The database holds facts and notes; SQLite gives its -wal and -shm files the
+    database file's mode, so creating it 0600 here keeps all three private.
+    """
+    path = _sqlite_file(url)
+    if path is not None:
+        from engine.files import private_sqlite
+
+        private_sqlite(path)
+
+
 def upgrade(url: str) -> str:
     """Bring the schema to the newest migration; returns the revision."""
     from alembic import command
 
+    _prepare_sqlite(url)
     config = _alembic_config(url)
     command.upgrade(config, "head")
     return _head(url)
@@ -204,9 +226,7 @@ def _sqlite_begin(connection: Any) -> None:
 def engine_for(url: str) -> Engine:
     """One engine per URL per process; the embedded SQLite default upgrades itself."""
     if url.startswith("sqlite"):
-        path = url.removeprefix("sqlite:///")
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        _prepare_sqlite(url)
         engine = create_engine(url, connect_args={"isolation_level": None, "timeout": 30})
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         sa.event.listen(engine, "begin", _sqlite_begin)

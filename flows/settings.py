@@ -47,12 +47,35 @@ def configure_prefect(home: Path, **extra: str) -> Path:
     PREFECT_HOME goes under the data directory unless set, so the orchestration history
     sits beside the database it describes and one `rm -r` removes both.
     """
+    from engine.files import private_dir
+
     os.environ.setdefault("PREFECT_HOME", str((home / "prefect").resolve()))
     for name, value in {**PREFECT_DEFAULTS, **extra}.items():
         os.environ.setdefault(name, value)
+    private_dir(home)  # the home is 0700 even when Prefect's directory is the first in it
     prefect_home = Path(os.environ["PREFECT_HOME"])
-    prefect_home.mkdir(parents=True, exist_ok=True)  # Prefect makes only the last level
+    private_dir(prefect_home)  # Prefect makes only the last level
     return prefect_home
+
+
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """A rotating log whose every file is 0600 from its first line, whatever the umask.
+
+    `logging` opens (and, on rollover, re-opens) the file with `open()`, whose mode the
+    umask decides; this opens it with `os.open` and an explicit mode instead. Rotated
+    files are renames of it, so they keep the mode.
+    """
+
+    def _open(self):  # type: ignore[override]
+        from engine.files import open_private
+
+        flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if "a" in self.mode else os.O_TRUNC)
+        return os.fdopen(
+            open_private(Path(self.baseFilename), flags),
+            self.mode,
+            encoding=self.encoding,
+            errors=self.errors,
+        )
 
 
 def log_file(home: Path) -> Path:
@@ -68,11 +91,13 @@ def configure_logging(home: Path) -> Path:
     """
     from prefect.logging.formatters import PrefectFormatter
 
+    from engine.files import private_dir
+
     path = log_file(home)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     root = logging.getLogger()
     if not any(getattr(h, "baseFilename", None) == str(path) for h in root.handlers):
-        handler = logging.handlers.RotatingFileHandler(
+        handler = PrivateRotatingFileHandler(
             path, maxBytes=10_000_000, backupCount=5, encoding="utf-8"
         )
         handler.setFormatter(

@@ -35,6 +35,7 @@ from engine import sweep
 from engine.clock import utcnow
 from engine.core.errors import UserError
 from engine.counts import Counts
+from engine.failures import EXIT_INTERNAL, explain
 from engine.settings import Settings
 from engine.store import session_scope
 from flows import report
@@ -284,20 +285,24 @@ def private(fn: Callable[P, R]) -> Callable[P, R]:
     """Let only an error's type reach Prefect; the whole error goes to the local log.
 
     A database error's text includes the statement's parameters, which could include a
-    case's facts. `UserError`s are written for people and name case references at most.
+    case's facts, and a settings error's the rejected value. `UserError`s are written for
+    people and name case references at most. Database and settings errors are told by
+    their safe line (`engine.core.errors.explain`: "cannot reach the database at HOST:PORT"),
+    anything else by its type. The flows' own bodies are wrapped too, so an error outside
+    any step (listing the cases due, reading the settings) is told the same way.
     """
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
-        except UserError:
+        except (UserError, StepFailed):
             raise
         except Exception as error:
             log.exception("%s failed", fn.__name__)
-            raise StepFailed(
-                f"{fn.__name__} failed with {type(error).__name__} (see the local log)"
-            ) from None
+            line, status = explain(error)
+            what = type(error).__name__ if status == EXIT_INTERNAL else line.removeprefix("error: ")
+            raise StepFailed(f"{fn.__name__} failed with {what} (see the local log)") from None
 
     return wrapper
 
@@ -327,7 +332,7 @@ def tick_flow(now: datetime | None = None, batch_size: int = BATCH_SIZE) -> dict
     one Prefect task reconciles in one transaction.
     """
     with _loaded():
-        result = run_tick(instant(now), batch_size, PREFECT_STEPS)
+        result = private(run_tick)(instant(now), batch_size, PREFECT_STEPS)
     get_run_logger().info(result.line())
     if result.counts.errors:
         get_run_logger().warning(

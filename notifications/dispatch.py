@@ -35,7 +35,7 @@ from sqlalchemy.engine import Connection
 from engine.core.errors import UserError
 from engine.settings import Settings
 from engine.store import AuditEntry, OutboxMessage, UTCDateTime, engine_for, session_scope
-from notifications.render import OutboxRow, render_outgoing
+from notifications.render import InvalidRecipient, OutboxRow, render_outgoing
 from notifications.transports import (
     AuthenticationFailure,
     Channel,
@@ -134,11 +134,17 @@ class _Run:
             self.connection.execute(MARK_SENT, params)
         self.result.sent += 1
 
-    def mark_failed_attempt(self, row: OutboxRow, error: str, *, permanent: bool) -> None:
-        """Back to the queue with backoff, or `failed` once a permanent error repeats."""
+    def mark_failed_attempt(
+        self, row: OutboxRow, error: str, *, permanent: bool, hopeless: bool = False
+    ) -> None:
+        """Back to the queue with backoff, or `failed` once a permanent error repeats.
+
+        `hopeless` fails the message at once: nothing about a later attempt could differ
+        (the row itself is unusable, e.g. its recipient is not an address).
+        """
         attempts = row.attempts + 1
         error = error[:ERROR_LENGTH]
-        final = permanent and attempts >= MAX_ATTEMPTS
+        final = hopeless or (permanent and attempts >= MAX_ATTEMPTS)
         values = (
             {"status": "failed", "next_attempt_at": None}
             if final
@@ -192,6 +198,9 @@ class _Run:
             try:
                 message = render_outgoing(row, self.settings, self.now)
                 await channel.send(message)
+            except InvalidRecipient as error:  # kept, never sent: the row says why
+                self.mark_failed_attempt(row, str(error), permanent=True, hopeless=True)
+                continue
             except DeliveryError as error:
                 self.mark_failed_attempt(row, str(error), permanent=error.permanent)
                 continue

@@ -35,6 +35,7 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from engine.addresses import AddressError, check_address
 from engine.core.messages import (
     DigestPayload,
     EscalationPayload,
@@ -320,6 +321,29 @@ def calendar_entries(row: OutboxRow, now: datetime) -> bytes | None:
 CRLF = "\r\n"
 
 
+class InvalidRecipient(ValueError):
+    """The row's recipient is not one plain address: no message is built for it, ever.
+
+    Defence in depth behind the staff import's own check: a row queued before that check
+    existed, or written by other means, fails with this reason instead of becoming a
+    header (`Bcc:`), a second recipient or an unencodable message.
+    """
+
+
+def checked_recipient(recipient: str) -> str:
+    """`recipient` if it is a single plain ASCII address, else `InvalidRecipient`."""
+    try:
+        return check_address(recipient)
+    except AddressError as error:
+        raise InvalidRecipient(f"recipient is not a single plain address: {error}") from None
+
+
+def _one_line(value: str) -> str:
+    """Header text on one line: a line break or control character in a title or reference
+    must not start a header of its own."""
+    return "".join(" " if ord(ch) < 32 or ord(ch) == 127 else ch for ch in value)
+
+
 @dataclass(frozen=True, slots=True)
 class Outgoing:
     """A message ready for any transport: the envelope and the RFC 5322 bytes."""
@@ -353,6 +377,7 @@ def _header_text(value: str, width: int = 68) -> str:
     so each base64 encoded word stays within RFC 2047's 75 characters; readers join
     adjacent encoded words without the folding whitespace between them.
     """
+    value = _one_line(value)
     if not value.isascii():
         chunks = (value[i : i + 10].encode() for i in range(0, len(value), 10))
         return "\r\n ".join(f"=?utf-8?b?{base64.b64encode(c).decode('ascii')}?=" for c in chunks)
@@ -392,7 +417,12 @@ def _multipart(subtype: str, boundary: str, parts: list[bytes]) -> tuple[str, by
 
 
 def render_outgoing(row: OutboxRow, settings: Settings, now: datetime) -> Outgoing:
-    """The wire form of a row's message: what dispatch sends and the file transport writes."""
+    """The wire form of a row's message: what dispatch sends and the file transport writes.
+
+    Raises `InvalidRecipient` before anything is built when the recipient is not one plain
+    address.
+    """
+    recipient = checked_recipient(row.recipient)
     bodies = render_bodies(row)
     from_header, sender, _ = _sender(settings.mail_from)
     identifier = message_id(row, settings)
@@ -415,7 +445,7 @@ def render_outgoing(row: OutboxRow, settings: Settings, now: datetime) -> Outgoi
         content_type, body = _multipart("mixed", f"=_mix.{unique}", [alternative, calendar])
     headers = [
         f"From: {from_header}",
-        f"To: {row.recipient}",
+        f"To: {recipient}",
         f"Subject: {_header_text(bodies.subject)}",
         f"Date: {format_datetime(now.astimezone(UTC))}",
         f"Message-ID: {identifier}",
@@ -427,7 +457,7 @@ def render_outgoing(row: OutboxRow, settings: Settings, now: datetime) -> Outgoi
     return Outgoing(
         outbox_id=row.id,
         sender=sender,
-        recipient=row.recipient,
+        recipient=recipient,
         message_id=identifier,
         data=_entity(headers, body),
     )

@@ -19,6 +19,7 @@ import os
 from pathlib import Path
 from typing import Protocol
 
+from engine.files import open_private, private_dir
 from engine.settings import Settings
 from notifications.render import Outgoing
 
@@ -80,8 +81,9 @@ class FileTransport:
         target = self.path_for(message.outbox_id)
         temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            with open(temporary, "wb") as handle:
+            private_dir(self.directory)
+            # 0600 from the first byte: a message names cases and staff (engine.files).
+            with os.fdopen(open_private(temporary), "wb") as handle:
                 handle.write(message.data)
                 handle.flush()
                 os.fsync(handle.fileno())
