@@ -8,10 +8,17 @@ import typer
 
 from alongside.context import current, pairs
 from alongside.output import (
+    DEFAULT_LIMIT,
+    AllOption,
     JsonOption,
+    LimitOption,
     NowOption,
+    cell,
     emit_json,
+    emit_json_rows,
+    note_cut,
     out,
+    page,
     plain,
     print_rows,
     print_tasks,
@@ -104,9 +111,10 @@ def show(ctx: typer.Context, ref: str, as_json: JsonOption = False) -> None:
         emit_json(data)
         return
     version = f"{data['journey']} v{data['journey_version']}"
-    out.print(f"[bold]{data['ref']}[/bold] {version} ({data['status']})")
+    out.print(f"[bold]{cell(data['ref'])}[/bold] {version} ({data['status']})")
     out.print(f"navigator {data['navigator']}, organisation {data['organisation']}")
-    out.print("facts: " + (", ".join(f"{k}={v}" for k, v in data["facts"].items()) or "none"))
+    facts = ", ".join(f"{k}={v}" for k, v in data["facts"].items()) or "none"
+    out.print("facts: " + cell(facts))
     for name, value in data["events"].items():
         out.print(f"event {name}: {value}")
     if data["closed_reason"]:
@@ -123,14 +131,17 @@ def list_cases(
     ctx: typer.Context,
     navigator: Annotated[str | None, typer.Option("--navigator")] = None,
     org: Annotated[str | None, typer.Option("--org")] = None,
+    limit: LimitOption = DEFAULT_LIMIT,
+    everything: AllOption = False,
     as_json: JsonOption = False,
 ) -> None:
-    """List cases, optionally by navigator or organisation."""
+    """List cases, optionally by navigator or organisation (the first 100 unless --all)."""
     from engine import queries
 
     with current(ctx).unit_of_work() as session:
-        rows = queries.cases(session, navigator, org)
+        rows = queries.cases(session, navigator, org, limit=(shown := page(limit, everything)))
     if as_json:
-        emit_json(rows)
+        emit_json_rows(rows)
     else:
         print_rows(rows, ["ref", "journey", "status", "organisation", "navigator", "open_tasks"])
+    note_cut(rows, shown)

@@ -35,9 +35,13 @@ class Invocation:
 
     @cached_property
     def settings(self) -> Settings:
+        from engine.core.errors import UserError
         from engine.settings import Settings
 
-        return Settings(home=self.home) if self.home is not None else Settings()
+        settings = Settings(home=self.home) if self.home is not None else Settings()
+        if settings.home.exists() and not settings.home.is_dir():
+            raise UserError(f"the home {settings.home} is a file, not a directory")
+        return settings
 
     @property
     def url(self) -> str:
@@ -52,7 +56,7 @@ class Invocation:
         wall clock when not given."""
         from engine.core.values import parse_instant
 
-        return parse_instant(text, self.settings.zone) if text else utcnow()
+        return utcnow() if text is None else parse_instant(text, self.settings.zone)
 
     def act(self, use_case: Callable[..., T], *args: Any, now: str | None = None) -> T:
         """Run one service use case in a unit of work, at `--now`, as the acting person:

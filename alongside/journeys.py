@@ -84,7 +84,7 @@ def simulate(
     facts = {
         name: parse_fact(definition, name, value) for name, value in pairs(fact, "fact").items()
     }
-    moment = parse_instant(now, definition.tz) if now else current(ctx).instant(None)
+    moment = current(ctx).instant(None) if now is None else parse_instant(now, definition.tz)
     result = plan(definition, facts, events, {}, moment)
     rows = [
         {

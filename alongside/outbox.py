@@ -7,7 +7,18 @@ from typing import Annotated
 import typer
 
 from alongside.context import current
-from alongside.output import JsonOption, NowOption, emit_json
+from alongside.output import (
+    DEFAULT_LIMIT,
+    AllOption,
+    JsonOption,
+    LimitOption,
+    NowOption,
+    emit_json,
+    emit_json_rows,
+    note_cut,
+    page,
+    plain,
+)
 
 app = typer.Typer(no_args_is_help=True, help="See and deliver queued notifications.")
 
@@ -33,15 +44,18 @@ def list_command(
     status: Annotated[
         str | None, typer.Option("--status", help="queued, sending, sent or failed.")
     ] = None,
+    limit: LimitOption = DEFAULT_LIMIT,
+    everything: AllOption = False,
     as_json: JsonOption = False,
 ) -> None:
-    """List outbox messages (newest first), optionally only those with one status."""
+    """List outbox messages (newest first; the first 100 unless --all), optionally only
+    those with one status."""
     from engine import queries
 
     with current(ctx).unit_of_work() as session:
-        rows = queries.outbox(session, status)
+        rows = queries.outbox(session, status, limit=(shown := page(limit, everything)))
     if as_json:
-        emit_json(rows)
+        emit_json_rows(rows)
         return
     if not rows:
         typer.echo("no messages" + (f" with status {status}" if status else ""))
@@ -55,7 +69,8 @@ def list_command(
             line += f"  next {row['next_attempt_at']}"
         if row["last_error"]:
             line += f"  error: {row['last_error']}"
-        typer.echo(line)
+        typer.echo(plain(line))
+    note_cut(rows, shown)
 
 
 @app.command("retry")

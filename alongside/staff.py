@@ -8,7 +8,16 @@ from typing import Annotated
 import typer
 
 from alongside.context import current
-from alongside.output import JsonOption, emit_json, print_rows
+from alongside.output import (
+    DEFAULT_LIMIT,
+    AllOption,
+    JsonOption,
+    LimitOption,
+    emit_json_rows,
+    note_cut,
+    page,
+    print_rows,
+)
 from engine.core.errors import UserError
 
 app = typer.Typer(no_args_is_help=True, help="Organisations and staff.")
@@ -32,13 +41,19 @@ def import_staff(
 
 
 @app.command("list")
-def list_staff(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """List staff with their role, organisation and lead."""
+def list_staff(
+    ctx: typer.Context,
+    limit: LimitOption = DEFAULT_LIMIT,
+    everything: AllOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """List staff with their role, organisation and lead (the first 100 unless --all)."""
     from engine import queries
 
     with current(ctx).unit_of_work() as session:
-        rows = queries.staff(session)
+        rows = queries.staff(session, limit=(shown := page(limit, everything)))
     if as_json:
-        emit_json(rows)
+        emit_json_rows(rows)
     else:
         print_rows(rows, ["email", "name", "role", "organisation", "lead"])
+    note_cut(rows, shown)

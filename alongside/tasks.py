@@ -7,7 +7,19 @@ from typing import Annotated
 import typer
 
 from alongside.context import current
-from alongside.output import JsonOption, NowOption, emit_json, plain, print_tasks
+from alongside.output import (
+    DEFAULT_LIMIT,
+    AllOption,
+    JsonOption,
+    LimitOption,
+    NowOption,
+    emit_json,
+    emit_json_rows,
+    note_cut,
+    page,
+    plain,
+    print_tasks,
+)
 
 app = typer.Typer(no_args_is_help=True, help="Tasks: list, complete, waive, reopen.")
 
@@ -22,9 +34,11 @@ def list_tasks(
     status: Annotated[str | None, typer.Option("--status")] = None,
     overdue: Annotated[bool, typer.Option("--overdue", help="Open and past due.")] = False,
     now: NowOption = None,
+    limit: LimitOption = DEFAULT_LIMIT,
+    everything: AllOption = False,
     as_json: JsonOption = False,
 ) -> None:
-    """List tasks by case, navigator or status."""
+    """List tasks by case, navigator or status (the first 100 unless --limit or --all)."""
     from engine import queries
 
     run = current(ctx)
@@ -36,11 +50,13 @@ def list_tasks(
             navigator=navigator,
             status=status,
             overdue=overdue,
+            limit=(shown := page(limit, everything)),
         )
     if as_json:
-        emit_json(rows)
+        emit_json_rows(rows)
     else:
         print_tasks(rows, run.settings.zone, with_case=True)
+    note_cut(rows, shown)
 
 
 @app.command("show")

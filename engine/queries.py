@@ -26,7 +26,7 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def staff(session: Session) -> list[dict]:
+def staff(session: Session, limit: int | None = None) -> list[dict]:
     lead = staff_t.alias("lead")
     query = (
         sa.select(staff_t, lead.c.email.label("lead_email"))
@@ -41,7 +41,7 @@ def staff(session: Session) -> list[dict]:
             "organisation": r.organisation_id,
             "lead": r.lead_email,
         }
-        for r in session.execute(query)
+        for r in session.execute(query.limit(limit))
     ]
 
 
@@ -74,6 +74,7 @@ def tasks(
     navigator: str | None = None,
     status: str | None = None,
     overdue: bool = False,
+    limit: int | None = None,
 ) -> list[dict]:
     query = (
         sa.select(task_t, case_t.c.ref)
@@ -92,10 +93,12 @@ def tasks(
         query = query.where(task_t.c.status == status)
     if overdue:
         query = query.where(task_t.c.status == "open", task_t.c.due < now)
-    return [_task_row(r) for r in session.execute(query)]
+    return [_task_row(r) for r in session.execute(query.limit(limit))]
 
 
-def cases(session: Session, navigator: str | None, org: str | None) -> list[dict]:
+def cases(
+    session: Session, navigator: str | None, org: str | None, limit: int | None = None
+) -> list[dict]:
     open_tasks = (
         sa.select(sa.func.count())
         .where(task_t.c.case_id == case_t.c.id, task_t.c.status == "open")
@@ -120,7 +123,7 @@ def cases(session: Session, navigator: str | None, org: str | None) -> list[dict
             "open_tasks": r.open_tasks,
             "opened_at": _iso(r.opened_at),
         }
-        for r in session.execute(query)
+        for r in session.execute(query.limit(limit))
     ]
 
 
@@ -198,7 +201,7 @@ def audit(session: Session, case: str | None, limit: int) -> list[dict]:
 MESSAGE_STATUSES = ("queued", "sending", "sent", "failed")
 
 
-def outbox(session: Session, status: str | None) -> list[dict]:
+def outbox(session: Session, status: str | None, limit: int | None = None) -> list[dict]:
     """Outbox messages, newest first, optionally only those with one status."""
     if status is not None and status not in MESSAGE_STATUSES:
         expected = ", ".join(MESSAGE_STATUSES)
@@ -221,5 +224,5 @@ def outbox(session: Session, status: str | None) -> list[dict]:
             "message_id": m.message_id,
             "last_error": m.last_error,
         }
-        for m in session.execute(query)
+        for m in session.execute(query.limit(limit))
     ]

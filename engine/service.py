@@ -26,6 +26,7 @@ from engine.core.calendar import get_calendar
 from engine.core.errors import UserError
 from engine.core.escalation import rebased
 from engine.core.journey import Journey
+from engine.core.text import printable
 from engine.core.values import check_event_name, parse_event_time, parse_fact
 from engine.reconcile import reconcile_cases
 from engine.store import EPOCH, AuditEntry, Case, CaseEvent, Organisation, Staff, Task
@@ -234,13 +235,24 @@ def navigator(session: Session, email: str) -> Staff:
 # --- cases ------------------------------------------------------------------------------
 
 
+MAX_REFERENCE = 64  # a pseudonymous reference is short; anything longer is a mistake
+MAX_TASK_ID = 2**63 - 1  # the databases' BIGINT
+
+
+def _reference(ref: str) -> str:
+    """A reference as a message may repeat it (one short printable line)."""
+    return printable(ref, 40)
+
+
 def get_case(session: Session, ref: str, *, lock: bool = True) -> Case:
+    if len(ref) > MAX_REFERENCE:  # cannot exist: say so, as for any unknown reference
+        raise UserError(f"unknown case '{_reference(ref)}'")
     query = select(Case).where(Case.ref == ref)
     if lock:
         query = query.with_for_update()
     case = session.exec(query).first()
     if case is None:
-        raise UserError(f"unknown case '{ref}'")
+        raise UserError(f"unknown case '{_reference(ref)}'")
     return case
 
 
@@ -288,6 +300,11 @@ def open_case(
     who: str,
 ) -> Case:
     journey = catalog.resolve(journey_id)
+    if len(ref) > MAX_REFERENCE or not ref.isprintable() or not ref.strip():
+        raise UserError(
+            f"'{_reference(ref)}' cannot be a case reference: "
+            f"give a short pseudonymous reference such as KNT-0042 (at most {MAX_REFERENCE})"
+        )
     if session.exec(select(Case.id).where(Case.ref == ref)).first() is not None:
         raise UserError(f"case '{ref}' already exists")
     person = navigator(session, navigator_email)
@@ -409,6 +426,8 @@ def close_case(
 
 
 def get_task(session: Session, task_id: int) -> tuple[Task, Case]:
+    if not 1 <= task_id <= MAX_TASK_ID:  # no such id can exist; the database would overflow
+        raise UserError(f"unknown task {task_id}")
     task = session.exec(select(Task).where(Task.id == task_id).with_for_update()).first()
     if task is None:
         raise UserError(f"unknown task {task_id}")

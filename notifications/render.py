@@ -162,6 +162,31 @@ def _task_view(item: TaskItem, tz: ZoneInfo, as_of: datetime) -> dict[str, Any]:
 
 View = tuple[str, dict[str, Any]]  # (subject, template context)
 
+MAX_LISTED = 50  # tasks one email lists; a long catch-up says "and N more" instead
+
+
+class Listing:
+    """The tasks an email lists: the first `MAX_LISTED`, and how many there are in all.
+
+    Templates count it (`items|length` is the total, for headings) and iterate it (the
+    first 50), and say `and {{ items.more }} more` when it was cut: an escalation after an
+    outage once listed 9,000 tasks in a 1.1 MB message nobody could act on.
+    """
+
+    def __init__(self, items: list[dict[str, Any]]) -> None:
+        self.total = len(items)
+        self.shown = items[:MAX_LISTED]
+        self.more = self.total - len(self.shown)
+
+    def __len__(self) -> int:
+        return self.total
+
+    def __iter__(self):
+        return iter(self.shown)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return self.shown[index]
+
 
 def _reminder(payload: ReminderPayload, tz: ZoneInfo, as_of: datetime) -> View:
     task = _task_view(payload, tz, as_of)
@@ -182,7 +207,7 @@ def _escalated(
         subject = f"Overdue: {len(items)} tasks on {_refs(payload['items'])}"
     else:
         subject = f"Escalation: {len(items)} overdue tasks on {_refs(payload['items'])}"
-    return subject, {"items": items}
+    return subject, {"items": Listing(items)}
 
 
 def _replan(payload: ReplanPayload, tz: ZoneInfo) -> View:
@@ -203,7 +228,7 @@ def _replan(payload: ReplanPayload, tz: ZoneInfo) -> View:
 
 def _digest(payload: DigestPayload, tz: ZoneInfo, as_of: datetime) -> View:
     sections = {
-        name: [_task_view(item, tz, as_of) for item in payload.get(name, [])]
+        name: Listing([_task_view(item, tz, as_of) for item in payload.get(name, [])])
         for name in ("overdue", "upcoming", "team")
     }
     quiet = [
@@ -215,6 +240,7 @@ def _digest(payload: DigestPayload, tz: ZoneInfo, as_of: datetime) -> View:
         }
         for item in payload.get("quiet", [])
     ]
+    quiet = Listing(quiet)
     day = date.fromisoformat(payload["date"])
     counts = [
         f"{len(sections['overdue'])} overdue" if sections["overdue"] else "",
