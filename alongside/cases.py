@@ -6,23 +6,9 @@ from typing import Annotated
 
 import typer
 
+from alongside import output
 from alongside.context import current, pairs
-from alongside.output import (
-    DEFAULT_LIMIT,
-    AllOption,
-    JsonOption,
-    LimitOption,
-    NowOption,
-    cell,
-    emit_json,
-    emit_json_rows,
-    note_cut,
-    out,
-    page,
-    plain,
-    print_rows,
-    print_tasks,
-)
+from alongside.output import AllOption, JsonOption, LimitOption, NowOption
 
 app = typer.Typer(no_args_is_help=True, help="Cases: open, record, assign, close, show.")
 
@@ -108,22 +94,22 @@ def show(ctx: typer.Context, ref: str, as_json: JsonOption = False) -> None:
     with run.unit_of_work() as session:
         data = queries.case_detail(session, ref)
     if as_json:
-        emit_json(data)
+        output.emit_json(data)
         return
     version = f"{data['journey']} v{data['journey_version']}"
-    out.print(f"[bold]{cell(data['ref'])}[/bold] {version} ({data['status']})")
-    out.print(f"navigator {data['navigator']}, organisation {data['organisation']}")
+    output.out.print(f"[bold]{output.cell(data['ref'])}[/bold] {version} ({data['status']})")
+    output.out.print(f"navigator {data['navigator']}, organisation {data['organisation']}")
     facts = ", ".join(f"{k}={v}" for k, v in data["facts"].items()) or "none"
-    out.print("facts: " + cell(facts))
+    output.out.print("facts: " + output.cell(facts))
     for name, value in data["events"].items():
-        out.print(f"event {name}: {value}")
+        output.out.print(f"event {name}: {value}")
     if data["closed_reason"]:
-        typer.echo(f"closed: {plain(data['closed_reason'])}")
-    print_tasks(data["tasks"], run.settings.zone, with_case=False)
+        typer.echo(f"closed: {output.plain(data['closed_reason'])}")
+    output.print_tasks(data["tasks"], run.settings.zone, with_case=False)
     for task in data["tasks"]:
         for label in ("note", "reason"):
             if task[label] and task["status"] != "cancelled":
-                typer.echo(f"task {task['id']} {label}: {plain(task[label])}")
+                typer.echo(f"task {task['id']} {label}: {output.plain(task[label])}")
 
 
 @app.command("list")
@@ -131,7 +117,7 @@ def list_cases(
     ctx: typer.Context,
     navigator: Annotated[str | None, typer.Option("--navigator")] = None,
     org: Annotated[str | None, typer.Option("--org")] = None,
-    limit: LimitOption = DEFAULT_LIMIT,
+    limit: LimitOption = output.DEFAULT_LIMIT,
     everything: AllOption = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -139,9 +125,13 @@ def list_cases(
     from engine import queries
 
     with current(ctx).unit_of_work() as session:
-        rows = queries.cases(session, navigator, org, limit=(shown := page(limit, everything)))
+        rows = queries.cases(
+            session, navigator, org, limit=(shown := output.page(limit, everything))
+        )
     if as_json:
-        emit_json_rows(rows)
+        output.emit_json_rows(rows)
     else:
-        print_rows(rows, ["ref", "journey", "status", "organisation", "navigator", "open_tasks"])
-    note_cut(rows, shown)
+        output.print_rows(
+            rows, ["ref", "journey", "status", "organisation", "navigator", "open_tasks"]
+        )
+    output.note_cut(rows, shown)

@@ -6,19 +6,9 @@ from typing import Annotated
 
 import typer
 
+from alongside import output
 from alongside.context import current
-from alongside.output import (
-    DEFAULT_LIMIT,
-    AllOption,
-    JsonOption,
-    LimitOption,
-    NowOption,
-    emit_json,
-    emit_json_rows,
-    note_cut,
-    page,
-    plain,
-)
+from alongside.output import AllOption, JsonOption, LimitOption, NowOption
 
 app = typer.Typer(no_args_is_help=True, help="See and deliver queued notifications.")
 
@@ -33,7 +23,7 @@ def dispatch_command(
     run = current(ctx)
     result = dispatch(run.url, run.instant(now), run.settings)
     if as_json:
-        emit_json(result.as_dict())
+        output.emit_json(result.as_dict())
     else:
         typer.echo(result.summary())
 
@@ -44,7 +34,7 @@ def list_command(
     status: Annotated[
         str | None, typer.Option("--status", help="queued, sending, sent or failed.")
     ] = None,
-    limit: LimitOption = DEFAULT_LIMIT,
+    limit: LimitOption = output.DEFAULT_LIMIT,
     everything: AllOption = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -53,9 +43,9 @@ def list_command(
     from engine import queries
 
     with current(ctx).unit_of_work() as session:
-        rows = queries.outbox(session, status, limit=(shown := page(limit, everything)))
+        rows = queries.outbox(session, status, limit=(shown := output.page(limit, everything)))
     if as_json:
-        emit_json_rows(rows)
+        output.emit_json_rows(rows)
         return
     if not rows:
         typer.echo("no messages" + (f" with status {status}" if status else ""))
@@ -69,8 +59,8 @@ def list_command(
             line += f"  next {row['next_attempt_at']}"
         if row["last_error"]:
             line += f"  error: {row['last_error']}"
-        typer.echo(plain(line))
-    note_cut(rows, shown)
+        typer.echo(output.plain(line))
+    output.note_cut(rows, shown)
 
 
 @app.command("retry")

@@ -7,17 +7,9 @@ from typing import Annotated
 
 import typer
 
+from alongside import output
 from alongside.context import current
-from alongside.output import (
-    DEFAULT_LIMIT,
-    AllOption,
-    JsonOption,
-    LimitOption,
-    emit_json_rows,
-    note_cut,
-    page,
-    print_rows,
-)
+from alongside.output import AllOption, JsonOption, LimitOption
 from engine.core.errors import UserError
 
 app = typer.Typer(no_args_is_help=True, help="Organisations and staff.")
@@ -43,7 +35,7 @@ def import_staff(
 @app.command("list")
 def list_staff(
     ctx: typer.Context,
-    limit: LimitOption = DEFAULT_LIMIT,
+    limit: LimitOption = output.DEFAULT_LIMIT,
     everything: AllOption = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -51,9 +43,9 @@ def list_staff(
     from engine import queries
 
     with current(ctx).unit_of_work() as session:
-        rows = queries.staff(session, limit=(shown := page(limit, everything)))
+        rows = queries.staff(session, limit=(shown := output.page(limit, everything)))
     if as_json:
-        emit_json_rows(rows)
+        output.emit_json_rows(rows)
     else:
-        print_rows(rows, ["email", "name", "role", "organisation", "lead"])
-    note_cut(rows, shown)
+        output.print_rows(rows, ["email", "name", "role", "organisation", "lead"])
+    output.note_cut(rows, shown)

@@ -6,20 +6,9 @@ from typing import Annotated
 
 import typer
 
+from alongside import output
 from alongside.context import current
-from alongside.output import (
-    DEFAULT_LIMIT,
-    AllOption,
-    JsonOption,
-    LimitOption,
-    NowOption,
-    emit_json,
-    emit_json_rows,
-    note_cut,
-    page,
-    plain,
-    print_tasks,
-)
+from alongside.output import AllOption, JsonOption, LimitOption, NowOption
 
 app = typer.Typer(no_args_is_help=True, help="Tasks: list, complete, waive, reopen.")
 
@@ -34,7 +23,7 @@ def list_tasks(
     status: Annotated[str | None, typer.Option("--status")] = None,
     overdue: Annotated[bool, typer.Option("--overdue", help="Open and past due.")] = False,
     now: NowOption = None,
-    limit: LimitOption = DEFAULT_LIMIT,
+    limit: LimitOption = output.DEFAULT_LIMIT,
     everything: AllOption = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -50,13 +39,13 @@ def list_tasks(
             navigator=navigator,
             status=status,
             overdue=overdue,
-            limit=(shown := page(limit, everything)),
+            limit=(shown := output.page(limit, everything)),
         )
     if as_json:
-        emit_json_rows(rows)
+        output.emit_json_rows(rows)
     else:
-        print_tasks(rows, run.settings.zone, with_case=True)
-    note_cut(rows, shown)
+        output.print_tasks(rows, run.settings.zone, with_case=True)
+    output.note_cut(rows, shown)
 
 
 @app.command("show")
@@ -68,12 +57,12 @@ def show(ctx: typer.Context, task_id: TaskId, as_json: JsonOption = False) -> No
     with run.unit_of_work() as session:
         row = queries.task_detail(session, task_id)
     if as_json:
-        emit_json(row)
+        output.emit_json(row)
         return
-    print_tasks([row], run.settings.zone, with_case=True)
+    output.print_tasks([row], run.settings.zone, with_case=True)
     for label in ("note", "reason"):
         if row[label]:
-            typer.echo(f"{label}: {plain(row[label])}")
+            typer.echo(f"{label}: {output.plain(row[label])}")
 
 
 @app.command("done")
