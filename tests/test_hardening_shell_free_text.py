@@ -202,7 +202,7 @@ def test_the_sweep_dispatch_and_prefect_texts_never_carry_free_text(
 
     def act(fn, *args, now: str):
         with session_scope(url) as session:
-            return fn(session, *args, at(now), "tester")
+            return fn(session, shipped_catalog(), *args, at(now), "tester")
 
     for ref in ("KNT-0001", "KNT-0002"):
         act(
