@@ -27,8 +27,9 @@ def audit(
     as_json: JsonOption = False,
 ) -> None:
     """Who changed what, when (newest first)."""
-    with current(ctx).unit_of_work() as session:
-        rows = queries.audit(session, case, limit)
+    run = current(ctx)
+    with run.unit_of_work() as session:
+        rows = queries.audit(session, run.actor(session), case, limit)
     if as_json:
         emit_json(rows)
     else:

@@ -20,6 +20,7 @@ from sqlmodel import Session
 from engine import service
 from engine.catalog import Catalog
 from engine.clock import utcnow
+from engine.core.actors import Actor
 from engine.core.values import parse_instant, split_assignment
 from engine.settings import Settings
 from engine.store import session_scope
@@ -28,10 +29,12 @@ T = TypeVar("T")
 
 
 class Invocation:
-    """The settings of one command, read the first time a command asks for them."""
+    """The settings of one command, read the first time a command asks for them, and who
+    it acts as (`--as EMAIL`; the home's operator account when not given)."""
 
-    def __init__(self, home: Path | None = None) -> None:
+    def __init__(self, home: Path | None = None, acting_as: str | None = None) -> None:
         self.home = home
+        self.acting_as = acting_as
 
     @cached_property
     def settings(self) -> Settings:
@@ -50,11 +53,19 @@ class Invocation:
         wall clock when not given."""
         return parse_instant(text, self.settings.zone) if text else utcnow()
 
-    def act(self, use_case: Callable[..., T], *args: Any, now: str | None = None) -> T:
+    def act(
+        self, use_case: Callable[..., T], *args: Any, now: str | None = None, **options: Any
+    ) -> T:
         """Run one service use case in a unit of work, at `--now`, as the acting person:
-        `use_case(session, catalog, *args, now, who)`."""
+        `use_case(session, catalog, *args, now, actor, **options)`."""
+        moment = self.instant(now)
         with self.unit_of_work() as session:
-            return use_case(session, self.catalog, *args, self.instant(now), service.actor())
+            actor = self.actor(session)
+            return use_case(session, self.catalog, *args, moment, actor, **options)
+
+    def actor(self, session: Session) -> Actor:
+        """Who this command acts as, checked against the staff table (a leaver cannot act)."""
+        return service.resolve_actor(session, self.acting_as)
 
     @contextmanager
     def unit_of_work(self) -> Iterator[Session]:

@@ -8,7 +8,8 @@ import typer
 
 from alongside.context import current
 from alongside.output import JsonOption, NowOption, emit_json
-from engine import queries, service
+from engine import queries
+from engine.core.errors import UserError
 from notifications.dispatch import dispatch, requeue
 
 app = typer.Typer(no_args_is_help=True, help="See and deliver queued notifications.")
@@ -36,8 +37,9 @@ def list_command(
     as_json: JsonOption = False,
 ) -> None:
     """List outbox messages (newest first), optionally only those with one status."""
-    with current(ctx).unit_of_work() as session:
-        rows = queries.outbox(session, status)
+    run = current(ctx)
+    with run.unit_of_work() as session:
+        rows = queries.outbox(session, run.actor(session), status)
     if as_json:
         emit_json(rows)
         return
@@ -65,5 +67,9 @@ def retry_command(
 ) -> None:
     """Put a failed message back in the queue, due now, with its attempts reset."""
     run = current(ctx)
-    requeue(run.url, message_id, run.instant(None), actor=service.actor())
+    with run.unit_of_work() as session:
+        actor = run.actor(session)
+    if not actor.is_admin:  # others see only their own messages: retrying is not theirs
+        raise UserError(f"no outbox message with id {message_id}")
+    requeue(run.url, message_id, run.instant(None), actor=actor.who)
     typer.echo(f"message {message_id} queued again")

@@ -48,3 +48,17 @@ def print_tasks(rows: list[dict], zone: ZoneInfo, *, with_case: bool) -> None:
         cells = (str(row["id"]), *((row["case"],) if with_case else ()), when, row["status"])
         table.add_row(*cells, level, title)
     out.print(table)
+
+
+def _local(text: str | None, zone: ZoneInfo) -> str:
+    return f"{datetime.fromisoformat(text).astimezone(zone):%a %d %b %Y %H:%M}" if text else ""
+
+
+def print_history(task: dict, zone: ZoneInfo) -> None:
+    """A task's closures and reopenings (who, when, why), and its current note, if any."""
+    for entry in task["history"]:
+        why = entry["reason"] or entry["note"]
+        out.print(
+            f"task {task['id']}: {entry['action']} {_local(entry['at'], zone)} by {entry['by']}"
+            + (f": {why}" if why else "")
+        )

@@ -26,16 +26,25 @@ def import_staff(
         raise UserError(f"cannot read {file}: {error}") from None
     run = current(ctx)
     with run.unit_of_work() as session:
-        counts = service.import_staff(session, text, run.instant(None), service.actor())
+        counts = service.import_staff(
+            session, text, run.instant(None), run.actor(session), str(file)
+        )
     typer.echo(f"imported {counts['organisations']} organisations, {counts['staff']} staff")
+    for email, refs in counts["to_reassign"].items():
+        typer.echo(
+            f"{email} is inactive and holds {len(refs)} open case(s) to reassign: "
+            f"{', '.join(refs)} (alongside case assign --from {email} --navigator EMAIL "
+            '--reason "...")'
+        )
 
 
 @app.command("list")
 def list_staff(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """List staff with their role, organisation and lead."""
-    with current(ctx).unit_of_work() as session:
-        rows = queries.staff(session)
+    run = current(ctx)
+    with run.unit_of_work() as session:
+        rows = queries.staff(session, run.actor(session))
     if as_json:
         emit_json(rows)
     else:
-        print_rows(rows, ["email", "name", "role", "organisation", "lead"])
+        print_rows(rows, ["email", "name", "role", "organisation", "lead", "active", "left"])

@@ -1,4 +1,4 @@
-"""`alongside task list|done|waive|reopen`."""
+"""`alongside task list|show|done|waive|reopen`."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from typing import Annotated
 import typer
 
 from alongside.context import current
-from alongside.output import JsonOption, NowOption, emit_json, print_tasks
+from alongside.output import JsonOption, NowOption, emit_json, out, print_history, print_tasks
 from engine import queries, service
 
-app = typer.Typer(no_args_is_help=True, help="Tasks: list, complete, waive, reopen.")
+app = typer.Typer(no_args_is_help=True, help="Tasks: list, show, complete, waive, reopen.")
 
 TaskId = Annotated[int, typer.Argument(metavar="ID")]
 
@@ -30,6 +30,7 @@ def list_tasks(
     with run.unit_of_work() as session:
         rows = queries.tasks(
             session,
+            run.actor(session),
             run.instant(now),
             case=case,
             navigator=navigator,
@@ -42,6 +43,23 @@ def list_tasks(
         print_tasks(rows, run.settings.zone, with_case=True)
 
 
+@app.command("show")
+def show(ctx: typer.Context, task_id: TaskId, as_json: JsonOption = False) -> None:
+    """One task: its due date, state, note, and who closed or reopened it, when and why."""
+    run = current(ctx)
+    with run.unit_of_work() as session:
+        data = queries.task_detail(session, run.actor(session), task_id)
+    if as_json:
+        emit_json(data)
+        return
+    print_tasks([data], run.settings.zone, with_case=True)
+    if data["note"]:
+        out.print(f"note: {data['note']}")
+    if data["reason"]:
+        out.print(f"reason: {data['reason']}")
+    print_history(data, run.settings.zone)
+
+
 @app.command("done")
 def done(
     ctx: typer.Context,
@@ -50,12 +68,10 @@ def done(
     note: Annotated[str | None, typer.Option("--note")] = None,
     now: NowOption = None,
 ) -> None:
-    """Mark a task done."""
+    """Mark a task done (--at: when, if earlier; never in the future)."""
     run = current(ctx)
-    with run.unit_of_work() as session:
-        moment = run.instant(now)
-        done_at = run.instant(at) if at else None
-        service.complete_task(session, run.catalog, task_id, done_at, note, moment, service.actor())
+    done_at = run.instant(at) if at else None
+    run.act(service.complete_task, task_id, done_at, note, now=now)
     typer.echo(f"task {task_id} done")
 
 
@@ -63,16 +79,16 @@ def done(
 def waive(
     ctx: typer.Context,
     task_id: TaskId,
-    reason: Annotated[str, typer.Option("--reason")],
+    reason: Annotated[str | None, typer.Option("--reason", help="Why (required).")] = None,
     now: NowOption = None,
 ) -> None:
     """Waive a task, with the reason."""
-    current(ctx).act(service.waive_task, task_id, reason, now=now)
+    current(ctx).act(service.waive_task, task_id, reason or "", now=now)
     typer.echo(f"task {task_id} waived")
 
 
 @app.command("reopen")
 def reopen(ctx: typer.Context, task_id: TaskId, now: NowOption = None) -> None:
-    """Reopen a done or waived task."""
+    """Reopen a done or waived task (its history is kept)."""
     current(ctx).act(service.reopen_task, task_id, now=now)
     typer.echo(f"task {task_id} reopened")
