@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from engine import access
+from engine import access, queries
 from engine.catalog import Catalog
 from engine.core import lifecycle
 from engine.core.actors import CASE_HOLDERS, Actor, CaseScope, can_manage_staff, can_see
@@ -546,9 +546,7 @@ def close_case(
 def view_case(session: Session, catalog: Catalog, ref: str, now: datetime, actor: Actor) -> dict:
     """One case's detail, for a person to read; the read is audited, as the data is
     special category (who looked at which case, when)."""
-    from engine.queries import case_detail
-
-    detail = case_detail(session, actor, ref, catalog)
+    detail = queries.case_detail(session, actor, ref, catalog)
     audit(session, now, actor, "case.view", ref)
     return detail
 

@@ -79,7 +79,6 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("ALONGSIDE_JOURNEYS_DIR", str(SHIPPED))
     monkeypatch.setenv("ALONGSIDE_TRANSPORT", "file")
     monkeypatch.delenv("ALONGSIDE_DATABASE_URL", raising=False)
-    monkeypatch.setenv("ALONGSIDE_ACTOR", "tester")
     return tmp_path / "home"
 
 

@@ -455,6 +455,20 @@ def test_a_broken_staff_file_reports_all_ten_problems_with_their_lines() -> None
         assert "pydantic" not in problem and "Input should" not in problem
 
 
+def test_the_documented_example_imports_and_its_broken_example_fails_as_shown() -> None:
+    import re
+
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "staff.md").read_text()
+    good, broken = re.findall(r"```yaml\n(.*?)```", docs, re.S)
+    parsed = parse_staff_file(good, "staff.yaml")
+    assert len(parsed.organisations) == 2 and len(parsed.staff) == 6
+    assert next(p for p in parsed.staff if p.left).email == "ben@example.org"
+    with pytest.raises(StaffFileError) as caught:
+        parse_staff_file(broken, "staff.yaml")
+    shown = re.search(r"```text\n(error: .*?)```", docs, re.S).group(1)
+    assert [f"error: {p}" for p in caught.value.problems] == shown.strip().splitlines()
+
+
 def test_a_leaver_gets_no_message_after_leaving(home: Path, monkeypatch, tmp_path) -> None:
     from engine.settings import Settings
     from notifications.dispatch import dispatch

@@ -134,8 +134,11 @@ def _items(checker: _Checker, data: dict[str, Any], key: str) -> list[tuple[Loc,
     return [((key, i), item) for i, item in enumerate(value)]
 
 
-def _organisations(checker: _Checker, data: dict[str, Any]) -> list[OrgEntry]:
+def _organisations(checker: _Checker, data: dict[str, Any]) -> tuple[list[OrgEntry], set[str]]:
+    """The valid organisations, and every id declared (valid or not), so a person in an
+    organisation with a problem of its own is not reported a second time."""
     found: dict[str, OrgEntry] = {}
+    declared: set[str] = set()
     for loc, raw in _items(checker, data, "organisations"):
         label = f"organisation {raw['id']}" if _has_text(raw, "id") else "organisation"
         entry = checker.mapping(
@@ -155,6 +158,8 @@ def _organisations(checker: _Checker, data: dict[str, Any]) -> list[OrgEntry]:
             lambda v: None if ORG_ID.match(v) else f"id '{v}' must be lowercase, such as 'kent'",
         )
         what = f"organisation {org_id or ''}".rstrip()
+        if isinstance(raw.get("id"), str):
+            declared.add(raw["id"])
         if org_id in found:
             checker.add((*loc, "id"), f"organisation '{org_id}' is listed twice")
             org_id = None
@@ -176,7 +181,7 @@ def _organisations(checker: _Checker, data: dict[str, Any]) -> list[OrgEntry]:
             found[org_id] = OrgEntry(
                 org_id, name, calendar, timezone, pattern or DEFAULT_REFERENCE_PATTERN
             )
-    return list(found.values())
+    return list(found.values()), declared
 
 
 def _left(checker: _Checker, entry: dict[str, Any], loc: Loc, what: str) -> date | None:
@@ -280,10 +285,8 @@ def parse_staff_file(
             checker.add(
                 (key,), f"unknown key '{key}' (expected organisations and staff)", at_key=True
             )
-    orgs = _organisations(checker, data)
-    people = _people(
-        checker, data, {o.id for o in orgs} | set(known_organisations), set(known_staff)
-    )
+    orgs, declared = _organisations(checker, data)
+    people = _people(checker, data, declared | set(known_organisations), set(known_staff))
     if checker.problems:
         raise StaffFileError(sorted(checker.problems, key=lambda p: (p.line, p.column)))
     return StaffFile(tuple(orgs), tuple(people))
