@@ -38,5 +38,5 @@ def show(
     print_rows(
         shown,
         ["navigator", "active", "open", "overdue", "escalated", "quiet_cases"],
-        title=f"No contact in {days} days: quiet_cases",
+        title=f"Open work per navigator; quiet_cases: no done contact task in {days} days",
     )

@@ -410,7 +410,7 @@ def test_team_show_counts_per_navigator(url, capsys) -> None:
     rows = json.loads(cli(capsys, "team", "show", "--json", "--as", "lead2@example.org")[1])
     assert {r["navigator"] for r in rows} == {"lead2@example.org", "nav3@example.org"}
     assert "KNT-1" not in json.dumps(rows)
-    assert "no contact" in cli(capsys, "team", "show", "--days", "3")[1].lower()
+    assert "no done contact task in 3 days" in cli(capsys, "team", "show", "--days", "3")[1]
 
 
 # --- staff who join and leave -----------------------------------------------------------
@@ -559,3 +559,39 @@ def test_reassigning_a_leavers_cases_sends_one_handover_each_way(url, capsys) ->
     assert {r["ref"]: r["navigator"] for r in rows} == {
         "KNT-1": "lead@example.org", "KNT-2": "lead@example.org"
     }  # fmt: skip
+
+
+def test_opening_a_case_and_importing_staff_respect_scope(url: str) -> None:
+    engine = store.engine_for(url)
+    holders = {
+        "navigator": {"nav@example.org"},
+        "team_lead": {"lead@example.org", "nav@example.org", "nav2@example.org"},
+        "programme_lead": {"lead@example.org", "nav@example.org", "nav2@example.org",
+                           "lead2@example.org", "nav3@example.org"},
+    }  # fmt: skip
+    everyone = {"lead@example.org", "nav@example.org", "nav2@example.org", "lead2@example.org",
+                "nav3@example.org", "ro-lead@example.org", "ro-nav@example.org"}  # fmt: skip
+    for role, (who, _) in ROLES.items():
+        for navigator in sorted(everyone):
+            with Session(engine) as session:
+                actor = actor_of(session, who)
+                ref = "RO-0042" if navigator.startswith("ro-") else "KNT-0042"
+                try:
+                    service.open_case(session, cat, ref, "adult-cjs", navigator,
+                        {"referral": "2027-01-04"}, {}, T0, actor)  # fmt: skip
+                    outcome = "allowed"
+                except UserError as error:
+                    outcome = str(error)
+                session.rollback()
+            if navigator in holders.get(role, everyone):
+                assert outcome == "allowed", (role, navigator, outcome)
+            else:
+                assert outcome.startswith(f"unknown navigator '{navigator}'"), (role, outcome)
+        with Session(engine) as session:
+            actor = actor_of(session, who)
+            if actor.is_admin:
+                service.import_staff(session, PEOPLE_YAML, T0, actor)
+            else:
+                with pytest.raises(UserError, match="only a programme admin"):
+                    service.import_staff(session, PEOPLE_YAML, T0, actor)
+            session.rollback()
