@@ -570,14 +570,23 @@ def counted_from(session: Session, catalog: Catalog, actor: Actor, task_id: int)
 
 
 def _counted_from(session: Session, catalog: Catalog, case: Case, task: Task) -> datetime | None:
-    """The instant the task's deadline counts from (its `due` event, or for a recurring
-    task its stage's start event): nothing can have been done before it."""
+    """The instant of the event the task's deadline counts forward from, if it does: its
+    `due` when that is `N after EVENT`, or for a recurring task its stage's start (`EVENT` or
+    `N after EVENT`). Nothing can have been done for it before then. A deadline counted back
+    from an event (`10 working days before trial`), or an event itself, sets no such bound:
+    that work is done before the event."""
     try:
-        stage, ob = catalog.resolve(case.journey_id).obligations[task.obligation]
+        journey = catalog.resolve(case.journey_id)
+        stage, ob = journey.obligations[task.obligation]
     except (UserError, KeyError):
         return None
-    journey = catalog.resolve(case.journey_id)
-    anchor = ob.due if ob.due is not None else journey.stage_start(stage)
+    if ob.due is not None:
+        anchor = ob.due if ob.due.offset is not None and ob.due.sign > 0 else None
+    else:
+        start = journey.stage_start(stage)
+        anchor = start if start.offset is None or start.sign > 0 else None
+    if anchor is None:
+        return None
     return session.exec(
         select(CaseEvent.instant)
         .where(CaseEvent.case_id == case.id, CaseEvent.name == anchor.event)
