@@ -9,9 +9,8 @@ result is the same whether the next sweep or the command itself does it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
@@ -454,45 +453,33 @@ def _held_by(session: Session, actor: Actor, email: str) -> list[str]:
 def _queue_handovers(
     session: Session, person: Staff, moved: dict[int, list[Case]], now: datetime
 ) -> None:
-    def open_tasks(cases: Iterable[Case]) -> int:
-        ids = [c.id for c in cases]
-        return session.exec(
-            select(sa.func.count()).where(Task.case_id.in_(ids), Task.status == "open")
-        ).one()
+    """One notice to the new holder for every case they take on, and one to each previous
+    holder still active for the cases they hand over."""
 
-    every = [case for cases in moved.values() for case in cases]
-    stamp = now.isoformat()
-    messages = [
-        Message(
-            f"handover:to:{person.email}:{stamp}:{','.join(c.ref for c in every)}",
-            "handover",
-            person.email,
-            every[0].ref if len(every) == 1 else None,
-            HandoverPayload(
-                direction="to",
-                cases=[c.ref for c in every],
-                other=", ".join(sorted({session.get(Staff, i).email for i in moved})),
-                open_tasks=open_tasks(every),
-            ),
-        )
-    ]
-    for previous_id, cases in moved.items():
-        previous = session.get(Staff, previous_id)
-        if previous.active:
-            messages.append(
-                Message(
-                    f"handover:from:{previous.email}:{stamp}:{','.join(c.ref for c in cases)}",
-                    "handover",
-                    previous.email,
-                    cases[0].ref if len(cases) == 1 else None,
-                    HandoverPayload(
-                        direction="from",
-                        cases=[c.ref for c in cases],
-                        other=person.email,
-                        open_tasks=open_tasks(cases),
-                    ),
-                )
+    def notice(direction: Literal["to", "from"], to: str, cases: list[Case], other: str) -> Message:
+        refs = [c.ref for c in cases]
+        open_tasks = session.exec(
+            select(sa.func.count()).where(
+                Task.case_id.in_([c.id for c in cases]), Task.status == "open"
             )
+        ).one()
+        return Message(
+            f"handover:{direction}:{to}:{now.isoformat()}:{','.join(refs)}",
+            "handover",
+            to,
+            refs[0] if len(refs) == 1 else None,
+            HandoverPayload(direction=direction, cases=refs, other=other, open_tasks=open_tasks),
+        )
+
+    previous = {i: session.get(Staff, i) for i in moved}
+    every = [case for cases in moved.values() for case in cases]
+    others = ", ".join(sorted(p.email for p in previous.values()))
+    messages = [notice("to", person.email, every, others)]
+    messages += [
+        notice("from", previous[i].email, cases, person.email)
+        for i, cases in moved.items()
+        if previous[i].active
+    ]
     queue(session, messages, now)
 
 

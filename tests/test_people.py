@@ -26,6 +26,7 @@ from engine.core.errors import UserError
 from engine.core.staff_file import StaffFileError, parse_staff_file
 from engine.store import AuditEntry, Case, OutboxMessage, Task, session_scope
 from tests.conftest import at, shipped_catalog
+from tests.test_cli_cases import state
 
 PEOPLE_YAML = """
 organisations:
@@ -254,15 +255,6 @@ def cli(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:
         code = exit.code if isinstance(exit.code, int) else 1
     captured = capsys.readouterr()
     return code, captured.out, captured.err
-
-
-def state(url: str) -> dict[str, list]:
-    engine = store.engine_for(url)
-    with engine.connect() as connection:
-        return {
-            table.name: sorted(map(tuple, connection.execute(sa.select(table))), key=repr)
-            for table in store.SQLModel.metadata.sorted_tables
-        }
 
 
 def task_of(url: str, ref: str, obligation: str) -> int:
