@@ -45,10 +45,10 @@ def list_tasks(
 
 @app.command("show")
 def show(ctx: typer.Context, task_id: TaskId, as_json: JsonOption = False) -> None:
-    """One task: its due date, state, note, and who closed or reopened it, when and why."""
+    """One task: its due date, state, note, and who closed or reopened it, when and why.
+    Every read is written to the audit log."""
     run = current(ctx)
-    with run.unit_of_work() as session:
-        data = queries.task_detail(session, run.actor(session), task_id)
+    data = run.act(service.view_task, task_id)
     if as_json:
         emit_json(data)
         return

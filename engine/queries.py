@@ -12,6 +12,7 @@ from engine.access import case_filter
 from engine.catalog import Catalog
 from engine.core.actors import Actor, CaseScope, can_see
 from engine.core.errors import UserError
+from engine.core.values import EventTime
 from engine.store import AuditEntry, Case, CaseEvent, OutboxMessage, Staff, Task, TaskHistory
 
 case_t, task_t, staff_t = Case.__table__, Task.__table__, Staff.__table__
@@ -127,7 +128,7 @@ def cases(session: Session, actor: Actor, navigator: str | None, org: str | None
 def _event_value(instant: datetime, date_only: bool, tz: ZoneInfo) -> str:
     """A date-only event as the local date it was given as (never the previous day at
     23:00 UTC); a date-time as its UTC instant."""
-    return instant.astimezone(tz).date().isoformat() if date_only else instant.isoformat()
+    return EventTime(instant, date_only).isoformat(tz)
 
 
 def case_detail(session: Session, actor: Actor, ref: str, catalog: Catalog) -> dict:
@@ -203,7 +204,10 @@ def _histories(session: Session, task_ids: list[int]) -> dict[int, list[dict]]:
 
 
 def task_detail(session: Session, actor: Actor, task_id: int) -> dict:
-    """One task with its note, reason and history; out of scope reads as no such task."""
+    """One task with its note, reason and history; out of scope reads as no such task.
+
+    Callers showing it to a person go through `service.view_task`, which audits the read.
+    """
     row = session.execute(
         sa.select(task_t, case_t.c.ref)
         .join(case_t, case_t.c.id == task_t.c.case_id)

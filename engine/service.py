@@ -550,6 +550,15 @@ def get_task(session: Session, actor: Actor, task_id: int) -> tuple[Task, Case]:
     return task, case
 
 
+def view_task(
+    session: Session, catalog: Catalog, task_id: int, now: datetime, actor: Actor
+) -> dict:
+    """One task's detail with its notes and reasons (case data): audited like a case view."""
+    detail = queries.task_detail(session, actor, task_id)
+    audit(session, now, actor, "task.view", detail["case"], task=task_id)
+    return detail
+
+
 def counted_from(session: Session, catalog: Catalog, actor: Actor, task_id: int) -> datetime | None:
     """The earliest instant task `task_id` can have been done (see `_counted_from`)."""
     task, case = get_task(session, actor, task_id)

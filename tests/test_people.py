@@ -145,13 +145,24 @@ USE_CASES: dict[str, UseCase] = {
     "reopen_task": lambda s, a, r: service.reopen_task(s, cat, _waived_task(s, r), LATER, a),
     "counted_from": lambda s, a, r: service.counted_from(s, cat, a, first_task(s, r)),
     "task_detail": lambda s, a, r: queries.task_detail(s, a, first_task(s, r)),
+    "view_task": lambda s, a, r: service.view_task(s, cat, first_task(s, r), LATER, a),
     "case_detail": lambda s, a, r: queries.case_detail(s, a, r, cat),
 }
 
 
+TASK_USE_CASES = (
+    "complete_task",
+    "waive_task",
+    "reopen_task",
+    "counted_from",
+    "task_detail",
+    "view_task",
+)
+
+
 def _not_found(name: str, session: Session, actor: Actor, ref: str) -> str:
     """The message a missing case (or task) gives: what out of scope must look like."""
-    if name in ("complete_task", "waive_task", "reopen_task", "counted_from", "task_detail"):
+    if name in TASK_USE_CASES:
         return f"unknown task {first_task(session, ref) if name != 'reopen_task' else 0}"
     return f"unknown case '{ref}'"
 
