@@ -36,8 +36,9 @@ def audit(
     """Who changed what, when (newest first)."""
     from engine import queries
 
-    with current(ctx).unit_of_work() as session:
-        rows = queries.audit(session, case, limit)
+    run = current(ctx)
+    with run.unit_of_work() as session:
+        rows = queries.audit(session, run.actor(session), case, limit)
     if as_json:
         emit_json(rows)
     else:

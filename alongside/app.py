@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from alongside import admin, cases, journeys, outbox, staff, tasks
+from alongside import admin, cases, journeys, outbox, staff, tasks, team
 from alongside.context import Invocation
 from alongside.run import demo, run
 from alongside.sweep import digest_command, tick_command
@@ -30,6 +30,7 @@ app.add_typer(admin.db_app, name="db")
 app.add_typer(staff.app, name="staff")
 app.add_typer(cases.app, name="case")
 app.add_typer(tasks.app, name="task")
+app.add_typer(team.app, name="team")
 app.add_typer(outbox.app, name="outbox")
 app.command("tick")(tick_command)
 app.command("digest")(digest_command)
@@ -45,9 +46,17 @@ def _options(
         Path | None,
         typer.Option("--home", help="Data directory (default $ALONGSIDE_HOME or ./.alongside)."),
     ] = None,
+    acting_as: Annotated[
+        str | None,
+        typer.Option(
+            "--as",
+            metavar="EMAIL",
+            help="Act as this person, within their scope (default: the home's operator).",
+        ),
+    ] = None,
 ) -> None:
     global _invocation
-    ctx.obj = _invocation = Invocation(home)
+    ctx.obj = _invocation = Invocation(home, acting_as)
     from engine.files import warning
     from engine.settings import home_dir
 
@@ -66,14 +75,25 @@ def _database_url() -> str | None:
         return None
 
 
+GLOBAL_OPTIONS = ("--home", "--as")
+
+
 def _home_first(argv: list[str]) -> list[str]:
-    """Accept `--home DIR` anywhere (`alongside case list --home x`), as every command should."""
-    for i, arg in enumerate(argv):
-        if arg == "--home" and i + 1 < len(argv):
-            return ["--home", argv[i + 1], *argv[:i], *argv[i + 2 :]]
-        if arg.startswith("--home="):
-            return [arg, *argv[:i], *argv[i + 1 :]]
-    return argv
+    """Accept `--home DIR` and `--as EMAIL` anywhere (`alongside case list --home x`), as
+    every command should: they are moved in front of the command."""
+    front: list[str] = []
+    rest = list(argv)
+    for option in GLOBAL_OPTIONS:
+        for i, arg in enumerate(rest):
+            if arg == option and i + 1 < len(rest):
+                front += [option, rest[i + 1]]
+                del rest[i : i + 2]
+                break
+            if arg.startswith(f"{option}="):
+                front.append(arg)
+                del rest[i]
+                break
+    return [*front, *rest]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -86,8 +106,9 @@ def main(argv: list[str] | None = None) -> None:
     """
     try:
         app(args=_home_first(sys.argv[1:] if argv is None else argv), prog_name="alongside")
-    except UserError as error:
-        typer.echo(f"error: {error}", err=True)
+    except UserError as error:  # several lines only for a file with several problems
+        for line in str(error).splitlines() or [""]:
+            typer.echo(f"error: {line}", err=True)
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)

@@ -1,4 +1,4 @@
-"""`alongside case open|event|fact|assign|close|show|list`."""
+"""`alongside case open|event|fact|assign|rename|close|show|list`."""
 
 from __future__ import annotations
 
@@ -8,15 +8,29 @@ import typer
 
 from alongside import output
 from alongside.context import current, pairs
-from alongside.output import AllOption, JsonOption, LimitOption, NowOption
+from alongside.output import (
+    JsonOption,
+    NowOption,
+    emit_json,
+    out,
+    print_history,
+    print_rows,
+    print_tasks,
+)
+from engine import queries, service
+from engine.core.errors import UserError
 
 app = typer.Typer(no_args_is_help=True, help="Cases: open, record, assign, close, show.")
 
 Ref = Annotated[str, typer.Argument(help="The case reference, e.g. KNT-0042.")]
 EventsOption = Annotated[list[str] | None, typer.Option("--event", help="NAME=WHEN.")]
-EventArgs = Annotated[list[str], typer.Argument(help="NAME=WHEN ...")]
-FactArgs = Annotated[list[str], typer.Argument(help="NAME=VALUE ...")]
 FactsOption = Annotated[list[str] | None, typer.Option("--fact", help="NAME=VALUE.")]
+ConfirmOption = Annotated[
+    bool, typer.Option("--confirm", help="Yes, an event date more than three years ahead.")
+]
+# Optional to Typer, required by the use case: a missing reason is then the same one-line
+# error (exit 1) as any other bad input, not a usage screen.
+ReasonOption = Annotated[str | None, typer.Option("--reason", help="Why (kept in the audit).")]
 
 
 @app.command("open")
@@ -27,31 +41,54 @@ def open_case(
     navigator: Annotated[str, typer.Option("--navigator", help="Navigator's email.")],
     event: EventsOption = None,
     fact: FactsOption = None,
+    confirm: ConfirmOption = False,
     now: NowOption = None,
 ) -> None:
     """Open a case on a journey; its start event is required."""
-    from engine import service
-
     events, facts = pairs(event, "event"), pairs(fact, "fact")
-    current(ctx).act(service.open_case, ref, journey, navigator, events, facts, now=now)
+    current(ctx).act(
+        service.open_case, ref, journey, navigator, events, facts, now=now, confirm=confirm
+    )
     typer.echo(f"opened {ref} on {journey}")
 
 
 @app.command("event")
-def record_events(ctx: typer.Context, ref: Ref, events: EventArgs, now: NowOption = None) -> None:
-    """Record events (the latest recording of an event wins)."""
-    from engine import service
-
+def record_events(
+    ctx: typer.Context,
+    ref: Ref,
+    events: Annotated[list[str] | None, typer.Argument(help="NAME=WHEN ...")] = None,
+    remove: Annotated[
+        str | None, typer.Option("--remove", metavar="NAME", help="Remove an event.")
+    ] = None,
+    reason: ReasonOption = None,
+    confirm: ConfirmOption = False,
+    now: NowOption = None,
+) -> None:
+    """Record events (the latest recording of an event wins), or remove one with a reason."""
+    if remove is not None:
+        if events:
+            raise UserError("give NAME=WHEN to record or --remove NAME, not both")
+        current(ctx).act(service.remove_event, ref, remove, reason or "", now=now)
+        typer.echo(f"removed {remove} from {ref}")
+        return
     recorded = pairs(events, "event")
-    current(ctx).act(service.record_events, ref, recorded, now=now)
+    current(ctx).act(service.record_events, ref, recorded, now=now, confirm=confirm)
     typer.echo(f"recorded {', '.join(recorded)} on {ref}")
 
 
 @app.command("fact")
-def record_facts(ctx: typer.Context, ref: Ref, facts: FactArgs, now: NowOption = None) -> None:
-    """Set facts declared by the case's journey."""
-    from engine import service
-
+def record_facts(
+    ctx: typer.Context,
+    ref: Ref,
+    facts: Annotated[list[str], typer.Argument(help="NAME=VALUE ... (with --unset: NAME ...)")],
+    unset: Annotated[bool, typer.Option("--unset", help="Forget these facts.")] = False,
+    now: NowOption = None,
+) -> None:
+    """Set facts declared by the case's journey, or unset them."""
+    if unset:
+        current(ctx).act(service.unset_facts, ref, list(facts), now=now)
+        typer.echo(f"unset {', '.join(facts)} on {ref}")
+        return
     values = pairs(facts, "fact")
     current(ctx).act(service.record_facts, ref, values, now=now)
     typer.echo(f"set {', '.join(values)} on {ref}")
@@ -60,56 +97,69 @@ def record_facts(ctx: typer.Context, ref: Ref, facts: FactArgs, now: NowOption =
 @app.command("assign")
 def assign(
     ctx: typer.Context,
-    ref: str,
-    navigator: Annotated[str, typer.Option("--navigator", help="Navigator's email.")],
+    refs: Annotated[list[str] | None, typer.Argument(help="Case references.")] = None,
+    navigator: Annotated[
+        str, typer.Option("--navigator", help="The new navigator's (or covering lead's) email.")
+    ] = "",
+    from_email: Annotated[
+        str | None, typer.Option("--from", metavar="EMAIL", help="Every open case of EMAIL.")
+    ] = None,
+    reason: ReasonOption = None,
     now: NowOption = None,
 ) -> None:
-    """Give the case to another navigator."""
-    from engine import service
+    """Give cases to another navigator (or a team lead, to cover); both are told."""
+    if not navigator:
+        raise UserError("give the new navigator: --navigator EMAIL")
+    moved = current(ctx).act(
+        service.assign, list(refs or []), navigator, reason or "", now=now, from_email=from_email
+    )
+    typer.echo(f"{', '.join(moved)} assigned to {navigator}")
 
-    current(ctx).act(service.assign, ref, navigator, now=now)
-    typer.echo(f"{ref} assigned to {navigator}")
+
+@app.command("rename")
+def rename(
+    ctx: typer.Context,
+    old: Annotated[str, typer.Argument(help="The reference as it is now.")],
+    new: Annotated[str, typer.Argument(help="The corrected reference.")],
+    reason: ReasonOption = None,
+    now: NowOption = None,
+) -> None:
+    """Correct a case reference; the audit is re-keyed and forgets the old one."""
+    current(ctx).act(service.rename_case, old, new, reason or "", now=now)
+    typer.echo(f"renamed to {new}")
 
 
 @app.command("close")
 def close(
     ctx: typer.Context,
     ref: str,
-    reason: Annotated[str, typer.Option("--reason", help="Why the case is closed.")],
+    reason: ReasonOption = None,
     now: NowOption = None,
 ) -> None:
     """Close a case; its open tasks are cancelled."""
-    from engine import service
-
-    cancelled = current(ctx).act(service.close_case, ref, reason, now=now)
+    cancelled = current(ctx).act(service.close_case, ref, reason or "", now=now)
     typer.echo(f"closed {ref}; {cancelled} open tasks cancelled")
 
 
 @app.command("show")
 def show(ctx: typer.Context, ref: str, as_json: JsonOption = False) -> None:
-    """A case: journey, navigator, facts, events and tasks."""
-    from engine import queries
-
+    """A case: journey, navigator, facts, events, tasks with their notes and history.
+    Every read is written to the audit log."""
     run = current(ctx)
-    with run.unit_of_work() as session:
-        data = queries.case_detail(session, ref)
+    data = run.act(service.view_case, ref)
     if as_json:
-        output.emit_json(data)
+        emit_json(data)
         return
     version = f"{data['journey']} v{data['journey_version']}"
-    output.out.print(f"[bold]{output.cell(data['ref'])}[/bold] {version} ({data['status']})")
-    output.out.print(f"navigator {data['navigator']}, organisation {data['organisation']}")
+    out.print(f"[bold]{output.cell(data['ref'])}[/bold] {version} ({data['status']})")
+    out.print(f"navigator {data['navigator']}, organisation {data['organisation']}")
     facts = ", ".join(f"{k}={v}" for k, v in data["facts"].items()) or "none"
-    output.out.print("facts: " + output.cell(facts))
+    out.print("facts: " + output.cell(facts))
     for name, value in data["events"].items():
-        output.out.print(f"event {name}: {value}")
-    if data["closed_reason"]:
-        typer.echo(f"closed: {output.plain(data['closed_reason'])}")
-    output.print_tasks(data["tasks"], run.settings.zone, with_case=False)
+        out.print(f"event {name}: {value}")
+    print_tasks(data["tasks"], run.settings.zone, with_case=False)
     for task in data["tasks"]:
-        for label in ("note", "reason"):
-            if task[label] and task["status"] != "cancelled":
-                typer.echo(f"task {task['id']} {label}: {output.plain(task[label])}")
+        print_history(task, run.settings.zone)
 
 
 @app.command("list")
@@ -117,21 +167,22 @@ def list_cases(
     ctx: typer.Context,
     navigator: Annotated[str | None, typer.Option("--navigator")] = None,
     org: Annotated[str | None, typer.Option("--org")] = None,
-    limit: LimitOption = output.DEFAULT_LIMIT,
-    everything: AllOption = False,
+    limit: output.LimitOption = output.DEFAULT_LIMIT,
+    everything: output.AllOption = False,
     as_json: JsonOption = False,
 ) -> None:
-    """List cases, optionally by navigator or organisation (the first 100 unless --all)."""
-    from engine import queries
-
-    with current(ctx).unit_of_work() as session:
+    """List the cases you may see, optionally by navigator or organisation."""
+    run = current(ctx)
+    with run.unit_of_work() as session:
         rows = queries.cases(
-            session, navigator, org, limit=(shown := output.page(limit, everything))
+            session,
+            run.actor(session),
+            navigator,
+            org,
+            limit=(shown := output.page(limit, everything)),
         )
     if as_json:
         output.emit_json_rows(rows)
     else:
-        output.print_rows(
-            rows, ["ref", "journey", "status", "organisation", "navigator", "open_tasks"]
-        )
+        print_rows(rows, ["ref", "journey", "status", "organisation", "navigator", "open_tasks"])
     output.note_cut(rows, shown)

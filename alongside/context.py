@@ -1,8 +1,8 @@
 """One command-line invocation: its settings, loaded once, and the helpers every command uses.
 
-The root callback makes an `Invocation` from `--home`; commands reach it with `current(ctx)`
-and pass what the library needs (a database URL, a `Catalog`, the settings) down
-explicitly. Nothing here writes to `os.environ`.
+The root callback makes an `Invocation` from `--home` and `--as`; commands reach it with
+`current(ctx)` and pass what the library needs (a database URL, a `Catalog`, the settings)
+down explicitly. Nothing here writes to `os.environ`.
 """
 
 from __future__ import annotations
@@ -22,16 +22,19 @@ if TYPE_CHECKING:  # each command loads only what it uses: `--help` stays instan
     from sqlmodel import Session
 
     from engine.catalog import Catalog
+    from engine.core.actors import Actor
     from engine.settings import Settings
 
 T = TypeVar("T")
 
 
 class Invocation:
-    """The settings of one command, read the first time a command asks for them."""
+    """The settings of one command, read the first time a command asks for them, and who
+    it acts as (`--as EMAIL`; the home's operator account when not given)."""
 
-    def __init__(self, home: Path | None = None) -> None:
+    def __init__(self, home: Path | None = None, acting_as: str | None = None) -> None:
         self.home = home
+        self.acting_as = acting_as
 
     @cached_property
     def settings(self) -> Settings:
@@ -58,13 +61,21 @@ class Invocation:
 
         return utcnow() if text is None else parse_instant(text, self.settings.zone)
 
-    def act(self, use_case: Callable[..., T], *args: Any, now: str | None = None) -> T:
+    def act(
+        self, use_case: Callable[..., T], *args: Any, now: str | None = None, **options: Any
+    ) -> T:
         """Run one service use case in a unit of work, at `--now`, as the acting person:
-        `use_case(session, catalog, *args, now, who)`."""
+        `use_case(session, catalog, *args, now, actor, **options)`."""
+        moment = self.instant(now)
+        with self.unit_of_work() as session:
+            actor = self.actor(session)
+            return use_case(session, self.catalog, *args, moment, actor, **options)
+
+    def actor(self, session: Session) -> Actor:
+        """Who this command acts as, checked against the staff table (a leaver cannot act)."""
         from engine import service
 
-        with self.unit_of_work() as session:
-            return use_case(session, self.catalog, *args, self.instant(now), service.actor())
+        return service.resolve_actor(session, self.acting_as)
 
     @contextmanager
     def unit_of_work(self) -> Iterator[Session]:

@@ -8,7 +8,10 @@ import typer
 
 from alongside import output
 from alongside.context import current
-from alongside.output import AllOption, JsonOption, LimitOption, NowOption
+from alongside.output import JsonOption, NowOption, emit_json
+from engine import queries
+from engine.core.errors import UserError
+from notifications.dispatch import dispatch, requeue
 
 app = typer.Typer(no_args_is_help=True, help="See and deliver queued notifications.")
 
@@ -18,12 +21,10 @@ def dispatch_command(
     ctx: typer.Context, now: NowOption = None, as_json: JsonOption = False
 ) -> None:
     """Deliver the queued messages that are due."""
-    from notifications.dispatch import dispatch
-
     run = current(ctx)
     result = dispatch(run.url, run.instant(now), run.settings)
     if as_json:
-        output.emit_json(result.as_dict())
+        emit_json(result.as_dict())
     else:
         typer.echo(result.summary())
 
@@ -34,16 +35,17 @@ def list_command(
     status: Annotated[
         str | None, typer.Option("--status", help="queued, sending, sent or failed.")
     ] = None,
-    limit: LimitOption = output.DEFAULT_LIMIT,
-    everything: AllOption = False,
+    limit: output.LimitOption = output.DEFAULT_LIMIT,
+    everything: output.AllOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """List outbox messages (newest first; the first 100 unless --all), optionally only
     those with one status."""
-    from engine import queries
-
-    with current(ctx).unit_of_work() as session:
-        rows = queries.outbox(session, status, limit=(shown := output.page(limit, everything)))
+    run = current(ctx)
+    with run.unit_of_work() as session:
+        rows = queries.outbox(
+            session, run.actor(session), status, limit=(shown := output.page(limit, everything))
+        )
     if as_json:
         output.emit_json_rows(rows)
         return
@@ -71,9 +73,10 @@ def retry_command(
     ],
 ) -> None:
     """Put a failed message back in the queue, due now, with its attempts reset."""
-    from engine import service
-    from notifications.dispatch import requeue
-
     run = current(ctx)
-    requeue(run.url, message_id, run.instant(None), actor=service.actor())
+    with run.unit_of_work() as session:
+        actor = run.actor(session)
+    if not actor.is_admin:  # others see only their own messages: retrying is not theirs
+        raise UserError(f"no outbox message with id {message_id}")
+    requeue(run.url, message_id, run.instant(None), actor=actor.who)
     typer.echo(f"message {message_id} queued again")

@@ -87,3 +87,17 @@ def cell(text: str) -> str:
     """Text for a Rich table: printable, and its `[...]` shown rather than read as markup.
     Titles, references and notes all pass through here."""
     return escape(plain(text))
+
+
+def _local(text: str | None, zone: ZoneInfo) -> str:
+    return f"{datetime.fromisoformat(text).astimezone(zone):%a %d %b %Y %H:%M}" if text else ""
+
+
+def print_history(task: dict, zone: ZoneInfo) -> None:
+    """A task's closures and reopenings (who, when, why), and its current note, if any."""
+    for entry in task["history"]:
+        why = entry["reason"] or entry["note"]
+        out.print(
+            f"task {task['id']}: {entry['action']} {_local(entry['at'], zone)} by {entry['by']}"
+            + (f": {why}" if why else "")
+        )

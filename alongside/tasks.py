@@ -1,4 +1,4 @@
-"""`alongside task list|done|waive|reopen`."""
+"""`alongside task list|show|done|waive|reopen`."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import typer
 
 from alongside import output
 from alongside.context import current
-from alongside.output import AllOption, JsonOption, LimitOption, NowOption
+from alongside.output import JsonOption, NowOption, emit_json, out, print_history, print_tasks
+from engine import queries, service
 
-app = typer.Typer(no_args_is_help=True, help="Tasks: list, complete, waive, reopen.")
+app = typer.Typer(no_args_is_help=True, help="Tasks: list, show, complete, waive, reopen.")
 
 TaskId = Annotated[int, typer.Argument(metavar="ID")]
 
@@ -23,17 +24,16 @@ def list_tasks(
     status: Annotated[str | None, typer.Option("--status")] = None,
     overdue: Annotated[bool, typer.Option("--overdue", help="Open and past due.")] = False,
     now: NowOption = None,
-    limit: LimitOption = output.DEFAULT_LIMIT,
-    everything: AllOption = False,
+    limit: output.LimitOption = output.DEFAULT_LIMIT,
+    everything: output.AllOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """List tasks by case, navigator or status (the first 100 unless --limit or --all)."""
-    from engine import queries
-
     run = current(ctx)
     with run.unit_of_work() as session:
         rows = queries.tasks(
             session,
+            run.actor(session),
             run.instant(now),
             case=case,
             navigator=navigator,
@@ -44,25 +44,25 @@ def list_tasks(
     if as_json:
         output.emit_json_rows(rows)
     else:
-        output.print_tasks(rows, run.settings.zone, with_case=True)
+        print_tasks(rows, run.settings.zone, with_case=True)
     output.note_cut(rows, shown)
 
 
 @app.command("show")
 def show(ctx: typer.Context, task_id: TaskId, as_json: JsonOption = False) -> None:
-    """One task, with its note or waive reason (shown only here and in `case show`)."""
-    from engine import queries
-
+    """One task: its due date, state, note, and who closed or reopened it, when and why.
+    Every read is written to the audit log."""
     run = current(ctx)
-    with run.unit_of_work() as session:
-        row = queries.task_detail(session, task_id)
+    data = run.act(service.view_task, task_id)
     if as_json:
-        output.emit_json(row)
+        emit_json(data)
         return
-    output.print_tasks([row], run.settings.zone, with_case=True)
-    for label in ("note", "reason"):
-        if row[label]:
-            typer.echo(f"{label}: {output.plain(row[label])}")
+    print_tasks([data], run.settings.zone, with_case=True)
+    if data["note"]:
+        out.print(f"note: {data['note']}")
+    if data["reason"]:
+        out.print(f"reason: {data['reason']}")
+    print_history(data, run.settings.zone)
 
 
 @app.command("done")
@@ -73,14 +73,10 @@ def done(
     note: Annotated[str | None, typer.Option("--note")] = None,
     now: NowOption = None,
 ) -> None:
-    """Mark a task done."""
-    from engine import service
-
+    """Mark a task done (--at: when, if earlier; never in the future)."""
     run = current(ctx)
-    with run.unit_of_work() as session:
-        moment = run.instant(now)
-        done_at = run.instant(at) if at else None
-        service.complete_task(session, run.catalog, task_id, done_at, note, moment, service.actor())
+    done_at = run.instant(at) if at else None
+    run.act(service.complete_task, task_id, done_at, note, now=now)
     typer.echo(f"task {task_id} done")
 
 
@@ -88,20 +84,16 @@ def done(
 def waive(
     ctx: typer.Context,
     task_id: TaskId,
-    reason: Annotated[str, typer.Option("--reason")],
+    reason: Annotated[str | None, typer.Option("--reason", help="Why (required).")] = None,
     now: NowOption = None,
 ) -> None:
     """Waive a task, with the reason."""
-    from engine import service
-
-    current(ctx).act(service.waive_task, task_id, reason, now=now)
+    current(ctx).act(service.waive_task, task_id, reason or "", now=now)
     typer.echo(f"task {task_id} waived")
 
 
 @app.command("reopen")
 def reopen(ctx: typer.Context, task_id: TaskId, now: NowOption = None) -> None:
-    """Reopen a done or waived task."""
-    from engine import service
-
+    """Reopen a done or waived task (its history is kept)."""
     current(ctx).act(service.reopen_task, task_id, now=now)
     typer.echo(f"task {task_id} reopened")

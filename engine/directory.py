@@ -37,19 +37,22 @@ class Directory:
     def recipients(self, role: str, navigator_id: int, organisation_id: str) -> list[str]:
         """Who a journey role means for one case: its navigator, their lead, the programme leads.
 
-        A navigator without a lead escalates to the programme leads instead.
+        A navigator without a lead escalates to the programme leads instead. Leavers
+        (inactive staff) get nothing: a case whose navigator has left reaches no one as
+        navigator, and a lead who has left is skipped as if there were none.
         """
         navigator = self.staff[navigator_id]
         if role == "navigator":
-            return [navigator.email]
+            return [navigator.email] if navigator.active else []
         if role == "team_lead":
             lead = self.staff.get(navigator.lead_id) if navigator.lead_id else None
+            lead = lead if lead is not None and lead.active else None
             return (
                 [lead.email]
                 if lead
                 else self.recipients("programme_lead", navigator_id, organisation_id)
             )
-        leads = [s for s in self.staff.values() if s.role == "programme_lead"]
+        leads = [s for s in self.staff.values() if s.role == "programme_lead" and s.active]
         local = [s.email for s in leads if s.organisation_id == organisation_id]
         # An organisation without its own programme lead escalates to the programme's:
         # the top of a ladder must reach someone.

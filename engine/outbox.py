@@ -10,15 +10,29 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import sqlalchemy as sa
 from sqlmodel import Session
 
 from engine.bulk import insert_ignoring_conflicts
 from engine.core.messages import Message
-from engine.store import OutboxMessage
+from engine.store import OutboxMessage, Staff
 
 
 def queue(session: Session, messages: list[Message], now: datetime) -> int:
-    """Queue messages in the caller's transaction; returns how many were new."""
+    """Queue messages in the caller's transaction; returns how many were new.
+
+    Nothing is queued for a leaver (inactive staff): whichever pass produced the message,
+    a person who has left gets no more of them.
+    """
+    if messages:
+        gone = set(
+            session.execute(
+                sa.select(Staff.email).where(
+                    Staff.email.in_({m.recipient for m in messages}), Staff.active == sa.false()
+                )
+            ).scalars()
+        )
+        messages = [m for m in messages if m.recipient not in gone]
     rows = [
         {
             "key": m.key,

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from engine.access import case_filter
 from engine.addresses import AddressError, check_address
+from engine.catalog import Catalog
+from engine.core.actors import Actor, CaseScope, can_see
 from engine.core.errors import UserError
-from engine.store import AuditEntry, Case, CaseEvent, OutboxMessage, Staff, Task
+from engine.core.values import EventTime
+from engine.store import AuditEntry, Case, CaseEvent, OutboxMessage, Staff, Task, TaskHistory
 
 case_t, task_t, staff_t = Case.__table__, Task.__table__, Staff.__table__
+history_t = TaskHistory.__table__
 
 
 def _address_filter(email: str) -> str:
@@ -26,13 +32,16 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def staff(session: Session, limit: int | None = None) -> list[dict]:
+def staff(session: Session, actor: Actor, limit: int | None = None) -> list[dict]:
+    """Staff with their lead: everyone for an admin, else those of the actor's organisations."""
     lead = staff_t.alias("lead")
     query = (
         sa.select(staff_t, lead.c.email.label("lead_email"))
         .outerjoin(lead, lead.c.id == staff_t.c.lead_id)
         .order_by(staff_t.c.organisation_id, staff_t.c.role, staff_t.c.email)
     )
+    if not actor.is_admin:
+        query = query.where(staff_t.c.organisation_id.in_(sorted(actor.organisations)))
     return [
         {
             "email": r.email,
@@ -40,6 +49,8 @@ def staff(session: Session, limit: int | None = None) -> list[dict]:
             "role": r.role,
             "organisation": r.organisation_id,
             "lead": r.lead_email,
+            "active": r.active,
+            "left": r.left_on.isoformat() if r.left_on else None,
         }
         for r in session.execute(query.limit(limit))
     ]
@@ -61,13 +72,9 @@ def _task_row(r: sa.Row) -> dict:
     }
 
 
-def _task_with_text(r: sa.Row) -> dict:
-    """A task row with its free text (note, waive reason): only where the case is shown."""
-    return {**_task_row(r), "reason": r.reason, "note": r.note}
-
-
 def tasks(
     session: Session,
+    actor: Actor,
     now: datetime,
     *,
     case: str | None = None,
@@ -79,6 +86,7 @@ def tasks(
     query = (
         sa.select(task_t, case_t.c.ref)
         .join(case_t, case_t.c.id == task_t.c.case_id)
+        .where(case_filter(actor, case_t))
         .order_by(task_t.c.due, task_t.c.id)
     )
     if case:
@@ -97,7 +105,11 @@ def tasks(
 
 
 def cases(
-    session: Session, navigator: str | None, org: str | None, limit: int | None = None
+    session: Session,
+    actor: Actor,
+    navigator: str | None,
+    org: str | None,
+    limit: int | None = None,
 ) -> list[dict]:
     open_tasks = (
         sa.select(sa.func.count())
@@ -107,6 +119,7 @@ def cases(
     query = (
         sa.select(case_t, staff_t.c.email, open_tasks.label("open_tasks"))
         .join(staff_t, staff_t.c.id == case_t.c.navigator_id)
+        .where(case_filter(actor, case_t))
         .order_by(case_t.c.ref)
     )
     if navigator:
@@ -127,24 +140,36 @@ def cases(
     ]
 
 
-def case_detail(session: Session, ref: str) -> dict:
+def _event_value(instant: datetime, date_only: bool, tz: ZoneInfo) -> str:
+    """A date-only event as the local date it was given as (never the previous day at
+    23:00 UTC); a date-time as its UTC instant."""
+    return EventTime(instant, date_only).isoformat(tz)
+
+
+def case_detail(session: Session, actor: Actor, ref: str, catalog: Catalog) -> dict:
+    """Everything about one case the actor may see; out of scope reads as no such case.
+
+    Callers showing it to a person go through `service.view_case`, which audits the read.
+    """
     row = session.execute(
         sa.select(case_t, staff_t.c.email)
         .join(staff_t, staff_t.c.id == case_t.c.navigator_id)
-        .where(case_t.c.ref == ref)
+        .where(case_t.c.ref == ref, case_filter(actor, case_t))
     ).first()
     if row is None:
         raise UserError(f"unknown case '{ref}'")
+    tz = catalog.resolve(row.journey_id).tz
     history = session.execute(
         sa.select(CaseEvent.__table__).where(CaseEvent.case_id == row.id).order_by(CaseEvent.id)
     ).all()
-    latest = {e.name: _iso(e.instant) for e in history}
+    latest = {e.name: _event_value(e.instant, e.date_only, tz) for e in history}
     task_rows = session.execute(
         sa.select(task_t, case_t.c.ref)
         .join(case_t, case_t.c.id == task_t.c.case_id)
         .where(task_t.c.case_id == row.id)
         .order_by(task_t.c.due, task_t.c.id)
-    )
+    ).all()
+    closures = _histories(session, [t.id for t in task_rows])
     return {
         "ref": row.ref,
         "journey": row.journey_id,
@@ -158,32 +183,139 @@ def case_detail(session: Session, ref: str) -> dict:
         "event_history": [
             {
                 "name": e.name,
-                "value": _iso(e.instant),
+                "value": _event_value(e.instant, e.date_only, tz),
                 "date_only": e.date_only,
                 "recorded_at": _iso(e.recorded_at),
                 "recorded_by": e.recorded_by,
             }
             for e in history
         ],
-        "tasks": [_task_with_text(t) for t in task_rows],
+        "tasks": [
+            {**_task_row(t), "note": t.note, "history": closures.get(t.id, [])} for t in task_rows
+        ],
     }
 
 
-def task_detail(session: Session, task_id: int) -> dict:
-    """One task with its note and reason, for `task show`."""
+def _histories(session: Session, task_ids: list[int]) -> dict[int, list[dict]]:
+    """Each task's closures and reopenings, oldest first: who, when, why."""
+    found: dict[int, list[dict]] = {}
+    if not task_ids:
+        return found
+    rows = session.execute(
+        sa.select(history_t).where(history_t.c.task_id.in_(task_ids)).order_by(history_t.c.id)
+    )
+    for r in rows:
+        found.setdefault(r.task_id, []).append(
+            {
+                "action": r.action,
+                "at": _iso(r.at),
+                "recorded_at": _iso(r.recorded_at),
+                "by": r.by,
+                "note": r.note,
+                "reason": r.reason,
+            }
+        )
+    return found
+
+
+def task_detail(session: Session, actor: Actor, task_id: int) -> dict:
+    """One task with its note, reason and history; out of scope reads as no such task.
+
+    Callers showing it to a person go through `service.view_task`, which audits the read.
+    """
     row = session.execute(
         sa.select(task_t, case_t.c.ref)
         .join(case_t, case_t.c.id == task_t.c.case_id)
-        .where(task_t.c.id == task_id)
+        .where(task_t.c.id == task_id, case_filter(actor, case_t))
     ).first()
     if row is None:
         raise UserError(f"unknown task {task_id}")
-    return _task_with_text(row)
+    return {
+        **_task_row(row),
+        "note": row.note,
+        "history": _histories(session, [task_id]).get(task_id, []),
+    }
 
 
-def audit(session: Session, case: str | None, limit: int) -> list[dict]:
+def team(session: Session, actor: Actor, now: datetime, lead: str | None, days: int) -> list[dict]:
+    """Per navigator (or covering lead) in scope: open, overdue and escalated tasks, and the
+    cases with no done contact task in `days` days (since opening, if never)."""
+    cutoff = now - timedelta(days=days)
+    holders = sa.select(staff_t).where(staff_t.c.role.in_(("navigator", "team_lead")))
+    if lead is not None:
+        lead_row = session.execute(sa.select(staff_t.c.id).where(staff_t.c.email == lead)).first()
+        if lead_row is None:
+            raise UserError(f"unknown team lead '{lead}'")
+        holders = holders.where(
+            sa.or_(staff_t.c.lead_id == lead_row.id, staff_t.c.id == lead_row.id)
+        )
+    cases_in_scope = sa.select(case_t.c.id, case_t.c.navigator_id, case_t.c.opened_at).where(
+        case_t.c.status == "open", case_filter(actor, case_t)
+    )
+    visible = cases_in_scope.subquery()
+    counts = {
+        r.navigator_id: r
+        for r in session.execute(
+            sa.select(
+                visible.c.navigator_id,
+                sa.func.count().label("open"),
+                sa.func.count().filter(task_t.c.due < now).label("overdue"),
+                sa.func.count().filter(task_t.c.escalation_level > 0).label("escalated"),
+            )
+            .join(task_t, task_t.c.case_id == visible.c.id)
+            .where(task_t.c.status == "open")
+            .group_by(visible.c.navigator_id)
+        )
+    }
+    last_contact = (
+        sa.select(task_t.c.case_id, sa.func.max(task_t.c.closed_at).label("last"))
+        .where(task_t.c.category == "contact", task_t.c.status == "done")
+        .group_by(task_t.c.case_id)
+        .subquery()
+    )
+    quiet: dict[int, list[str]] = {}
+    for r in session.execute(
+        sa.select(case_t.c.ref, case_t.c.navigator_id)
+        .join(visible, visible.c.id == case_t.c.id)
+        .outerjoin(last_contact, last_contact.c.case_id == case_t.c.id)
+        .where(
+            sa.func.coalesce(last_contact.c.last, case_t.c.opened_at) < cutoff,
+        )
+        .order_by(case_t.c.ref)
+    ):
+        quiet.setdefault(r.navigator_id, []).append(r.ref)
+    holding = {
+        r.navigator_id for r in session.execute(sa.select(visible.c.navigator_id).distinct())
+    }
+    rows = []
+    for person in session.execute(holders.order_by(staff_t.c.email)):
+        mine = counts.get(person.id)
+        if person.id not in holding and not can_see(
+            actor, CaseScope(person.id, person.organisation_id)
+        ):
+            continue  # someone else's team
+        rows.append(
+            {
+                "navigator": person.email,
+                "active": person.active,
+                "open": mine.open if mine else 0,
+                "overdue": mine.overdue if mine else 0,
+                "escalated": mine.escalated if mine else 0,
+                "quiet_cases": quiet.get(person.id, []),
+            }
+        )
+    return rows
+
+
+def audit(session: Session, actor: Actor, case: str | None, limit: int) -> list[dict]:
+    """Audit entries, newest first: all of them for an admin, else only those about cases
+    the actor may see."""
     table = AuditEntry.__table__
     query = sa.select(table).order_by(table.c.id.desc()).limit(limit)
+    if not actor.is_admin:
+        query = query.join(case_t, case_t.c.ref == table.c.case_ref).where(
+            case_filter(actor, case_t)
+        )
     if case:
         query = query.where(table.c.case_ref == case)
     return [
@@ -201,8 +333,11 @@ def audit(session: Session, case: str | None, limit: int) -> list[dict]:
 MESSAGE_STATUSES = ("queued", "sending", "sent", "failed")
 
 
-def outbox(session: Session, status: str | None, limit: int | None = None) -> list[dict]:
-    """Outbox messages, newest first, optionally only those with one status."""
+def outbox(
+    session: Session, actor: Actor, status: str | None, limit: int | None = None
+) -> list[dict]:
+    """Outbox messages, newest first, optionally only those with one status: every message
+    for an admin, else only the actor's own."""
     if status is not None and status not in MESSAGE_STATUSES:
         expected = ", ".join(MESSAGE_STATUSES)
         raise UserError(f"unknown status '{status}': expected one of {expected}")
@@ -210,6 +345,8 @@ def outbox(session: Session, status: str | None, limit: int | None = None) -> li
     query = sa.select(table).order_by(table.c.id.desc())
     if status is not None:
         query = query.where(table.c.status == status)
+    if not actor.is_admin:
+        query = query.where(table.c.recipient == actor.who)
     return [
         {
             "id": m.id,

@@ -9,27 +9,42 @@ result is the same whether the next sweep or the command itself does it.
 
 from __future__ import annotations
 
-import getpass
-import os
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import sqlalchemy as sa
-import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from sqlmodel import Session, select
 
+from engine import access, queries
 from engine.addresses import AddressError, check_address
 from engine.catalog import Catalog
 from engine.core import lifecycle
+from engine.core.actors import CASE_HOLDERS, Actor, CaseScope, can_manage_staff, can_see
 from engine.core.calendar import get_calendar
 from engine.core.errors import UserError
 from engine.core.escalation import rebased
 from engine.core.journey import Journey
+from engine.core.messages import HandoverPayload, Message
+from engine.core.staff_file import matches_reference, parse_staff_file
 from engine.core.text import printable
-from engine.core.values import check_event_name, parse_event_time, parse_fact
+from engine.core.values import EventTime, check_event_name, parse_event_time, parse_fact
+from engine.outbox import queue
 from engine.reconcile import reconcile_cases
-from engine.store import EPOCH, AuditEntry, Case, CaseEvent, Organisation, Staff, Task
+from engine.store import (
+    EPOCH,
+    AuditEntry,
+    Case,
+    CaseEvent,
+    Organisation,
+    OutboxMessage,
+    Staff,
+    Task,
+    TaskHistory,
+)
+
+# An event this far ahead is more likely a mistyped year than a real date: it needs
+# confirming (`--confirm`), since it would push every deadline counted from it out too.
+FAR_AHEAD = timedelta(days=3 * 365)
 
 MAX_FREE_TEXT = 2000  # characters in a note or a waive or close reason
 
@@ -48,188 +63,131 @@ def free_text(value: str | None, what: str) -> str | None:
     return value
 
 
-def actor() -> str:
-    """Who is acting: ALONGSIDE_ACTOR (e.g. set by a wrapper), else the OS user."""
-    return os.environ.get("ALONGSIDE_ACTOR") or getpass.getuser()
-
-
-def audit(session: Session, now: datetime, who: str, action: str, ref: str | None, **detail: Any):
-    session.add(AuditEntry(at=now, actor=who, case_ref=ref, action=action, detail=detail))
+def audit(
+    session: Session, now: datetime, actor: Actor, action: str, ref: str | None, **detail: Any
+):
+    session.add(AuditEntry(at=now, actor=actor.who, case_ref=ref, action=action, detail=detail))
 
 
 # --- staff ------------------------------------------------------------------------------
 
 
-class _OrgIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    id: str
-    name: str
-    calendar: str
-    timezone: str
+def import_staff(
+    session: Session, text: str, now: datetime, actor: Actor, file: str = "staff file"
+) -> dict[str, Any]:
+    """Create or update organisations and staff from the staff file (idempotent).
 
-    @field_validator("calendar")
-    @classmethod
-    def _calendar(cls, value: str) -> str:
-        get_calendar(value)
-        return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _timezone(cls, value: str) -> str:
-        from engine.core.journey import check_timezone
-
-        return check_timezone(value)
-
-
-class _StaffIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    email: str
-    name: str
-    role: Literal["navigator", "team_lead", "programme_lead", "operations"]
-    organisation: str
-    lead: str | None = None
-
-    @field_validator("email", "lead")
-    @classmethod
-    def _address(cls, value: str | None) -> str | None:
-        # A staff address becomes a To: header and an SMTP recipient: one plain address.
-        return None if value is None else check_address(value)
-
-
-class _StaffFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    organisations: list[_OrgIn] = []
-    staff: list[_StaffIn] = []
-
-
-YamlPath = tuple[str | int, ...]
-
-
-def _yaml_with_lines(text: str) -> tuple[Any, dict[YamlPath, int]]:
-    """The staff file's data, and the line of every value in it by its path.
-
-    PyYAML's nodes carry marks; the path of a value is what pydantic reports as an error's
-    `loc` (`("staff", 2, "email")`), so each problem can name the file's line.
+    A person no longer listed, or listed with `left:`, becomes inactive: kept for the
+    record, but given no messages and unable to act. Returns the counts and, for each
+    person who is inactive now, the open cases still held by them, for reassignment.
     """
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
-    finally:
-        loader.dispose()
-    lines: dict[YamlPath, int] = {}
-
-    def walk(current: yaml.Node, path: YamlPath) -> None:
-        lines[path] = current.start_mark.line + 1
-        if isinstance(current, yaml.MappingNode):
-            for key, value in current.value:
-                if isinstance(key, yaml.ScalarNode):
-                    walk(value, (*path, key.value))
-        elif isinstance(current, yaml.SequenceNode):
-            for index, item in enumerate(current.value):
-                walk(item, (*path, index))
-
-    if node is not None:
-        walk(node, ())
-    return data, lines
-
-
-def _line_of(lines: dict[YamlPath, int], path: YamlPath) -> int | None:
-    """The line of `path`, or of its nearest ancestor present (a missing key's entry)."""
-    for end in range(len(path), 0, -1):
-        if path[:end] in lines:
-            return lines[path[:end]]
-    return None
-
-
-def _staff_problem(lines: dict[YamlPath, int], path: YamlPath, message: str) -> UserError:
-    """`message`, ending with the staff file's line where the problem is."""
-    line = _line_of(lines, path)
-    return UserError(f"{message} (staff file line {line})" if line else message)
-
-
-def import_staff(session: Session, text: str, now: datetime, who: str) -> dict[str, int]:
-    """Create or update organisations and staff from the directory YAML (idempotent).
-
-    Nothing is written unless the whole file is good; the first problem is reported with
-    its line, as one line.
-    """
-    try:
-        data, lines = _yaml_with_lines(text)
-    except yaml.YAMLError as error:
-        raise UserError(f"staff file is not valid YAML: {' '.join(str(error).split())}") from None
-    try:
-        directory = _StaffFile.model_validate(data or {})
-    except ValidationError as error:
-        problems = error.errors(include_url=False)
-        first = problems[0]
-        path = tuple(first["loc"])
-        message = first["msg"].removeprefix("Value error, ")
-        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
-        if not path:
-            raise UserError("staff file: expected organisations: and staff: at the top") from None
-        where = ".".join(str(part) for part in path)
-        raise _staff_problem(lines, path, f"staff file: {where}: {message}{more}") from None
-    known_orgs = {o.id for o in directory.organisations} | set(
-        session.exec(select(Organisation.id)).all()
+    if not can_manage_staff(actor):
+        raise UserError("only a programme admin can import the staff file")
+    parsed = parse_staff_file(
+        text,
+        file,
+        known_organisations=session.exec(select(Organisation.id)).all(),
+        known_staff=session.exec(select(Staff.email)).all(),
     )
-    emails: dict[str, int] = {}
-    for index, person in enumerate(directory.staff):
-        if person.email in emails:
-            raise _staff_problem(
-                lines,
-                ("staff", index, "email"),
-                f"staff {person.email}: listed twice (also staff.{emails[person.email]})",
+    for person in parsed.staff:  # the core checks the shape; this, that it is one mailbox
+        for address in filter(None, (person.email, person.lead)):
+            try:
+                check_address(address)
+            except AddressError as error:
+                raise UserError(f"{file}: staff {address!r}: {error}") from None
+    for org in parsed.organisations:
+        session.merge(
+            Organisation(
+                id=org.id,
+                name=org.name,
+                calendar=org.calendar,
+                timezone=org.timezone,
+                reference_pattern=org.reference_pattern,
             )
-        emails[person.email] = index
-    for index, person in enumerate(directory.staff):
-        if person.organisation not in known_orgs:
-            raise _staff_problem(
-                lines,
-                ("staff", index, "organisation"),
-                f"staff {person.email}: unknown organisation '{person.organisation}'",
-            )
-        if person.lead and person.lead not in emails and not _staff_by_email(session, person.lead):
-            message = f"staff {person.email}: unknown lead '{person.lead}'"
-            raise _staff_problem(lines, ("staff", index, "lead"), message)
-    for org in directory.organisations:
-        session.merge(Organisation(**org.model_dump()))
+        )
     session.flush()
-    for person in directory.staff:  # first without leads, so leads can be listed in any order
+    listed = {person.email for person in parsed.staff}
+    for person in parsed.staff:  # first without leads, so leads can be listed in any order
         row = _staff_by_email(session, person.email) or Staff(email=person.email)
         row.name, row.role, row.organisation_id = person.name, person.role, person.organisation
+        row.organisations = list(person.organisations)
+        row.left_on = person.left
+        row.active = person.left is None
         session.add(row)
     session.flush()
-    for person in directory.staff:
+    for person in parsed.staff:
         row = _staff_by_email(session, person.email)
         row.lead_id = _staff_by_email(session, person.lead).id if person.lead else None
+    for row in session.exec(select(Staff).where(Staff.email.not_in(listed))).all():
+        row.active = False
+        row.left_on = row.left_on or now.date()
+        session.add(row)
+    session.flush()
+    # What was queued for a leaver before they left is not sent either.
+    session.execute(
+        sa.update(OutboxMessage)
+        .where(
+            OutboxMessage.status == "queued",
+            OutboxMessage.recipient.in_(
+                select(Staff.email).where(Staff.active == sa.false()).scalar_subquery()
+            ),
+        )
+        .values(status="failed", next_attempt_at=None, last_error="recipient has left")
+    )
+    leavers = _leavers_with_cases(session)
     audit(
         session,
         now,
-        who,
+        actor,
         "staff.import",
         None,
-        organisations=len(directory.organisations),
-        staff=len(directory.staff),
+        organisations=len(parsed.organisations),
+        staff=len(parsed.staff),
+        inactive=sorted(leavers),
     )
-    return {"organisations": len(directory.organisations), "staff": len(directory.staff)}
+    return {
+        "organisations": len(parsed.organisations),
+        "staff": len(parsed.staff),
+        "to_reassign": leavers,
+    }
+
+
+def _leavers_with_cases(session: Session) -> dict[str, list[str]]:
+    """Inactive people's open cases, by email: what still needs a new navigator."""
+    rows = session.exec(
+        select(Staff.email, Case.ref)
+        .join(Case, Case.navigator_id == Staff.id)
+        .where(Staff.active == sa.false(), Case.status == "open")
+        .order_by(Staff.email, Case.ref)
+    ).all()
+    found: dict[str, list[str]] = {}
+    for email, ref in rows:
+        found.setdefault(email, []).append(ref)
+    return found
 
 
 def _staff_by_email(session: Session, email: str) -> Staff | None:
     return session.exec(select(Staff).where(Staff.email == email)).first()
 
 
-def navigator(session: Session, email: str) -> Staff:
+def navigator(session: Session, email: str, actor: Actor) -> Staff:
+    """An active person who may hold cases (a navigator, or a team lead covering) and whom
+    `actor` may give a case to; anyone else reads as unknown."""
     try:
         check_address(email)
     except AddressError as error:
         raise UserError(f"--navigator {email!r} is not a single email address: {error}") from None
     person = _staff_by_email(session, email)
-    if person is None:
+    if person is None or not person.active or not can_see(actor, _scope_of(person)):
         raise UserError(f"unknown navigator '{email}' (import staff first: alongside staff import)")
-    if person.role != "navigator":
-        raise UserError(f"{email} is a {person.role}, not a navigator")
+    if person.role not in CASE_HOLDERS:
+        raise UserError(f"{email} is a {person.role}, not a navigator or team lead")
     return person
+
+
+def _scope_of(person: Staff) -> CaseScope:
+    """The scope a case would have if `person` held it."""
+    return CaseScope(navigator_id=person.id, organisation_id=person.organisation_id)
 
 
 # --- cases ------------------------------------------------------------------------------
@@ -244,27 +202,48 @@ def _reference(ref: str) -> str:
     return printable(ref, 40)
 
 
-def get_case(session: Session, ref: str, *, lock: bool = True) -> Case:
+def get_case(session: Session, actor: Actor, ref: str, *, lock: bool = True) -> Case:
+    """The case `ref`, if `actor` may see it; out of scope reads exactly as no such case."""
     if len(ref) > MAX_REFERENCE:  # cannot exist: say so, as for any unknown reference
         raise UserError(f"unknown case '{_reference(ref)}'")
     query = select(Case).where(Case.ref == ref)
     if lock:
         query = query.with_for_update()
     case = session.exec(query).first()
-    if case is None:
+    if case is None or not can_see(actor, CaseScope(case.navigator_id, case.organisation_id)):
         raise UserError(f"unknown case '{_reference(ref)}'")
     return case
 
 
-def _parse_events(journey: Journey, events: dict[str, str]):
+def check_reference(session: Session, organisation_id: str, ref: str) -> None:
+    """Refuse a reference not in the organisation's form: a name typed as a reference
+    would put survivor data in every message and log line."""
+    org = session.get(Organisation, organisation_id)
+    pattern = org.reference_pattern if org else r"^[A-Z]{2,6}-[0-9]{1,7}$"
+    if not matches_reference(pattern, ref):
+        raise UserError(
+            f"'{ref}' is not a case reference of {organisation_id} (expected the form {pattern})"
+        )
+
+
+def _parse_events(
+    journey: Journey, events: dict[str, str], now: datetime, confirm: bool
+) -> dict[str, EventTime]:
     parsed = {}
     for name, text in events.items():
         check_event_name(journey, name)
         parsed[name] = parse_event_time(text, journey.tz)
+        if parsed[name].instant > now + FAR_AHEAD and not confirm:
+            raise UserError(
+                f"event {name} on {text.strip()} is more than three years ahead: "
+                "check the year, and give --confirm if it is right"
+            )
     return parsed
 
 
-def _record_events(session: Session, case: Case, parsed, now: datetime, who: str) -> None:
+def _record_events(
+    session: Session, case: Case, parsed: dict[str, EventTime], now: datetime, actor: Actor
+) -> None:
     for name, value in parsed.items():
         session.add(
             CaseEvent(
@@ -273,7 +252,7 @@ def _record_events(session: Session, case: Case, parsed, now: datetime, who: str
                 instant=value.instant,
                 date_only=value.date_only,
                 recorded_at=now,
-                recorded_by=who,
+                recorded_by=actor.who,
             )
         )
 
@@ -297,18 +276,16 @@ def open_case(
     events: dict[str, str],
     facts: dict[str, str],
     now: datetime,
-    who: str,
+    actor: Actor,
+    *,
+    confirm: bool = False,
 ) -> Case:
     journey = catalog.resolve(journey_id)
-    if len(ref) > MAX_REFERENCE or not ref.isprintable() or not ref.strip():
-        raise UserError(
-            f"'{_reference(ref)}' cannot be a case reference: "
-            f"give a short pseudonymous reference such as KNT-0042 (at most {MAX_REFERENCE})"
-        )
+    person = navigator(session, navigator_email, actor)
+    check_reference(session, person.organisation_id, ref)
     if session.exec(select(Case.id).where(Case.ref == ref)).first() is not None:
         raise UserError(f"case '{ref}' already exists")
-    person = navigator(session, navigator_email)
-    parsed = _parse_events(journey, events)
+    parsed = _parse_events(journey, events, now, confirm)
     if journey.start not in parsed:
         raise UserError(
             f"journey {journey.journey} opens with '{journey.start}': "
@@ -336,11 +313,11 @@ def open_case(
         if session.exec(select(Case.id).where(Case.ref == ref)).first() is not None:
             raise UserError(f"case '{ref}' already exists") from None
         raise UserError(f"case '{ref}' could not be opened (a conflicting change)") from None
-    _record_events(session, case, parsed, now, who)
+    _record_events(session, case, parsed, now, actor)
     audit(
         session,
         now,
-        who,
+        actor,
         "case.open",
         ref,
         journey=journey.journey,
@@ -351,25 +328,34 @@ def open_case(
     return case
 
 
-def _open_case_for_change(session: Session, catalog: Catalog, ref: str) -> tuple[Case, Journey]:
-    case = get_case(session, ref)
+def _open_case_for_change(
+    session: Session, catalog: Catalog, actor: Actor, ref: str
+) -> tuple[Case, Journey]:
+    case = get_case(session, actor, ref)
     if case.status != "open":
         raise UserError(f"case '{ref}' is closed")
     return case, catalog.resolve(case.journey_id)
 
 
 def record_events(
-    session: Session, catalog: Catalog, ref: str, events: dict[str, str], now: datetime, who: str
+    session: Session,
+    catalog: Catalog,
+    ref: str,
+    events: dict[str, str],
+    now: datetime,
+    actor: Actor,
+    *,
+    confirm: bool = False,
 ) -> Case:
-    case, journey = _open_case_for_change(session, catalog, ref)
+    case, journey = _open_case_for_change(session, catalog, actor, ref)
     if not events:
         raise UserError("give at least one NAME=WHEN")
-    parsed = _parse_events(journey, events)
-    _record_events(session, case, parsed, now, who)
+    parsed = _parse_events(journey, events, now, confirm)
+    _record_events(session, case, parsed, now, actor)
     audit(
         session,
         now,
-        who,
+        actor,
         "case.event",
         ref,
         **{n: v.isoformat(journey.tz) for n, v in parsed.items()},
@@ -378,38 +364,212 @@ def record_events(
     return case
 
 
-def record_facts(
-    session: Session, catalog: Catalog, ref: str, facts: dict[str, str], now: datetime, who: str
+def remove_event(
+    session: Session,
+    catalog: Catalog,
+    ref: str,
+    name: str,
+    reason: str,
+    now: datetime,
+    actor: Actor,
 ) -> Case:
-    case, journey = _open_case_for_change(session, catalog, ref)
+    """Take back an event recorded in error (every recording of it); the case re-plans as
+    if it had never been recorded. The start event cannot go: the case would have none."""
+    case, journey = _open_case_for_change(session, catalog, actor, ref)
+    _need_reason(reason, "removing an event")
+    check_event_name(journey, name)
+    if name == journey.start:
+        raise UserError(f"'{name}' opens the case and cannot be removed")
+    removed = session.execute(
+        sa.delete(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.name == name)
+    ).rowcount
+    if not removed:
+        raise UserError(f"event {name} is not recorded on {ref}")
+    audit(session, now, actor, "case.event.remove", ref, event=name, reason=reason)
+    _replan(session, catalog, case, now)
+    return case
+
+
+def record_facts(
+    session: Session,
+    catalog: Catalog,
+    ref: str,
+    facts: dict[str, str],
+    now: datetime,
+    actor: Actor,
+) -> Case:
+    case, journey = _open_case_for_change(session, catalog, actor, ref)
     if not facts:
         raise UserError("give at least one NAME=VALUE")
     typed = {name: parse_fact(journey, name, text) for name, text in facts.items()}
     case.facts = {**case.facts, **typed}
     # Fact values are survivor data: the audit says which facts changed, not to what.
-    audit(session, now, who, "case.fact", ref, facts=sorted(typed))
+    audit(session, now, actor, "case.fact", ref, facts=sorted(typed))
     _replan(session, catalog, case, now)
     return case
 
 
-def assign(
-    session: Session, catalog: Catalog, ref: str, navigator_email: str, now: datetime, who: str
+def unset_facts(
+    session: Session,
+    catalog: Catalog,
+    ref: str,
+    names: list[str],
+    now: datetime,
+    actor: Actor,
 ) -> Case:
-    case, _ = _open_case_for_change(session, catalog, ref)
-    person = navigator(session, navigator_email)
-    case.navigator_id = person.id
-    case.organisation_id = person.organisation_id
-    audit(session, now, who, "case.assign", ref, navigator=navigator_email)
+    """Forget facts (back to the journey's default, or unknown)."""
+    case, journey = _open_case_for_change(session, catalog, actor, ref)
+    if not names:
+        raise UserError("give at least one fact NAME")
+    for name in names:
+        if name not in journey.facts:
+            known = ", ".join(sorted(journey.facts)) or "none"
+            raise UserError(f"unknown fact '{name}' (declared facts: {known})")
+        if name not in case.facts:
+            raise UserError(f"fact {name} is not set on {ref}")
+    case.facts = {k: v for k, v in case.facts.items() if k not in names}
+    audit(session, now, actor, "case.fact.unset", ref, facts=sorted(names))
     _replan(session, catalog, case, now)
+    return case
+
+
+def _need_reason(reason: str | None, doing: str) -> None:
+    if not (reason or "").strip():
+        raise UserError(f"give a reason for {doing} (--reason TEXT)")
+
+
+def assign(
+    session: Session,
+    catalog: Catalog,
+    refs: list[str],
+    navigator_email: str,
+    reason: str,
+    now: datetime,
+    actor: Actor,
+    *,
+    from_email: str | None = None,
+) -> list[str]:
+    """Give cases to another navigator (or to a team lead, to cover them).
+
+    `refs`, or with `from_email` every open case that person holds (a leaver's). Queues one
+    handover notice to the new navigator and one to each previous navigator still active.
+    Returns the references moved.
+    """
+    _need_reason(reason, "reassigning")
+    if from_email is not None:
+        if refs:
+            raise UserError("give case references or --from, not both")
+        refs = _held_by(session, actor, from_email)
+    if not refs:
+        raise UserError("give at least one case reference (or --from EMAIL)")
+    cases = [_open_case_for_change(session, catalog, actor, r)[0] for r in dict.fromkeys(refs)]
+    person = navigator(session, navigator_email, actor)
+    moved: dict[int, list[Case]] = {}
+    for case in cases:
+        if case.navigator_id == person.id:
+            raise UserError(f"{case.ref} is already with {navigator_email}")
+        moved.setdefault(case.navigator_id, []).append(case)
+    for previous_id, held in moved.items():
+        previous = session.get(Staff, previous_id)
+        for case in held:
+            case.navigator_id = person.id
+            case.organisation_id = person.organisation_id
+            audit(
+                session,
+                now,
+                actor,
+                "case.assign",
+                case.ref,
+                navigator=navigator_email,
+                previous=previous.email,
+                reason=reason,
+            )
+            _replan(session, catalog, case, now)
+    _queue_handovers(session, person, moved, now)
+    return [case.ref for cases in moved.values() for case in cases]
+
+
+def _held_by(session: Session, actor: Actor, email: str) -> list[str]:
+    """The open cases `email` holds that `actor` may see; an unknown person holds none."""
+    person = _staff_by_email(session, email)
+    if person is None:
+        raise UserError(f"unknown navigator '{email}' (import staff first: alongside staff import)")
+    cases = session.exec(
+        select(Case).where(Case.navigator_id == person.id, Case.status == "open").order_by(Case.ref)
+    ).all()
+    return [c.ref for c in cases if can_see(actor, CaseScope(c.navigator_id, c.organisation_id))]
+
+
+def _queue_handovers(
+    session: Session, person: Staff, moved: dict[int, list[Case]], now: datetime
+) -> None:
+    """One notice to the new holder for every case they take on, and one to each previous
+    holder still active for the cases they hand over."""
+
+    def notice(direction: Literal["to", "from"], to: str, cases: list[Case], other: str) -> Message:
+        refs = [c.ref for c in cases]
+        open_tasks = session.exec(
+            select(sa.func.count()).where(
+                Task.case_id.in_([c.id for c in cases]), Task.status == "open"
+            )
+        ).one()
+        return Message(
+            f"handover:{direction}:{to}:{now.isoformat()}:{','.join(refs)}",
+            "handover",
+            to,
+            refs[0] if len(refs) == 1 else None,
+            HandoverPayload(direction=direction, cases=refs, other=other, open_tasks=open_tasks),
+        )
+
+    previous = {i: session.get(Staff, i) for i in moved}
+    every = [case for cases in moved.values() for case in cases]
+    others = ", ".join(sorted(p.email for p in previous.values()))
+    messages = [notice("to", person.email, every, others)]
+    messages += [
+        notice("from", previous[i].email, cases, person.email)
+        for i, cases in moved.items()
+        if previous[i].active
+    ]
+    queue(session, messages, now)
+
+
+def rename_case(
+    session: Session,
+    catalog: Catalog,
+    old: str,
+    new: str,
+    reason: str,
+    now: datetime,
+    actor: Actor,
+) -> Case:
+    """Correct a case reference everywhere it is kept.
+
+    Earlier audit entries and messages are re-keyed to the new reference and the rename's
+    own entry does not repeat the old one: a reference is corrected because it was wrong,
+    often because it was a name, so the old text must not survive the correction.
+    """
+    _need_reason(reason, "renaming a case")
+    case = get_case(session, actor, old)
+    check_reference(session, case.organisation_id, new)
+    if session.exec(select(Case.id).where(Case.ref == new)).first() is not None:
+        raise UserError(f"case '{new}' already exists")
+    case.ref = new
+    session.add(case)
+    session.execute(sa.update(AuditEntry).where(AuditEntry.case_ref == old).values(case_ref=new))
+    session.execute(
+        sa.update(OutboxMessage).where(OutboxMessage.case_ref == old).values(case_ref=new)
+    )
+    audit(session, now, actor, "case.rename", new, reason=reason)
     return case
 
 
 def close_case(
-    session: Session, catalog: Catalog, ref: str, reason: str, now: datetime, who: str
+    session: Session, catalog: Catalog, ref: str, reason: str, now: datetime, actor: Actor
 ) -> int:
     """Close a case: its open tasks are cancelled; done and waived ones stay as they were."""
+    case, _ = _open_case_for_change(session, catalog, actor, ref)
+    _need_reason(reason, "closing a case")
     free_text(reason, "the close reason")
-    case, _ = _open_case_for_change(session, catalog, ref)
     case.status, case.closed_reason, case.closed_at, case.replan_at = "closed", reason, now, None
     session.add(case)
     cancelled = session.execute(
@@ -418,35 +578,115 @@ def close_case(
         .values(**lifecycle.cancel(now, "case closed"))
     ).rowcount
     # The reason is free text: it stays on the case, out of the audit log (like facts).
-    audit(session, now, who, "case.close", ref, cancelled=cancelled)
+    audit(session, now, actor, "case.close", ref, cancelled=cancelled)
     return cancelled
+
+
+def view_case(session: Session, catalog: Catalog, ref: str, now: datetime, actor: Actor) -> dict:
+    """One case's detail, for a person to read; the read is audited, as the data is
+    special category (who looked at which case, when)."""
+    detail = queries.case_detail(session, actor, ref, catalog)
+    audit(session, now, actor, "case.view", ref)
+    return detail
 
 
 # --- tasks ------------------------------------------------------------------------------
 
 
-def get_task(session: Session, task_id: int) -> tuple[Task, Case]:
+def get_task(session: Session, actor: Actor, task_id: int) -> tuple[Task, Case]:
+    """The task and its case, if `actor` may see the case; else exactly "unknown task"."""
     if not 1 <= task_id <= MAX_TASK_ID:  # no such id can exist; the database would overflow
         raise UserError(f"unknown task {task_id}")
     task = session.exec(select(Task).where(Task.id == task_id).with_for_update()).first()
-    if task is None:
+    case = session.get(Case, task.case_id) if task is not None else None
+    if case is None or not can_see(actor, CaseScope(case.navigator_id, case.organisation_id)):
         raise UserError(f"unknown task {task_id}")
-    return task, session.get(Case, task.case_id)
+    return task, case
+
+
+def view_task(
+    session: Session, catalog: Catalog, task_id: int, now: datetime, actor: Actor
+) -> dict:
+    """One task's detail with its notes and reasons (case data): audited like a case view."""
+    detail = queries.task_detail(session, actor, task_id)
+    audit(session, now, actor, "task.view", detail["case"], task=task_id)
+    return detail
+
+
+def counted_from(session: Session, catalog: Catalog, actor: Actor, task_id: int) -> datetime | None:
+    """The earliest instant task `task_id` can have been done (see `_counted_from`)."""
+    task, case = get_task(session, actor, task_id)
+    return _counted_from(session, catalog, case, task)
+
+
+def _counted_from(session: Session, catalog: Catalog, case: Case, task: Task) -> datetime | None:
+    """The instant of the event the task's deadline counts forward from, if it does: its
+    `due` when that is `N after EVENT`, or for a recurring task its stage's start (`EVENT` or
+    `N after EVENT`). Nothing can have been done for it before then. A deadline counted back
+    from an event (`10 working days before trial`), or an event itself, sets no such bound:
+    that work is done before the event."""
+    try:
+        journey = catalog.resolve(case.journey_id)
+        stage, ob = journey.obligations[task.obligation]
+    except (UserError, KeyError):
+        return None
+    if ob.due is not None:
+        anchor = ob.due if ob.due.offset is not None and ob.due.sign > 0 else None
+    else:
+        start = journey.stage_start(stage)
+        anchor = start if start.offset is None or start.sign > 0 else None
+    if anchor is None:
+        return None
+    return session.exec(
+        select(CaseEvent.instant)
+        .where(CaseEvent.case_id == case.id, CaseEvent.name == anchor.event)
+        .order_by(CaseEvent.id.desc())
+    ).first()
 
 
 def _close_task(
-    session, catalog, task_id, status, now, who, *, at=None, note=None, reason=None
+    session: Session,
+    catalog: Catalog,
+    actor: Actor,
+    task_id: int,
+    status: lifecycle.TaskStatus,
+    now: datetime,
+    *,
+    at: datetime | None = None,
+    note: str | None = None,
+    reason: str | None = None,
 ) -> Task:
-    task, case = get_task(session, task_id)
+    task, case = get_task(session, actor, task_id)
+    when = at or now
+    if at is not None:
+        if at > now:
+            raise UserError(f"--at {at.isoformat()} is in the future: give when it was done")
+        start = _counted_from(session, catalog, case, task)
+        if start is not None and at < start:
+            raise UserError(
+                f"--at {at.isoformat()} is before the event task {task_id} counts from "
+                f"({start.isoformat()})"
+            )
     for name, value in lifecycle.close(
-        task_id, task.status, status, at or now, note=note, reason=reason
+        task_id, task.status, status, when, note=note, reason=reason
     ).items():
         setattr(task, name, value)
     session.add(task)
+    session.add(
+        TaskHistory(
+            task_id=task_id,
+            action=status,
+            at=when,
+            recorded_at=now,
+            by=actor.who,
+            note=note,
+            reason=reason,
+        )
+    )
     audit(
         session,
         now,
-        who,
+        actor,
         f"task.{status}",
         case.ref,
         task=task_id,
@@ -465,21 +705,24 @@ def complete_task(
     at: datetime | None,
     note: str | None,
     now: datetime,
-    who: str,
+    actor: Actor,
 ) -> Task:
     note = free_text(note, "the note")
-    return _close_task(session, catalog, task_id, "done", now, who, at=at, note=note)
+    return _close_task(session, catalog, actor, task_id, "done", now, at=at, note=note)
 
 
 def waive_task(
-    session: Session, catalog: Catalog, task_id: int, reason: str, now: datetime, who: str
+    session: Session, catalog: Catalog, task_id: int, reason: str, now: datetime, actor: Actor
 ) -> Task:
     free_text(reason, "the waive reason")
-    return _close_task(session, catalog, task_id, "waived", now, who, reason=reason)
+    return _close_task(session, catalog, actor, task_id, "waived", now, reason=reason)
 
 
-def reopen_task(session: Session, catalog: Catalog, task_id: int, now: datetime, who: str) -> Task:
-    task, case = get_task(session, task_id)
+def reopen_task(
+    session: Session, catalog: Catalog, task_id: int, now: datetime, actor: Actor
+) -> Task:
+    """Reopen a done or waived task; who closed it, when and why stays in its history."""
+    task, case = get_task(session, actor, task_id)
     lifecycle.check_reopen(task_id, task.status)
     if case.status != "open":
         raise UserError(f"case '{case.ref}' is closed")
@@ -493,6 +736,14 @@ def reopen_task(session: Session, catalog: Catalog, task_id: int, now: datetime,
     for name, value in lifecycle.reopen(task_id, task.status, alerts).items():
         setattr(task, name, value)
     session.add(task)
-    audit(session, now, who, "task.reopen", case.ref, task=task_id)
+    session.add(
+        TaskHistory(task_id=task_id, action="reopened", at=now, recorded_at=now, by=actor.who)
+    )
+    audit(session, now, actor, "task.reopen", case.ref, task=task_id)
     _replan(session, catalog, case, now)
     return task
+
+
+def resolve_actor(session: Session, who: str | None) -> Actor:
+    """The acting person for an entry point: `who` an email, or None for the operator."""
+    return access.resolve(session, who)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
@@ -59,15 +59,22 @@ class Organisation(SQLModel, table=True):
     name: str
     calendar: str
     timezone: str
+    # A case reference must match this whole, so a name cannot be typed as a reference.
+    reference_pattern: str = Field(default=r"^[A-Z]{2,6}-[0-9]{1,7}$")
 
 
 class Staff(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(unique=True)
     name: str
-    role: str  # navigator | team_lead | programme_lead | operations
+    role: str  # navigator | team_lead | programme_lead | programme_admin | operations
     organisation_id: str = Field(foreign_key="organisation.id", index=True)
     lead_id: int | None = Field(default=None, foreign_key="staff.id")
+    # Leavers are kept (cases and the audit name them) but get no messages and cannot act.
+    active: bool = True
+    left_on: date | None = None
+    # Further organisations a programme lead answers for, beyond their own.
+    organisations: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
 
 
 class Case(SQLModel, table=True):
@@ -119,6 +126,20 @@ class Task(SQLModel, table=True):
     alerts_handled: int = 0
     escalation_level: int = 0
     next_alert_at: datetime | None = _instant(nullable=True, index=True)
+
+
+class TaskHistory(SQLModel, table=True):
+    """Each time a person closed or reopened a task: kept, so a reopen loses nothing."""
+
+    __tablename__ = "task_history"
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int = Field(foreign_key="task.id", index=True)
+    action: Literal["done", "waived", "reopened"] = Field(sa_type=sa.String)
+    at: datetime = _instant()  # when it happened (a completion may be recorded late)
+    recorded_at: datetime = _instant()
+    by: str
+    note: str | None = None
+    reason: str | None = None
 
 
 class OutboxMessage(SQLModel, table=True):

@@ -39,6 +39,7 @@ from engine.addresses import AddressError, check_address
 from engine.core.messages import (
     DigestPayload,
     EscalationPayload,
+    HandoverPayload,
     MessageKind,
     ReminderPayload,
     ReplanPayload,
@@ -257,6 +258,20 @@ def _digest(payload: DigestPayload, tz: ZoneInfo, as_of: datetime) -> View:
     }
 
 
+def _handover(payload: HandoverPayload) -> View:
+    cases = list(payload["cases"])
+    count_text = cases[0] if len(cases) == 1 else _plural(len(cases), "case")
+    way = "to you from" if payload["direction"] == "to" else "from you to"
+    subject = f"Handover: {_refs([{'case': c} for c in cases])} {way} {payload['other']}"
+    return subject, {
+        "direction": payload["direction"],
+        "cases": cases,
+        "other": payload["other"],
+        "count_text": f"Case {count_text}" if len(cases) == 1 else count_text.capitalize(),
+        "open_tasks_text": _plural(payload["open_tasks"], "task").capitalize(),
+    }
+
+
 def _view(row: OutboxRow) -> View:
     """(subject, template context) for a row; the subject never holds more than the body."""
     payload: Any = row.payload  # stored JSON: its shape is the kind's payload type
@@ -271,6 +286,8 @@ def _view(row: OutboxRow) -> View:
         return _replan(payload, tz)
     if kind == "digest":
         return _digest(payload, tz, as_of)
+    if kind == "handover":
+        return _handover(payload)
     raise ValueError(f"unknown message kind {kind!r}")
 
 

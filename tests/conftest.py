@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from engine.core.actors import operator
+
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="alongside-prefect-"))
 os.environ["PREFECT_SERVER_EPHEMERAL_ENABLED"] = "false"
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
@@ -64,8 +66,8 @@ def _empty_postgres(url: str) -> None:
     with engine.begin() as connection:
         connection.execute(
             sa.text(
-                'TRUNCATE audit, outbox, task, case_event, "case", staff, organisation '
-                "RESTART IDENTITY CASCADE"
+                "TRUNCATE audit, outbox, task_history, task, case_event, "
+                '"case", staff, organisation RESTART IDENTITY CASCADE'
             )
         )
 
@@ -77,7 +79,6 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("ALONGSIDE_JOURNEYS_DIR", str(SHIPPED))
     monkeypatch.setenv("ALONGSIDE_TRANSPORT", "file")
     monkeypatch.delenv("ALONGSIDE_DATABASE_URL", raising=False)
-    monkeypatch.setenv("ALONGSIDE_ACTOR", "tester")
     return tmp_path / "home"
 
 
@@ -103,5 +104,5 @@ def staffed(db_url: str) -> str:
     from engine.store import session_scope
 
     with session_scope(db_url) as session:
-        service.import_staff(session, STAFF_YAML, at("2026-01-01T00:00"), "tester")
+        service.import_staff(session, STAFF_YAML, at("2026-01-01T00:00"), operator())
     return db_url

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from engine import service, sweep
+from engine.core.actors import operator
 from engine.store import OutboxMessage, session_scope
 from tests.conftest import at, shipped_catalog
 
@@ -21,7 +22,7 @@ def open_case(url: str, ref: str, referral: str) -> None:
             {"referral": referral},
             {},
             at(referral),
-            "t",
+            operator(),
         )
 
 
@@ -65,7 +66,7 @@ def test_top_of_the_ladder_reaches_a_programme_lead_in_another_organisation(staf
     # The Romanian team has no programme lead of its own: Kent's programme lead hears.
     with session_scope(staffed) as session:
         service.open_case(session, shipped_catalog(), "ROU-0001", "adult-cjs", "ro-nav@example.org",
-            {"referral": "2027-01-04T09:00"}, {}, at("2027-01-04T09:00"), "t",
+            {"referral": "2027-01-04T09:00"}, {}, at("2027-01-04T09:00"), operator(),
         )  # fmt: skip
     sweep.plan_and_alert(
         staffed, shipped_catalog(), at("2027-01-07T12:00")

@@ -81,7 +81,7 @@ def test_tasks_listed_completed_waived_reopened_and_audited(programme: Path) -> 
     assert actions[:3] == ["task.reopen", "task.waived", "task.done"]
     assert "case.open" in actions
     entries = json.loads(run("audit", "--json").stdout)
-    assert {a["actor"] for a in entries if a["action"] != "reconcile"} == {"tester"}
+    assert {a["actor"] for a in entries if a["action"] != "reconcile"} == {"operator"}
     assert {a["actor"] for a in entries if a["action"] == "reconcile"} == {"engine"}
 
 
@@ -111,7 +111,7 @@ BAD = [
     (("case", "event", "NOPE-1", "charge=2027-02-01"), "unknown case 'NOPE-1'"),
     (opening("KNT-0001"), "already exists"),
     (opening(navigator="who@example.org"), "unknown navigator"),
-    (opening(navigator="lead@example.org"), "not a navigator"),
+    (opening(navigator="prog@example.org"), "not a navigator or team lead"),
     (opening(journey="no-such"), "unknown journey"),
     (opening()[:-2], "opens with 'referral'"),
     (("case", "event", "KNT-0001", "chrage=2027-02-01"), "unknown event 'chrage'"),
@@ -121,7 +121,8 @@ BAD = [
     (("case", "fact", "KNT-0001", "age=old"), "is an integer"),
     (("case", "fact", "KNT-0001", "age=200"), "above the maximum"),
     (("case", "fact", "KNT-0001", "uk_national=maybe"), "boolean"),
-    (("case", "assign", "KNT-0001", "--navigator", "prog@example.org"), "not a navigator"),
+    (("case", "assign", "KNT-0001", "--navigator", "prog@example.org", "--reason", "x"),
+     "not a navigator"),
     (("task", "done", "99999"), "unknown task 99999"),
     (("task", "reopen", "1"), "only done or waived"),
     (("task", "list", "--status", "late"), "unknown status"),
@@ -152,15 +153,17 @@ def test_completing_a_cancelled_task_is_refused(programme: Path, db_url: str) ->
 
 def test_bad_staff_file_changes_nothing(programme: Path, tmp_path: Path, db_url: str) -> None:
     before = state(db_url)
+    bad = tmp_path / "bad.yaml"
     bad_files = {
-        "staff: [{email: x@example.org}]": "error: staff file: staff.0.name",
-        "organisations: [": "error: staff file is not valid YAML",
+        "staff: [{email: x@example.org, role: navigator, organisation: kent}]": (
+            f"error: {bad}:1:9: staff x@example.org: 'name' is missing"
+        ),
+        "organisations: [": f"error: {bad}:1:17: not valid YAML",
         "staff: [{email: a@example.org, name: A, role: navigator, organisation: mars}]": (
-            "error: staff a@example.org: unknown organisation 'mars'"
+            f"error: {bad}:1:72: staff a@example.org: unknown organisation 'mars'"
         ),
     }
     for text, expected in bad_files.items():
-        bad = tmp_path / "bad.yaml"
         bad.write_text(text)
         result = run("staff", "import", str(bad), ok=False)
         assert result.returncode == 1

@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from engine import service, sweep
+from engine.core.actors import operator
 from engine.store import EPOCH, Case, OutboxMessage, Task, session_scope
 from tests.conftest import PG_URL, STAFF_YAML, _empty_postgres, at, shipped_catalog
 
@@ -37,7 +38,7 @@ def seed(url: str) -> None:
                 {"referral": f"2027-01-{day:02d}T10:00"},
                 {},
                 at(f"2027-01-{day:02d}T10:05"),
-                "tester",
+                operator(),
             )
         session.execute(sa.update(Case).values(replan_at=EPOCH))
 
@@ -68,7 +69,7 @@ def staffed(home: Path) -> str:
     """The CI's PostgreSQL database, emptied, with the test staff imported."""
     _empty_postgres(PG_URL)
     with session_scope(PG_URL) as session:
-        service.import_staff(session, STAFF_YAML, at("2026-01-01T00:00"), "tester")
+        service.import_staff(session, STAFF_YAML, at("2026-01-01T00:00"), operator())
     return PG_URL
 
 
@@ -86,7 +87,7 @@ def test_two_concurrent_sweeps_equal_one(staffed: str) -> None:
     # The same seed, swept once by one worker, must give the same tasks and alerts.
     _empty_postgres(staffed)
     with session_scope(staffed) as session:
-        service.import_staff(session, STAFF_YAML, at("2026-01-01T00:00"), "tester")
+        service.import_staff(session, STAFF_YAML, at("2026-01-01T00:00"), operator())
     seed(staffed)
     sweep.plan_and_alert(staffed, shipped_catalog(), at(NOW))
     alone = outcome(staffed)
@@ -118,7 +119,7 @@ def _seed_race(url: str) -> None:
     other case behind the engine's back and every case marked for re-planning, so a re-plan
     cancels overdue tasks (`when: not uk_national`) that an alert pass must not escalate."""
     with session_scope(url) as session:
-        service.import_staff(session, STAFF_YAML, at("2026-01-01T00:00"), "tester")
+        service.import_staff(session, STAFF_YAML, at("2026-01-01T00:00"), operator())
         for n in range(RACE_CASES):
             day = 1 + n % 28
             service.open_case(
@@ -130,7 +131,7 @@ def _seed_race(url: str) -> None:
                 {"referral": f"2027-01-{day:02d}T10:00"},
                 {},
                 at(f"2027-01-{day:02d}T10:05"),
-                "tester",
+                operator(),
             )
         cases = Case.__table__
         session.execute(

@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from engine import service
+from engine.core.actors import operator
 from engine.core.values import check_event_name, parse_fact
 from engine.store import Case, OutboxMessage, Task, session_scope
 from flows import sweep as flows
@@ -100,7 +101,7 @@ def run_demo(home: Path, *args: str, timeout: float = 300) -> subprocess.Complet
 
 def test_the_demo_refuses_a_home_it_did_not_make(home: Path) -> None:
     with session_scope(f"sqlite:///{home / 'alongside.db'}") as session:
-        service.import_staff(session, STAFF_YAML, at("2026-01-01T00:00"), "tester")
+        service.import_staff(session, STAFF_YAML, at("2026-01-01T00:00"), operator())
     result = run_demo(home)
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: ")

@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from engine import service
+from engine.core.actors import operator
 from engine.core.errors import UserError
 from engine.store import AuditEntry, Case, OutboxMessage, Staff, Task, session_scope
 from flows import report
@@ -28,11 +29,11 @@ def open_cases(url: str) -> None:
     with session_scope(url) as session:
         for ref in KENT:
             service.open_case(session, shipped_catalog(), ref, "adult-cjs", "nav@example.org",
-                {"referral": "2027-01-04T09:00"}, {"age": "34"}, at("2027-01-04T09:05"), "tester",
+                {"referral": "2027-01-04T09:00"}, {"age": "34"}, at("2027-01-04T09:05"), operator(),
             )  # fmt: skip
         service.open_case(session, shipped_catalog(), "RO-0001", "safe-return-romania",
             "ro-nav@example.org",
-            {"referral": "2027-01-04T09:00"}, {}, at("2027-01-04T09:05"), "tester",
+            {"referral": "2027-01-04T09:00"}, {}, at("2027-01-04T09:05"), operator(),
         )  # fmt: skip
 
 

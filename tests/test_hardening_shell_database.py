@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from engine import service
+from engine.core.actors import operator
 from engine.failures import EXIT_INTERNAL, EXIT_UNAVAILABLE, explain
 from engine.files import private_dir
 from engine.settings import Settings
@@ -70,7 +71,7 @@ def pg_staffed(home: Path, journeys: Path, monkeypatch: pytest.MonkeyPatch) -> s
     _empty_postgres(PG_URL)
     monkeypatch.setenv("ALONGSIDE_DATABASE_URL", PG_URL)
     with session_scope(PG_URL) as session:
-        service.import_staff(session, STAFF_YAML, at("2026-01-01T00:00"), "tester")
+        service.import_staff(session, STAFF_YAML, at("2026-01-01T00:00"), operator())
     return PG_URL
 
 
@@ -103,7 +104,7 @@ def test_the_loser_of_a_case_open_race_on_postgres_prints_one_line_without_facts
                 service.open_case(session, Settings().catalog, "KNT-0042", "race-test",
                     "nav2@example.org",
                     {"referral": "2027-01-04T09:00"}, {"nationality": "other"},
-                    at("2027-01-04T09:05"), "winner",
+                    at("2027-01-04T09:05"), operator(),
                 )  # fmt: skip
                 inserted.set()
                 release.wait(60)

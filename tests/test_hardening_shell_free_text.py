@@ -19,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 from engine import service
+from engine.core.actors import operator
 from engine.core.messages import Message
 from engine.outbox import queue
 from engine.service import MAX_FREE_TEXT
@@ -202,7 +203,7 @@ def test_the_sweep_dispatch_and_prefect_texts_never_carry_free_text(
 
     def act(fn, *args, now: str):
         with session_scope(url) as session:
-            return fn(session, shipped_catalog(), *args, at(now), "tester")
+            return fn(session, shipped_catalog(), *args, at(now), operator())
 
     for ref in ("KNT-0001", "KNT-0002"):
         act(

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from engine import service, sweep
+from engine import service
+from engine.core.actors import operator, sweep
 from engine.settings import Settings
 from engine.store import EPOCH, Case, CaseEvent, OutboxMessage, Task, session_scope
 from notifications.dispatch import dispatch
@@ -45,7 +46,7 @@ def test_a_tick_over_100_cases_plans_the_99_and_reports_the_one(staffed: str) ->
         for n in range(100):
             service.open_case(
                 session, shipped_catalog(), f"KNT-{n:04d}", "adult-cjs", "nav@example.org",
-                {"referral": "2027-01-04T09:00"}, {}, at("2027-01-04T09:05"), "tester",
+                {"referral": "2027-01-04T09:00"}, {}, at("2027-01-04T09:05"), operator(),
             )  # fmt: skip
         broken = session.execute(sa.select(Case).where(Case.ref == "KNT-0042")).scalar_one()
         # A date no person can type any more (values refuse it), as old data might hold:
@@ -81,7 +82,7 @@ def test_a_command_that_cannot_plan_its_case_is_one_line_and_changes_nothing(
     with session_scope(staffed) as session:
         service.open_case(
             session, shipped_catalog(), "KNT-0001", "adult-cjs", "nav@example.org",
-            {"referral": "2027-01-04T09:00"}, {}, at("2027-01-04T09:05"), "tester",
+            {"referral": "2027-01-04T09:00"}, {}, at("2027-01-04T09:05"), operator(),
         )  # fmt: skip
     before = state(staffed)
     with pytest.raises(Exception) as error, session_scope(staffed) as session:
@@ -94,7 +95,7 @@ def test_a_command_that_cannot_plan_its_case_is_one_line_and_changes_nothing(
         )  # fmt: skip
         service.record_facts(
             session, shipped_catalog(), "KNT-0001", {"uk_national": "true"},
-            at("2027-01-05T09:05"), "tester",
+            at("2027-01-05T09:05"), operator(),
         )  # fmt: skip
     assert str(error.value).startswith("cannot plan case KNT-0001: ")
     assert state(staffed) == before
@@ -143,7 +144,7 @@ def test_listings_stop_at_100_unless_all(staffed: str) -> None:
         for n in range(12):
             service.open_case(
                 session, shipped_catalog(), f"KNT-{n:04d}", "adult-cjs", "nav@example.org",
-                {"referral": "2027-01-04T09:00"}, {}, at("2027-01-04T09:05"), "tester",
+                {"referral": "2027-01-04T09:00"}, {}, at("2027-01-04T09:05"), operator(),
             )  # fmt: skip
         total = session.execute(sa.select(sa.func.count()).select_from(Task)).scalar()
     assert total > 100
@@ -160,7 +161,7 @@ def test_control_characters_are_shown_not_obeyed(staffed: str, monkeypatch) -> N
     with session_scope(staffed) as session:
         service.open_case(
             session, shipped_catalog(), "KNT-0001", "adult-cjs", "nav@example.org",
-            {"referral": "2027-01-04T09:00"}, {}, at("2027-01-04T09:05"), "tester",
+            {"referral": "2027-01-04T09:00"}, {}, at("2027-01-04T09:05"), operator(),
         )  # fmt: skip
         session.execute(sa.update(Task).values(title="Call \x1b[2J[bold]now[/bold]"))
     out = cli("task", "list", "--case", "KNT-0001").stdout
@@ -175,7 +176,7 @@ def test_inputs_that_mean_nothing_are_one_line_and_exit_1(staffed: str, tmp_path
     with session_scope(staffed) as session:
         service.open_case(
             session, shipped_catalog(), "KNT-0001", "adult-cjs", "nav@example.org",
-            {"referral": "2027-01-04T09:00"}, {}, at("2027-01-04T09:05"), "tester",
+            {"referral": "2027-01-04T09:00"}, {}, at("2027-01-04T09:05"), operator(),
         )  # fmt: skip
     before = state(staffed)
     assert "no date given" in one_line(cli("tick", "--now", "", code=1))

@@ -261,6 +261,12 @@ def test_every_kind_has_both_templates_and_an_auto_submitted_header(kind):
         "escalation": {"timezone": "Europe/London", "items": [overdue_item()]},
         "replan": replan(replan_item()),
         "digest": {"timezone": "UTC", "date": "2027-01-05", "overdue": [overdue_item()]},
+        "handover": {
+            "direction": "to",
+            "cases": ["KNT-0042"],
+            "other": "nav2@example.org",
+            "open_tasks": 3,
+        },
     }
     message = render(row(kind, payloads[kind]), SETTINGS, NOW)
     text, html, _ = parts(message)

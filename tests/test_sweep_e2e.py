@@ -8,6 +8,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from engine import service, sweep
+from engine.core.actors import operator
 from engine.store import OutboxMessage, Task, session_scope
 from tests.conftest import at, shipped_catalog
 
@@ -33,7 +34,7 @@ def new_messages(url: str, seen: int) -> list[OutboxMessage]:
 
 def do(url: str, action, *args, now: str):
     with session_scope(url) as session:
-        return action(session, shipped_catalog(), *args, at(now), "tester")
+        return action(session, shipped_catalog(), *args, at(now), operator())
 
 
 def task_id(url: str, obligation: str, occurrence: int = 1) -> int:
@@ -51,7 +52,7 @@ def open_case(url: str) -> None:
             {"referral": "2027-01-04T09:00"},
             {"age": "34", "uk_national": "false"},
             at("2027-01-04T09:05"),
-            "tester",
+            operator(),
         )
 
 
@@ -227,7 +228,7 @@ def test_a_case_through_months_of_simulated_time(staffed: str) -> None:
     # Closing the case cancels what is open and leaves the rest.
     with session_scope(url) as session:
         cancelled = service.close_case(
-            session, shipped_catalog(), REF, "moved away", at("2027-06-01T09:00"), "tester"
+            session, shipped_catalog(), REF, "moved away", at("2027-06-01T09:00"), operator()
         )
     assert cancelled > 0
     final = tasks(url)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, NotRequired, TypedDict
 
-MessageKind = Literal["reminder", "overdue", "escalation", "replan", "digest"]
+MessageKind = Literal["reminder", "overdue", "escalation", "replan", "digest", "handover"]
 MessageStatus = Literal["queued", "sending", "sent", "failed"]
 MESSAGE_STATUSES: tuple[MessageStatus, ...] = ("queued", "sending", "sent", "failed")
 Precision = Literal["day", "hour"]
@@ -88,7 +88,19 @@ class DigestPayload(TypedDict):
     team: list[DigestItem]
 
 
-Payload = ReminderPayload | EscalationPayload | ReplanPayload | DigestPayload
+class HandoverPayload(TypedDict):
+    """Cases changing hands: to the navigator taking them on, or the one handing them over.
+
+    The reason stays in the audit log, not in an email: it may say why a survivor moved.
+    """
+
+    direction: Literal["to", "from"]  # "to": you take these on; "from": you hand them over
+    cases: list[str]  # case references
+    other: str  # the other navigator's email
+    open_tasks: int  # across these cases
+
+
+Payload = ReminderPayload | EscalationPayload | ReplanPayload | DigestPayload | HandoverPayload
 
 
 @dataclass(frozen=True, slots=True)

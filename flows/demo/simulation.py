@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from engine.catalog import Catalog
+from engine.core.actors import operator
 from engine.core.errors import UserError
 from flows.demo.programme import DILIGENCE, Action, staff_yaml, story
 
@@ -107,6 +108,7 @@ class People:
         from engine.store import session_scope
 
         with session_scope(self.url) as session:
+            office = operator()  # the programme office records events and closes cases
             if action.kind == "open":
                 service.open_case(
                     session,
@@ -117,14 +119,14 @@ class People:
                     action.events,
                     action.facts,
                     now,
-                    action.navigator,
+                    service.resolve_actor(session, action.navigator),
                 )
             elif action.kind == "event":
-                service.record_events(session, self.catalog, action.ref, action.events, now, "demo")
+                service.record_events(session, self.catalog, action.ref, action.events, now, office)
             elif action.kind == "fact":
-                service.record_facts(session, self.catalog, action.ref, action.facts, now, "demo")
+                service.record_facts(session, self.catalog, action.ref, action.facts, now, office)
             elif action.kind == "close":
-                service.close_case(session, self.catalog, action.ref, action.reason, now, "demo")
+                service.close_case(session, self.catalog, action.ref, action.reason, now, office)
         if action.established:
             self.catch_up(action.ref, now)
 
@@ -138,10 +140,14 @@ class People:
             if not due:
                 return
             with session_scope(self.url) as session:
+                office = operator()
                 for task_id, _nav, task_due, _precision, _category in due:
                     done_at = min(task_due - timedelta(hours=self.rng.randint(1, 30)), now)
+                    # never before the event its deadline counts from: the service refuses that
+                    start = service.counted_from(session, self.catalog, office, task_id)
+                    done_at = max(done_at, start) if start and start <= now else done_at
                     service.complete_task(
-                        session, self.catalog, task_id, done_at, None, now, "demo"
+                        session, self.catalog, task_id, done_at, None, now, office
                     )
 
     def work(self, now: datetime) -> None:
@@ -151,8 +157,10 @@ class People:
 
         soon = self._open_tasks(now + timedelta(days=2))
         with session_scope(self.url) as session:
-            for task_id, nav, _due, precision, category in soon:
-                chance = DILIGENCE.get(nav, 1.0) * (0.9 if precision == "hour" else 0.45)
+            actors = {nav: service.resolve_actor(session, nav) for nav in {t[1] for t in soon}}
+            for task_id, email, _due, precision, category in soon:
+                nav = actors[email]
+                chance = DILIGENCE.get(email, 1.0) * (0.9 if precision == "hour" else 0.45)
                 roll = self.rng.random()
                 if roll < 0.02 and category not in ("contact", "safety", "accommodation"):
                     service.waive_task(
@@ -208,7 +216,7 @@ def simulate(
     actions = story(start, seed)
     outcome = Outcome(start=start, end=start + timedelta(days=count - 1))
     with session_scope(url) as session:
-        service.import_staff(session, staff_yaml(), moment(start, time(7, 0)), "demo")
+        service.import_staff(session, staff_yaml(), moment(start, time(7, 0)), operator())
     began = clock.perf_counter()
     for number, day in enumerate(days(start, count)):
         if day.weekday() < 5:

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from engine import service
 from engine import sweep as engine_sweep
 from engine.catalog import Catalog
+from engine.core.actors import operator
 from engine.settings import SHIPPED_JOURNEYS
 from engine.store import Case, OutboxMessage, Staff, Task, session_scope
 from flows import sweep as flows
@@ -75,7 +76,7 @@ def programme(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> st
     url = f"sqlite:///{home / 'alongside.db'}"
     opened = at("2027-01-04T09:05")
     with session_scope(url) as session:
-        service.import_staff(session, STAFF_YAML, opened, "tester")
+        service.import_staff(session, STAFF_YAML, opened, operator())
         for ref, journey, navigator, facts in [
             ("KNT-0001", "adult-cjs", "nav@example.org", {"age": "34"}),
             ("KNT-0002", "probe", "nav2@example.org",
@@ -83,7 +84,7 @@ def programme(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> st
             ("RO-0001", "safe-return-romania", "ro-nav@example.org", {}),
         ]:  # fmt: skip
             service.open_case(session, Catalog(journeys), ref, journey, navigator,
-                {"referral": "2027-01-04T09:00"}, facts, opened, "tester",
+                {"referral": "2027-01-04T09:00"}, facts, opened, operator(),
             )  # fmt: skip
     return url
 

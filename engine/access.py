@@ -1,0 +1,61 @@
+"""Acting people, resolved from the store, and their scope as SQL.
+
+The rules live in `engine.core.actors` (pure); this module reads what they need (a person's
+role, organisations, team) and states the same rule as a WHERE clause, so listings filter
+in the database rather than after reading every case.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from engine.core.actors import OPERATOR, Actor, Role, operator
+from engine.core.errors import UserError
+from engine.store import Staff
+
+staff_t = Staff.__table__
+
+
+def resolve(session: Session, who: str | None) -> Actor:
+    """The actor for `--as EMAIL` (None: the operator account).
+
+    An unknown person and a leaver are refused alike: neither may act.
+    """
+    if who is None or who == OPERATOR:
+        return operator()
+    person = session.exec(select(Staff).where(Staff.email == who)).first()
+    if person is None or not person.active:
+        raise UserError(f"cannot act as '{who}': no active staff member with that email")
+    return actor_for(session, person)
+
+
+def actor_for(session: Session, person: Staff) -> Actor:
+    """The actor a staff record acts as: its role, organisations and (for a lead) team."""
+    team = frozenset(
+        session.exec(
+            select(Staff.id).where(Staff.lead_id == person.id, Staff.role == "navigator")
+        ).all()
+    )
+    role: Role = person.role  # type: ignore[assignment]
+    return Actor(
+        who=person.email,
+        roles=frozenset({role}),
+        staff_id=person.id,
+        organisations=frozenset({person.organisation_id, *(person.organisations or [])}),
+        team=team,
+    )
+
+
+def case_filter(actor: Actor, case_t: sa.Table) -> sa.ColumnElement[bool]:
+    """`engine.core.actors.can_see` as a WHERE clause on the case table."""
+    if actor.is_admin:
+        return sa.true()
+    clauses: list[sa.ColumnElement[bool]] = []
+    if "programme_lead" in actor.roles and actor.organisations:
+        clauses.append(case_t.c.organisation_id.in_(sorted(actor.organisations)))
+    if actor.staff_id is not None:
+        clauses.append(case_t.c.navigator_id == actor.staff_id)
+    if "team_lead" in actor.roles and actor.team:
+        clauses.append(case_t.c.navigator_id.in_(sorted(actor.team)))
+    return sa.or_(*clauses) if clauses else sa.false()
