@@ -191,7 +191,8 @@ def case_detail(session: Session, actor: Actor, ref: str, catalog: Catalog) -> d
             for e in history
         ],
         "tasks": [
-            {**_task_row(t), "note": t.note, "history": closures.get(t.id, [])} for t in task_rows
+            {**_task_row(t), "note": t.note, "reason": t.reason, "history": closures.get(t.id, [])}
+            for t in task_rows
         ],
     }
 
@@ -233,6 +234,7 @@ def task_detail(session: Session, actor: Actor, task_id: int) -> dict:
     return {
         **_task_row(row),
         "note": row.note,
+        "reason": row.reason,
         "history": _histories(session, [task_id]).get(task_id, []),
     }
 

@@ -220,9 +220,10 @@ def check_reference(session: Session, organisation_id: str, ref: str) -> None:
     would put survivor data in every message and log line."""
     org = session.get(Organisation, organisation_id)
     pattern = org.reference_pattern if org else r"^[A-Z]{2,6}-[0-9]{1,7}$"
-    if not matches_reference(pattern, ref):
+    if len(ref) > MAX_REFERENCE or not matches_reference(pattern, ref):
         raise UserError(
-            f"'{ref}' is not a case reference of {organisation_id} (expected the form {pattern})"
+            f"'{_reference(ref)}' is not a case reference of {organisation_id} "
+            f"(expected the form {pattern})"
         )
 
 
