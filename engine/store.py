@@ -68,6 +68,10 @@ class Staff(SQLModel, table=True):
     role: str  # navigator | team_lead | programme_lead | operations
     organisation_id: str = Field(foreign_key="organisation.id", index=True)
     lead_id: int | None = Field(default=None, foreign_key="staff.id")
+    # per-kind email preferences from the staff file ({"tasks": "digest"}); absent = each
+    email_prefs: dict = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}")
+    )
 
 
 class Case(SQLModel, table=True):
@@ -119,6 +123,27 @@ class Task(SQLModel, table=True):
     alerts_handled: int = 0
     escalation_level: int = 0
     next_alert_at: datetime | None = _instant(nullable=True, index=True)
+    ladder_from: datetime | None = _instant(nullable=True)  # a late task's ladder restart
+    calendar_due: datetime | None = _instant(nullable=True)  # on calendars as; None: not
+    calendar_seq: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+
+
+class Acknowledgement(SQLModel, table=True):
+    """A lead has seen a task's escalation: no further steps of its ladder go to them."""
+
+    __table_args__ = (sa.UniqueConstraint("task_id", "staff_email"),)
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int = Field(foreign_key="task.id", index=True)
+    staff_email: str
+    at: datetime = _instant()
+    level: int  # the ladder step they acknowledged
+
+
+class Installation(SQLModel, table=True):
+    """One row: this installation's random id, so calendar UIDs never clash across homes."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    uid: str
 
 
 class OutboxMessage(SQLModel, table=True):

@@ -64,8 +64,8 @@ def _empty_postgres(url: str) -> None:
     with engine.begin() as connection:
         connection.execute(
             sa.text(
-                'TRUNCATE audit, outbox, task, case_event, "case", staff, organisation '
-                "RESTART IDENTITY CASCADE"
+                "TRUNCATE audit, outbox, acknowledgement, installation, task, case_event, "
+                '"case", staff, organisation RESTART IDENTITY CASCADE'
             )
         )
 

@@ -38,6 +38,7 @@ class ExistingTask:
     alerts_handled: int = 0
     next_alert_at: datetime | None = None
     escalation_level: int = 0
+    ladder_from: datetime | None = None
 
     @property
     def key(self) -> Key:
@@ -145,6 +146,7 @@ def redate(before: ExistingTask, task: PlannedTask, alerts: AlertState) -> dict[
         "alerts_handled": before.alerts_handled,
         "next_alert_at": before.next_alert_at,
         "escalation_level": before.escalation_level,
+        "ladder_from": before.ladder_from,
     }
     return {
         **planned_fields(task),

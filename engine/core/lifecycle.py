@@ -19,12 +19,20 @@ TaskStatus = Literal["open", "done", "waived", "cancelled"]
 TASK_STATUSES: tuple[TaskStatus, ...] = ("open", "done", "waived", "cancelled")
 HISTORY: tuple[TaskStatus, ...] = ("done", "waived")  # what people closed; never re-planned
 
-AlertState = dict[str, Any]  # alerts_handled, next_alert_at, escalation_level
+AlertState = dict[str, Any]  # alerts_handled, next_alert_at, escalation_level, ladder_from
 
 
-def alert_state(handled: int, next_at: datetime | None) -> AlertState:
-    """A task's alert columns with its ladder (re)started at `handled` alerts."""
-    return {"alerts_handled": handled, "next_alert_at": next_at, "escalation_level": 0}
+def alert_state(
+    handled: int, next_at: datetime | None, ladder_from: datetime | None = None
+) -> AlertState:
+    """A task's alert columns with its ladder (re)started at `handled` alerts; a late task's
+    ladder counts from `ladder_from` instead of its due instant."""
+    return {
+        "alerts_handled": handled,
+        "next_alert_at": next_at,
+        "escalation_level": 0,
+        "ladder_from": ladder_from,
+    }
 
 
 def close(
