@@ -5,7 +5,8 @@ reads rows, calls them, and writes the result of a whole batch with one set-base
 per kind of change, in one transaction, with one combined re-plan notice per case. Rows are
 locked (`FOR UPDATE SKIP LOCKED` on PostgreSQL, `BEGIN IMMEDIATE` on SQLite) and re-checked
 under the lock, so two sweeps never plan the same case at once and a repeated sweep finds
-nothing to do.
+nothing to do. The cases' calendar entries follow in the same transaction
+(`engine.calendar_notices`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from engine.bulk import insert_ignoring_conflicts, insert_rows, is_postgres, update_by_id
+from engine.calendar_notices import queue_calendar
 from engine.catalog import Catalog, Journeys
 from engine.core.calendar import get_calendar
 from engine.core.diff import Changes, ExistingTask, diff
@@ -27,7 +29,7 @@ from engine.core.errors import UserError
 from engine.core.escalation import rebased
 from engine.core.journey import Journey
 from engine.core.lifecycle import AlertState, alert_state
-from engine.core.messages import Message, ReplanItem, ReplanPayload
+from engine.core.messages import Message, ReplanItem, ReplanPayload, email_choice
 from engine.core.planner import PlannedTask, plan
 from engine.core.values import EventTime
 from engine.counts import Counts
@@ -148,8 +150,10 @@ def reconcile_cases(session: Session, catalog: Catalog, ids: list[int], now: dat
     writes = _Writes()
     directory = Directory(session)
     journeys = Journeys(catalog)
+    planned: list[int] = []
     for state in _load(session, ids, now):
         case = state.case
+        planned.append(case.id)
         try:
             journey = journeys[case.journey_id]
         except UserError as error:  # a broken journey file must not stop the whole sweep
@@ -171,6 +175,7 @@ def reconcile_cases(session: Session, catalog: Catalog, ids: list[int], now: dat
         counts.redated += len(labels["redated"])
         counts.cancelled += len(labels["cancelled"])
     writes.apply(session, now)
+    queue_calendar(session, catalog, planned, now)
     return counts
 
 
@@ -210,7 +215,8 @@ def _gather(
             }
         )
     moved = [_moved(r.before, r.planned, journey) for r in changes.redated if r.moved]
-    if moved:
+    prefs = directory.staff[case.navigator_id].email_prefs
+    if moved and email_choice(prefs, "tasks") == "each":  # else: the digest and calendar say it
         writes.notices.append(_replan_notice(case, moved, directory))
 
 

@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from sqlmodel import Session, select
 
+from engine.calendar_notices import queue_calendar
 from engine.catalog import Catalog
 from engine.core import lifecycle
 from engine.core.calendar import get_calendar
@@ -63,6 +64,16 @@ class _OrgIn(BaseModel):
         return _check_timezone(value)
 
 
+class _EmailPrefs(BaseModel):
+    """`emails: {tasks: digest}`: which groups of kinds a person reads in the daily digest
+    only; `each` (the default) sends each message as it happens. Urgent escalations and
+    calendar entries are always sent."""
+
+    model_config = ConfigDict(extra="forbid")
+    tasks: Literal["each", "digest"] = "each"  # reminders, overdue notices, date changes
+    escalations: Literal["each", "digest"] = "each"  # escalations of other people's tasks
+
+
 class _StaffIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     email: str
@@ -70,6 +81,7 @@ class _StaffIn(BaseModel):
     role: Literal["navigator", "team_lead", "programme_lead", "operations"]
     organisation: str
     lead: str | None = None
+    emails: _EmailPrefs = _EmailPrefs()
 
 
 class _StaffFile(BaseModel):
@@ -103,6 +115,7 @@ def import_staff(session: Session, text: str, now: datetime, who: str) -> dict[s
     for person in directory.staff:  # first without leads, so leads can be listed in any order
         row = _staff_by_email(session, person.email) or Staff(email=person.email)
         row.name, row.role, row.organisation_id = person.name, person.role, person.organisation
+        row.email_prefs = person.emails.model_dump()
         session.add(row)
     session.flush()
     for person in directory.staff:
@@ -291,6 +304,7 @@ def close_case(
         .values(**lifecycle.cancel(now, "case closed"))
     ).rowcount
     audit(session, now, who, "case.close", ref, reason=reason, cancelled=cancelled)
+    queue_calendar(session, catalog, [case.id], now)  # the CANCEL of every entry it had
     return cancelled
 
 

@@ -103,8 +103,7 @@ class CalendarItem(TaskItem):
 class CalendarPayload(TypedDict):
     """`calendar`: one message per navigator per sweep, one entry per task that changed."""
 
-    timezone: str
-    organizer: str  # the address the entries come from (iTIP ORGANIZER)
+    timezone: str  # the recipient's
     items: list[CalendarItem]
 
 
