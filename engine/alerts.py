@@ -117,10 +117,10 @@ def send_alerts(
         if decision.reminder is not None and people.wants(navigator, "tasks"):
             counts.reminders += 1
             tz = directory.timezone(row.organisation_id)
-            hold = daytime(now, tz) if row.precision == "day" else None
+            morning = daytime(now, tz) if row.precision == "day" else None
             key = f"reminder:{row.id}:{row.sequence}:{decision.handled}"
             payload = ReminderPayload(**item, sequence=row.sequence, timezone=tz)
-            reminders.append(Message(key, "reminder", navigator, row.ref, payload, hold))
+            reminders.append(Message(key, "reminder", navigator, row.ref, payload, morning))
         if decision.escalation is not None:
             counts.escalations += 1
             urgent = decision.escalation.urgent
