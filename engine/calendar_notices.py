@@ -3,24 +3,25 @@ the task is done, waived or cancelled (docs/notifications.md, "Calendar entries"
 
 State, not events: each task keeps the due date its calendar entry shows (`calendar_due`,
 NULL when no entry is live) and how many entries it has sent (`calendar_seq`, the next
-SEQUENCE). After the plan of some cases is written, `queue_calendar` compares the two for
-those cases' tasks and queues what is out of step, one `calendar` message per navigator per
-call (a sweep batch, or one command), in the same transaction as the new state, so a
-repeated sweep queues nothing and a crash loses nothing. Whatever changed a task (the plan,
-a person closing it, the case closing) the same comparison catches it.
+SEQUENCE). Every change of a task's status or due (the plan, a person closing or reopening
+it, the case closing) sets its indexed `calendar_pending` flag, through the core's
+`lifecycle` and `diff`. The alert pass then calls `queue_calendar`, which reads only the
+flagged tasks, compares, and queues what is out of step as one `calendar` message per
+navigator per sweep (not one per command: a navigator closing ten tasks gets one email),
+in the same transaction as the new state, so a repeated sweep queues nothing and a crash
+loses nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from engine.bulk import update_by_id
+from engine.bulk import is_postgres, update_by_id
 from engine.catalog import Catalog, Journeys
 from engine.core.errors import UserError
 from engine.core.messages import CalendarItem, CalendarPayload, Message, task_item
@@ -45,13 +46,9 @@ def out_of_step() -> sa.ColumnElement[bool]:
     )
 
 
-def queue_calendar(
-    session: Session, catalog: Catalog, case_ids: Sequence[int], now: datetime
-) -> int:
-    """Queue the calendar entries the given cases' tasks are owed; returns tasks covered."""
-    if not case_ids:
-        return 0
-    rows = session.execute(
+def queue_calendar(session: Session, catalog: Catalog, now: datetime) -> int:
+    """Queue the calendar entries flagged tasks are owed; returns how many entries."""
+    query = (
         sa.select(
             task_t.c.id,
             task_t.c.obligation,
@@ -62,16 +59,26 @@ def queue_calendar(
             task_t.c.precision,
             task_t.c.status,
             task_t.c.calendar_seq,
+            out_of_step().label("owed"),
             case_t.c.ref,
             case_t.c.journey_id,
             case_t.c.navigator_id,
             case_t.c.organisation_id,
         )
         .join(case_t, case_t.c.id == task_t.c.case_id)
-        .where(task_t.c.case_id.in_(list(case_ids)), out_of_step())
+        .where(task_t.c.calendar_pending.is_(True))
         .order_by(task_t.c.id)
-    ).all()
+    )
+    if is_postgres(session):
+        query = query.with_for_update(skip_locked=True, of=task_t)
+    flagged = session.execute(query).all()
+    if not flagged:
+        return 0
+    # The flag is only a hint: every flagged task is unflagged, the owed ones also sent.
+    unflag = [{"_id": row.id, "calendar_pending": False} for row in flagged if not row.owed]
+    rows = [row for row in flagged if row.owed]
     if not rows:
+        update_by_id(session, task_t, unflag)
         return 0
     installation = installation_id(session)
     directory = Directory(session)
@@ -102,6 +109,7 @@ def queue_calendar(
         updates.append(
             {
                 "_id": row.id,
+                "calendar_pending": False,
                 "calendar_due": row.due if live else None,
                 "calendar_seq": row.calendar_seq + 1,
             }
@@ -110,7 +118,7 @@ def queue_calendar(
         _message(recipient, timezone, items)
         for (recipient, timezone), items in by_navigator.items()
     ]
-    update_by_id(session, task_t, updates)
+    update_by_id(session, task_t, updates + unflag)
     queue(session, messages, now)
     return len(rows)
 

@@ -5,7 +5,7 @@ reads rows, calls them, and writes the result of a whole batch with one set-base
 per kind of change, in one transaction, with one combined re-plan notice per case. Rows are
 locked (`FOR UPDATE SKIP LOCKED` on PostgreSQL, `BEGIN IMMEDIATE` on SQLite) and re-checked
 under the lock, so two sweeps never plan the same case at once and a repeated sweep finds
-nothing to do. The cases' calendar entries follow in the same transaction
+nothing to do. Every task it creates, re-dates or cancels is marked for the calendar pass
 (`engine.calendar_notices`).
 """
 
@@ -21,7 +21,6 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from engine.bulk import insert_ignoring_conflicts, insert_rows, is_postgres, update_by_id
-from engine.calendar_notices import queue_calendar
 from engine.catalog import Catalog, Journeys
 from engine.core.calendar import get_calendar
 from engine.core.diff import Changes, ExistingTask, diff
@@ -150,10 +149,8 @@ def reconcile_cases(session: Session, catalog: Catalog, ids: list[int], now: dat
     writes = _Writes()
     directory = Directory(session)
     journeys = Journeys(catalog)
-    planned: list[int] = []
     for state in _load(session, ids, now):
         case = state.case
-        planned.append(case.id)
         try:
             journey = journeys[case.journey_id]
         except UserError as error:  # a broken journey file must not stop the whole sweep
@@ -175,7 +172,6 @@ def reconcile_cases(session: Session, catalog: Catalog, ids: list[int], now: dat
         counts.redated += len(labels["redated"])
         counts.cancelled += len(labels["cancelled"])
     writes.apply(session, now)
-    queue_calendar(session, catalog, planned, now)
     return counts
 
 

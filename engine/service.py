@@ -19,7 +19,6 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from sqlmodel import Session, select
 
-from engine.calendar_notices import queue_calendar
 from engine.catalog import Catalog
 from engine.core import lifecycle
 from engine.core.calendar import get_calendar
@@ -304,7 +303,6 @@ def close_case(
         .values(**lifecycle.cancel(now, "case closed"))
     ).rowcount
     audit(session, now, who, "case.close", ref, reason=reason, cancelled=cancelled)
-    queue_calendar(session, catalog, [case.id], now)  # the CANCEL of every entry it had
     return cancelled
 
 

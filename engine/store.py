@@ -126,6 +126,10 @@ class Task(SQLModel, table=True):
     ladder_from: datetime | None = _instant(nullable=True)  # a late task's ladder restart
     calendar_due: datetime | None = _instant(nullable=True)  # on calendars as; None: not
     calendar_seq: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # set by every change of status or due; the alert pass sends what the calendar is owed
+    calendar_pending: bool = Field(
+        default=False, index=True, sa_column_kwargs={"server_default": sa.false()}
+    )
 
 
 class Acknowledgement(SQLModel, table=True):

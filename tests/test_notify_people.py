@@ -57,15 +57,18 @@ def test_planned_redated_then_done_sends_request_update_and_cancel(
 ) -> None:
     catalog = shipped_catalog()
     open_case(staffed, "KNT-0400", "2027-01-04T09:00", "2027-01-04T09:30")
+    sweep.plan_and_alert(staffed, catalog, at("2027-01-04T09:30"))  # the sweep sends entries
     accommodation = task_id(staffed, "safe-accommodation")
     with session_scope(staffed) as session:  # the referral time was mistyped: re-dated
         corrected = {"referral": "2027-01-04T11:00"}
         service.record_events(session, catalog, "KNT-0400", corrected, at("2027-01-04T10:00"), "t")
+    sweep.plan_and_alert(staffed, catalog, at("2027-01-04T10:00"))
     with session_scope(staffed) as session:
         service.complete_task(
             session, catalog, accommodation, None, None, at("2027-01-04T12:00"), "t"
         )
         installation = installation_id(session)
+    sweep.plan_and_alert(staffed, catalog, at("2027-01-04T12:00"))
     sweep.plan_and_alert(staffed, catalog, at("2027-01-04T12:00"))  # nothing more to say
     assert len(queued(staffed, "calendar")) == 3
 
@@ -103,10 +106,12 @@ def test_closing_a_case_cancels_its_calendar_entries_and_the_uid_is_per_installa
     staffed: str,
 ) -> None:
     open_case(staffed, "KNT-0401", "2027-01-04T09:00", "2027-01-04T09:30")
+    sweep.plan_and_alert(staffed, shipped_catalog(), at("2027-01-04T09:30"))
     with session_scope(staffed) as session:
         when = at("2027-01-05T09:00")
         service.close_case(session, shipped_catalog(), "KNT-0401", "moved away", when, "t")
         first = installation_id(session)
+    sweep.plan_and_alert(staffed, shipped_catalog(), at("2027-01-05T09:00"))
     with session_scope(staffed) as session:
         assert installation_id(session) == first  # created once and kept
     request, cancel = queued(staffed, "calendar")

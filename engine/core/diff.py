@@ -134,6 +134,7 @@ def new_task(task: PlannedTask, alerts: AlertState) -> dict[str, Any]:
         **planned_fields(task),
         "status": "open",
         "sequence": 0,
+        "calendar_pending": True,  # on the navigator's calendar after the next alert pass
         **alerts,
     }
 
@@ -154,6 +155,7 @@ def redate(before: ExistingTask, task: PlannedTask, alerts: AlertState) -> dict[
         "reason": None,
         "closed_at": None,
         "sequence": before.sequence + (0 if same_due else 1),
+        "calendar_pending": True,  # the alert pass sends an entry only if the due moved
         **(kept if same_due and before.status == "open" else alerts),
     }
 

@@ -49,7 +49,14 @@ def close(
         raise UserError(f"task {task_id} is {status}: only open tasks can be {to}")
     if to == "waived" and not (reason or "").strip():
         raise UserError("give a reason for waiving")
-    return {"status": to, "closed_at": at, "next_alert_at": None, "note": note, "reason": reason}
+    return {
+        "status": to,
+        "closed_at": at,
+        "next_alert_at": None,
+        "note": note,
+        "reason": reason,
+        "calendar_pending": True,  # its calendar entry is cancelled by the next alert pass
+    }
 
 
 def check_reopen(task_id: int, status: TaskStatus) -> None:
@@ -61,9 +68,22 @@ def check_reopen(task_id: int, status: TaskStatus) -> None:
 def reopen(task_id: int, status: TaskStatus, alerts: AlertState) -> dict[str, Any]:
     """A done or waived task back to open, its ladder restarted from `alerts`."""
     check_reopen(task_id, status)
-    return {"status": "open", "closed_at": None, "note": None, "reason": None, **alerts}
+    return {
+        "status": "open",
+        "closed_at": None,
+        "note": None,
+        "reason": None,
+        "calendar_pending": True,
+        **alerts,
+    }
 
 
 def cancel(now: datetime, reason: str) -> dict[str, Any]:
     """The plan (or a closed case) no longer wants an open task."""
-    return {"status": "cancelled", "reason": reason, "closed_at": now, "next_alert_at": None}
+    return {
+        "status": "cancelled",
+        "reason": reason,
+        "closed_at": now,
+        "next_alert_at": None,
+        "calendar_pending": True,
+    }

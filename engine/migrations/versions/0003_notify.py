@@ -30,6 +30,12 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("calendar_seq", sa.Integer(), nullable=False, server_default="0")
         )
+        batch_op.add_column(
+            sa.Column("calendar_pending", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
+        batch_op.create_index(
+            batch_op.f("ix_task_calendar_pending"), ["calendar_pending"], unique=False
+        )
     with op.batch_alter_table("staff", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("email_prefs", sa.JSON(), nullable=False, server_default="{}")
@@ -63,6 +69,8 @@ def downgrade() -> None:
     with op.batch_alter_table("staff", schema=None) as batch_op:
         batch_op.drop_column("email_prefs")
     with op.batch_alter_table("task", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_task_calendar_pending"))
+        batch_op.drop_column("calendar_pending")
         batch_op.drop_column("calendar_seq")
         batch_op.drop_column("calendar_due")
         batch_op.drop_column("ladder_from")
