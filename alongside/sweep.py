@@ -22,7 +22,7 @@ def tick_command(
 
     run = current(ctx)
     moment = run.instant(now)
-    counts = plan_and_alert(run.url, run.catalog, moment, batch_size)
+    counts = plan_and_alert(run.url, run.catalog, moment, batch_size, run.settings.hours)
     sent = dispatch(run.url, moment, run.settings)
     result = {**counts.as_dict(), **sent.as_dict()}
     if as_json:

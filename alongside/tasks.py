@@ -1,4 +1,4 @@
-"""`alongside task list|show|done|waive|reopen`."""
+"""`alongside task list|show|done|waive|reopen|ack`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from alongside import output
 from alongside.context import current
 from alongside.output import JsonOption, NowOption, emit_json, out, print_history, print_tasks
 from engine import queries, service
+from engine.acknowledgements import acknowledge_task
 
 app = typer.Typer(no_args_is_help=True, help="Tasks: list, show, complete, waive, reopen.")
 
@@ -97,3 +98,10 @@ def reopen(ctx: typer.Context, task_id: TaskId, now: NowOption = None) -> None:
     """Reopen a done or waived task (its history is kept)."""
     current(ctx).act(service.reopen_task, task_id, now=now)
     typer.echo(f"task {task_id} reopened")
+
+
+@app.command("ack")
+def ack(ctx: typer.Context, task_id: TaskId, now: NowOption = None) -> None:
+    """Acknowledge a task's escalation: no further steps of it come to you."""
+    current(ctx).act(acknowledge_task, task_id, now=now)
+    typer.echo(f"task {task_id} acknowledged")

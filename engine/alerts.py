@@ -4,7 +4,13 @@ Only tasks whose indexed `next_alert_at` has passed are read. Each task's state 
 the same transaction that queues its messages, so a repeated pass queues nothing new. The
 rules are the core's: what a task's ladder says at `now` (`engine.core.escalation`), one
 reminder per task per pass, reminders for whole-day deadlines held until the morning, and
-one escalation message per recipient per pass (`engine.core.grouping`).
+one escalation message per recipient per pass (`engine.core.grouping`), escalation and
+overdue messages held until the recipient's working hours unless a step is `urgent`.
+
+People are heard: a lead who acknowledged a task's escalation (`engine.acknowledgements`)
+gets no further steps of it, and a person who chose `digest` for a group of kinds in the
+staff file (`emails: {tasks: digest}`) gets those in their daily digest instead; urgent
+steps still reach everyone at once.
 """
 
 from __future__ import annotations
@@ -16,23 +22,44 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from engine.bulk import is_postgres, update_by_id
+from engine.calendar_notices import queue_calendar
 from engine.catalog import Catalog, Journeys
 from engine.core.calendar import get_calendar
 from engine.core.errors import UserError
-from engine.core.escalation import daytime, decide, escalation_level, schedule
+from engine.core.escalation import (
+    WORKING_HOURS,
+    WorkingHours,
+    daytime,
+    decide,
+    escalation_level,
+    schedule,
+    working_hours,
+)
 from engine.core.grouping import Escalated, group, messages_for
-from engine.core.messages import EscalatedItem, Message, ReminderPayload, task_item
+from engine.core.messages import (
+    EscalatedItem,
+    Message,
+    ReminderPayload,
+    email_choice,
+    task_item,
+)
 from engine.counts import Counts
 from engine.directory import Directory
 from engine.outbox import queue
-from engine.store import Case, Task
+from engine.store import Acknowledgement, Case, Task
 
 task_t = Task.__table__
 case_t = Case.__table__
+ack_t = Acknowledgement.__table__
+DEFAULT_TIMEZONE = "Europe/London"
+DEFAULT_CALENDAR = "england-and-wales"
 
 
-def send_alerts(session: Session, catalog: Catalog, now: datetime) -> Counts:
-    """Every alert due at `now`, queued in the caller's transaction."""
+def send_alerts(
+    session: Session, catalog: Catalog, now: datetime, hours: WorkingHours = WORKING_HOURS
+) -> Counts:
+    """Every alert due at `now`, queued in the caller's transaction; escalation and overdue
+    messages wait for `hours` (the `working_hours` setting) where their recipient works."""
     query = (
         sa.select(
             task_t,
@@ -65,6 +92,8 @@ def send_alerts(session: Session, catalog: Catalog, now: datetime) -> Counts:
     updates: list[dict] = []
     reminders: list[Message] = []
     escalated: list[Escalated] = []
+    people = _People(directory)
+    acknowledged = _acknowledged(session, [row.id for row in rows])
     for row in rows:
         try:
             journey = journeys[row.journey_id]
@@ -72,7 +101,8 @@ def send_alerts(session: Session, catalog: Catalog, now: datetime) -> Counts:
         except (UserError, KeyError):  # the obligation left the journey: the next plan cancels it
             updates.append({"_id": row.id, "next_alert_at": None})
             continue
-        alerts = schedule(ob, row.due, get_calendar(journey.calendar), journey.tz)
+        calendar = get_calendar(journey.calendar)
+        alerts = schedule(ob, row.due, calendar, journey.tz, row.ladder_from)
         decision = decide(alerts, row.alerts_handled, now)
         updates.append(
             {
@@ -92,37 +122,80 @@ def send_alerts(session: Session, catalog: Catalog, now: datetime) -> Counts:
             category=row.category,
             due=row.due,
             precision=row.precision,
+            guidance=ob.description,
         )
         navigator = directory.navigator_email(row.navigator_id)
-        if decision.reminder is not None:
+        if decision.reminder is not None and people.wants(navigator, "tasks"):
             counts.reminders += 1
             tz = directory.timezone(row.organisation_id)
-            hold = daytime(now, tz) if row.precision == "day" else None
+            morning = daytime(now, tz) if row.precision == "day" else None
             key = f"reminder:{row.id}:{row.sequence}:{decision.handled}"
             payload = ReminderPayload(**item, sequence=row.sequence, timezone=tz)
-            reminders.append(Message(key, "reminder", navigator, row.ref, payload, hold))
+            reminders.append(Message(key, "reminder", navigator, row.ref, payload, morning))
         if decision.escalation is not None:
             counts.escalations += 1
+            urgent = decision.escalation.urgent
             everyone = [
                 person
                 for role in decision.escalation.roles
                 for person in recipients(role, row.navigator_id, row.organisation_id)
+                if (row.id, person) not in acknowledged
+                and (
+                    urgent
+                    or people.wants(person, "tasks" if person == navigator else "escalations")
+                )
             ]
             level = decision.escalation.level
             entry = EscalatedItem(**item, level=level, navigator=navigator)
+            if urgent:
+                entry["urgent"] = True
             escalated.append(Escalated(entry, everyone))
-    grouped = group(escalated)
-    organisation_of = (
-        {s.email: s.organisation_id for s in directory.staff.values()} if grouped else {}
-    )
-    escalations = messages_for(
-        grouped, lambda email: _recipient_tz(directory, organisation_of, email)
-    )
+
+    def hold(email: str) -> datetime | None:
+        start = working_hours(now, people.timezone(email), people.calendar(email), hours)
+        return start if start > now else None
+
+    escalations = messages_for(group(escalated), people.timezone, hold)
     update_by_id(session, task_t, updates)
     queue(session, reminders + escalations, now)
+    queue_calendar(session, catalog, now)  # one calendar message per navigator per sweep
     return counts
 
 
-def _recipient_tz(directory: Directory, organisation_of: dict[str, str], email: str) -> str:
-    organisation = organisation_of.get(email)
-    return directory.timezone(organisation) if organisation else "Europe/London"
+def _acknowledged(session: Session, task_ids: list[int]) -> set[tuple[int, str]]:
+    """(task, person) pairs where the person acknowledged the task's escalation."""
+    if not task_ids:
+        return set()
+    query = sa.select(ack_t.c.task_id, ack_t.c.staff_email).where(ack_t.c.task_id.in_(task_ids))
+    return {(row.task_id, row.staff_email) for row in session.execute(query)}
+
+
+class _People:
+    """What the pass needs of a recipient by address: where they work and what they chose."""
+
+    def __init__(self, directory: Directory) -> None:
+        self.directory = directory
+        self._by_email: dict[str, sa.Row] | None = None
+
+    def _person(self, email: str) -> sa.Row | None:
+        if self._by_email is None:
+            self._by_email = {s.email: s for s in self.directory.staff.values()}
+        return self._by_email.get(email)
+
+    def _org(self, email: str) -> sa.Row | None:
+        person = self._person(email)
+        return self.directory.orgs.get(person.organisation_id) if person else None
+
+    def timezone(self, email: str) -> str:
+        org = self._org(email)
+        return org.timezone if org else DEFAULT_TIMEZONE
+
+    def calendar(self, email: str):
+        org = self._org(email)
+        return get_calendar(org.calendar if org else DEFAULT_CALENDAR)
+
+    def wants(self, email: str, kinds: str) -> bool:
+        """Whether `email` wants each message of a group of kinds (else: the digest only)."""
+        person = self._person(email)
+        prefs = getattr(person, "email_prefs", None) if person else None
+        return email_choice(prefs, kinds) == "each"

@@ -5,7 +5,8 @@ reads rows, calls them, and writes the result of a whole batch with one set-base
 per kind of change, in one transaction, with one combined re-plan notice per case. Rows are
 locked (`FOR UPDATE SKIP LOCKED` on PostgreSQL, `BEGIN IMMEDIATE` on SQLite) and re-checked
 under the lock, so two sweeps never plan the same case at once and a repeated sweep finds
-nothing to do.
+nothing to do. Every task it creates, re-dates or cancels is marked for the calendar pass
+(`engine.calendar_notices`).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from engine.core.errors import UserError
 from engine.core.escalation import rebased
 from engine.core.journey import Journey
 from engine.core.lifecycle import AlertState, alert_state
-from engine.core.messages import Message, ReplanItem, ReplanPayload
+from engine.core.messages import Message, ReplanItem, ReplanPayload, email_choice
 from engine.core.planner import Plan, PlannedTask, plan
 from engine.core.values import EventTime
 from engine.counts import Counts
@@ -241,7 +242,8 @@ def _gather(
             }
         )
     moved = [_moved(r.before, r.planned, journey) for r in changes.redated if r.moved]
-    if moved:
+    prefs = directory.staff[case.navigator_id].email_prefs
+    if moved and email_choice(prefs, "tasks") == "each":  # else: the digest and calendar say it
         writes.notices.append(_replan_notice(case, moved, directory))
 
 

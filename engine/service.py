@@ -113,6 +113,7 @@ def import_staff(
         row.organisations = list(person.organisations)
         row.left_on = person.left
         row.active = person.left is None
+        row.email_prefs = dict(person.emails)
         session.add(row)
     session.flush()
     for person in parsed.staff:

@@ -22,6 +22,7 @@ from pydantic_settings import (
 )
 
 from engine.catalog import Catalog, seed
+from engine.core.escalation import WorkingHours
 
 SHIPPED_JOURNEYS = Path(__file__).resolve().parent.parent / "journeys"
 
@@ -46,6 +47,11 @@ class Settings(BaseSettings):
     smtp_concurrency: int = 4
     mail_from: str = "alongside@example.org"
     timezone: str = "Europe/London"  # how `--now` and `--at` without an offset are read
+    # when escalation and overdue emails may arrive (local, on the organisation's working
+    # days); `urgent` ladder steps ignore it
+    working_hours: str = "08:00-18:00"
+    # the web app, for the link every email carries (task id and case reference only)
+    base_url: str = "http://127.0.0.1:8000"
 
     @field_validator("mail_from")
     @classmethod
@@ -90,6 +96,10 @@ class Settings(BaseSettings):
     @cached_property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @cached_property
+    def hours(self) -> WorkingHours:
+        return WorkingHours.parse(self.working_hours)
 
     @cached_property
     def catalog(self) -> Catalog:

@@ -75,6 +75,10 @@ class Staff(SQLModel, table=True):
     left_on: date | None = None
     # Further organisations a programme lead answers for, beyond their own.
     organisations: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # per-kind email preferences from the staff file ({"tasks": "digest"}); absent = each
+    email_prefs: dict = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}")
+    )
 
 
 class Case(SQLModel, table=True):
@@ -126,6 +130,31 @@ class Task(SQLModel, table=True):
     alerts_handled: int = 0
     escalation_level: int = 0
     next_alert_at: datetime | None = _instant(nullable=True, index=True)
+    ladder_from: datetime | None = _instant(nullable=True)  # a late task's ladder restart
+    calendar_due: datetime | None = _instant(nullable=True)  # on calendars as; None: not
+    calendar_seq: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # set by every change of status or due; the alert pass sends what the calendar is owed
+    calendar_pending: bool = Field(
+        default=False, index=True, sa_column_kwargs={"server_default": sa.false()}
+    )
+
+
+class Acknowledgement(SQLModel, table=True):
+    """A lead has seen a task's escalation: no further steps of its ladder go to them."""
+
+    __table_args__ = (sa.UniqueConstraint("task_id", "staff_email"),)
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int = Field(foreign_key="task.id", index=True)
+    staff_email: str
+    at: datetime = _instant()
+    level: int  # the ladder step they acknowledged
+
+
+class Installation(SQLModel, table=True):
+    """One row: this installation's random id, so calendar UIDs never clash across homes."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    uid: str
 
 
 class TaskHistory(SQLModel, table=True):

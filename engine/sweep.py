@@ -13,6 +13,7 @@ from datetime import datetime
 
 from engine.alerts import send_alerts
 from engine.catalog import Catalog
+from engine.core.escalation import WORKING_HOURS, WorkingHours
 from engine.counts import Counts
 from engine.reconcile import cases_due, mark_changed_journeys, reconcile_cases
 from engine.store import session_scope
@@ -41,7 +42,9 @@ def reconcile_batch(url: str, catalog: Catalog, ids: list[int], now: datetime) -
         return reconcile_cases(session, catalog, ids, now)
 
 
-def alert_all(url: str, catalog: Catalog, now: datetime) -> Counts:
+def alert_all(
+    url: str, catalog: Catalog, now: datetime, hours: WorkingHours = WORKING_HOURS
+) -> Counts:
     """Every alert due at `now`, in one transaction.
 
     One pass, not batches: the fatigue rule (one escalation message per recipient per
@@ -50,15 +53,19 @@ def alert_all(url: str, catalog: Catalog, now: datetime) -> Counts:
     in the national-scale benchmark) is one pass of seconds.
     """
     with session_scope(url) as session:
-        return send_alerts(session, catalog, now)
+        return send_alerts(session, catalog, now, hours)
 
 
 def plan_and_alert(
-    url: str, catalog: Catalog, now: datetime, batch_size: int = BATCH_SIZE
+    url: str,
+    catalog: Catalog,
+    now: datetime,
+    batch_size: int = BATCH_SIZE,
+    hours: WorkingHours = WORKING_HOURS,
 ) -> Counts:
     """Reconcile every case that needs it, then queue due alerts (dispatch is separate)."""
     total = Counts()
     for ids in case_batches(url, catalog, now, batch_size):
         total += reconcile_batch(url, catalog, ids, now)
-    total += alert_all(url, catalog, now)
+    total += alert_all(url, catalog, now, hours)
     return total

@@ -182,7 +182,7 @@ def reconcile_batch(number: int, ids: list[int], now: datetime) -> StepResult:
 def send_alerts(now: datetime) -> StepResult:
     """Queue the reminders and escalations due at `now`; count escalations per organisation."""
     url = _url()
-    counts = sweep.alert_all(url, settings().catalog, now)
+    counts = sweep.alert_all(url, settings().catalog, now, settings().hours)
     with session_scope(url) as session:
         by_org = report.escalated(session, now)
     return StepResult(counts, by_org)

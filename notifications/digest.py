@@ -63,6 +63,14 @@ class _StageTitles:
         except UserError:  # the journey file is gone: the id is still meaningful
             return stage
 
+    def guidance(self, journey_id: str, obligation: str) -> str | None:
+        """The obligation's `description`: what the navigator should know to do it."""
+        try:
+            _, ob = self.journeys[journey_id].obligations.get(obligation, (None, None))
+        except UserError:
+            return None
+        return ob.description if ob else None
+
 
 def _item(row: Any, stage_title: _StageTitles) -> DigestItem:
     item = task_item(
@@ -73,6 +81,7 @@ def _item(row: Any, stage_title: _StageTitles) -> DigestItem:
         category=row.category,
         due=row.due,
         precision=row.precision,
+        guidance=stage_title.guidance(row.journey_id, row.obligation),
     )
     return DigestItem(**item, level=row.escalation_level)
 
@@ -93,6 +102,7 @@ def queue_digests(url: str, catalog: Catalog, now: datetime) -> int:
         tasks = session.exec(
             select(
                 Task.id,
+                Task.obligation,
                 Task.title,
                 Task.stage,
                 Task.category,

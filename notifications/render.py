@@ -8,13 +8,19 @@ Privacy: the payloads the engine queues hold a case reference, task titles from 
 journey, dates and staff addresses; never a survivor's facts or names. Templates only ever
 see the view built here from the payload, so nothing else can leak into a message.
 
-Calendar entries: METHOD:PUBLISH, because one re-plan notice carries several tasks and
-iTIP allows several UIDs in one object only for PUBLISH. Each task keeps the UID
-`task-{id}@alongside` and the engine bumps SEQUENCE on every re-date, so importing the
-newer entry moves the navigator's calendar entry instead of adding a second one.
-A day-precision deadline ("by end of Tue 5 Jan") is an all-day, transparent event on that
-local date: it shows on the right day without a made-up time and blocks no free/busy time.
-An hour-precision deadline is an event starting at the due instant.
+Links: every message about a task or case links to it on the web app
+(`{base_url}/tasks/{id}`, `{base_url}/cases/{ref}`, `ALONGSIDE_BASE_URL`): the id and the
+reference only, so a link says no more than the message. Each task shows the obligation's
+guidance from the journey.
+
+Calendar entries travel in `calendar` messages only (docs/notifications.md): one iTIP
+object per task, attached side by side, because iTIP allows one UID per REQUEST or CANCEL
+object. Each task keeps the UID `task-{id}@{installation id}` and every entry sent for it
+has a higher SEQUENCE, so a re-dated entry moves the one on the navigator's calendar and a
+CANCEL removes it. A day-precision deadline ("by end of Tue 5 Jan") is an all-day,
+transparent event on that local date: it shows on the right day without a made-up time and
+blocks no free/busy time. An hour-precision deadline is a half-hour event starting at the
+due instant, with an alarm an hour before.
 """
 
 from __future__ import annotations
@@ -31,12 +37,14 @@ from email.utils import format_datetime, formataddr, parseaddr
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any, Protocol, get_args
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from engine.addresses import AddressError, check_address
 from engine.core.messages import (
+    CalendarPayload,
     DigestPayload,
     EscalationPayload,
     HandoverPayload,
@@ -50,6 +58,21 @@ from engine.settings import Settings
 KINDS: tuple[MessageKind, ...] = get_args(MessageKind)
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 PRODID = "-//Alongside//Task deadlines//EN"
+HOUR_EVENT = timedelta(minutes=30)  # an hour-precision deadline's length on a calendar
+ALARM_BEFORE = timedelta(hours=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Links:
+    """Addresses on the web app: a task by id, a case by reference, nothing else."""
+
+    base: str = "http://127.0.0.1:8000"
+
+    def task(self, task_id: int) -> str:
+        return f"{self.base.rstrip('/')}/tasks/{int(task_id)}"
+
+    def case(self, ref: str) -> str:
+        return f"{self.base.rstrip('/')}/cases/{quote(ref, safe='')}"
 
 
 class OutboxRow(Protocol):
@@ -145,10 +168,13 @@ def _refs(items: list[dict[str, Any]], most: int = 3) -> str:
 # --- one view per kind ------------------------------------------------------------------
 
 
-def _task_view(item: TaskItem, tz: ZoneInfo, as_of: datetime) -> dict[str, Any]:
+def _task_view(item: TaskItem, tz: ZoneInfo, as_of: datetime, links: Links) -> dict[str, Any]:
     """The fields a template may show for one task: nothing beyond the payload's own."""
     due = _instant(item["due"])
     return {
+        "link": links.task(item["task_id"]),
+        "case_link": links.case(item["case"]),
+        "guidance": item.get("guidance"),
         "case": item["case"],
         "task_id": item["task_id"],
         "title": item["title"],
@@ -189,16 +215,16 @@ class Listing:
         return self.shown[index]
 
 
-def _reminder(payload: ReminderPayload, tz: ZoneInfo, as_of: datetime) -> View:
-    task = _task_view(payload, tz, as_of)
+def _reminder(payload: ReminderPayload, tz: ZoneInfo, as_of: datetime, links: Links) -> View:
+    task = _task_view(payload, tz, as_of, links)
     short = due_short(payload["due"], payload["precision"], tz)
     return f"Reminder: {task['case']} — {task['title']} due {short}", {"task": task}
 
 
 def _escalated(
-    kind: MessageKind, payload: EscalationPayload, tz: ZoneInfo, as_of: datetime
+    kind: MessageKind, payload: EscalationPayload, tz: ZoneInfo, as_of: datetime, links: Links
 ) -> View:
-    items = [_task_view(item, tz, as_of) for item in payload["items"]]
+    items = [_task_view(item, tz, as_of, links) for item in payload["items"]]
     if len(items) == 1:
         only = items[0]
         label = "Overdue" if kind == "overdue" else "Escalation"
@@ -211,9 +237,11 @@ def _escalated(
     return subject, {"items": Listing(items)}
 
 
-def _replan(payload: ReplanPayload, tz: ZoneInfo) -> View:
+def _replan(payload: ReplanPayload, tz: ZoneInfo, links: Links) -> View:
     items = [
         {
+            "link": links.task(item["task_id"]),
+            "guidance": item.get("guidance"),
             "task_id": item["task_id"],
             "title": item["title"],
             "stage": item["stage"],
@@ -224,17 +252,37 @@ def _replan(payload: ReplanPayload, tz: ZoneInfo) -> View:
         for item in payload["items"]
     ]
     subject = f"Dates changed: {payload['case']} — {_plural(len(items), 'task')} re-dated"
-    return subject, {"case": payload["case"], "items": items}
+    return subject, {
+        "case": payload["case"],
+        "case_link": links.case(payload["case"]),
+        "items": items,
+    }
 
 
-def _digest(payload: DigestPayload, tz: ZoneInfo, as_of: datetime) -> View:
+def _calendar(payload: CalendarPayload, tz: ZoneInfo, as_of: datetime, links: Links) -> View:
+    items = [
+        {**_task_view(item, tz, as_of, links), "method": item["method"]}
+        for item in payload["items"]
+    ]
+    added = sum(1 for item in items if item["method"] == "REQUEST")
+    removed = len(items) - added
+    counts = [
+        f"{_plural(added, 'deadline')} to add or move" if added else "",
+        f"{_plural(removed, 'deadline')} to remove" if removed else "",
+    ]
+    subject = f"Calendar: {' and '.join(c for c in counts if c)} ({_refs(payload['items'])})"
+    return subject, {"items": items}
+
+
+def _digest(payload: DigestPayload, tz: ZoneInfo, as_of: datetime, links: Links) -> View:
     sections = {
-        name: Listing([_task_view(item, tz, as_of) for item in payload.get(name, [])])
+        name: Listing([_task_view(item, tz, as_of, links) for item in payload.get(name, [])])
         for name in ("overdue", "upcoming", "team")
     }
     quiet = [
         {
             "case": item["case"],
+            "case_link": links.case(item["case"]),
             "last_contact": day_text(_instant(item["last_contact"]).astimezone(tz))
             if item.get("last_contact")
             else None,
@@ -272,28 +320,30 @@ def _handover(payload: HandoverPayload) -> View:
     }
 
 
-def _view(row: OutboxRow) -> View:
+def _view(row: OutboxRow, links: Links) -> View:
     """(subject, template context) for a row; the subject never holds more than the body."""
     payload: Any = row.payload  # stored JSON: its shape is the kind's payload type
     tz = _zone(payload)
     as_of = row.created_at
     kind = row.kind
     if kind == "reminder":
-        return _reminder(payload, tz, as_of)
+        return _reminder(payload, tz, as_of, links)
     if kind in ("overdue", "escalation"):
-        return _escalated(kind, payload, tz, as_of)
+        return _escalated(kind, payload, tz, as_of, links)
     if kind == "replan":
-        return _replan(payload, tz)
+        return _replan(payload, tz, links)
     if kind == "digest":
-        return _digest(payload, tz, as_of)
+        return _digest(payload, tz, as_of, links)
+    if kind == "calendar":
+        return _calendar(payload, tz, as_of, links)
     if kind == "handover":
         return _handover(payload)
     raise ValueError(f"unknown message kind {kind!r}")
 
 
-def render_bodies(row: OutboxRow) -> Rendered:
+def render_bodies(row: OutboxRow, links: Links = Links()) -> Rendered:
     """Subject, text and HTML for a row, from `templates/{kind}.txt` and `.html`."""
-    subject, context = _view(row)
+    subject, context = _view(row, links)
     env = _environment()
     return Rendered(
         subject=f"[Alongside] {subject}",
@@ -305,49 +355,77 @@ def render_bodies(row: OutboxRow) -> Rendered:
 # --- calendar ---------------------------------------------------------------------------
 
 
-def task_uid(task_id: int) -> str:
-    """The calendar UID of a task's deadline: stable for the task's whole life."""
-    return f"task-{task_id}@alongside"
+@dataclass(frozen=True, slots=True)
+class CalendarPart:
+    """One task's iTIP object, attached to a `calendar` message."""
+
+    filename: str
+    method: str
+    data: bytes
 
 
-def calendar_entries(row: OutboxRow, now: datetime) -> bytes | None:
-    """The iCalendar object for a reminder or re-plan notice; None for other kinds."""
-    from icalendar import Calendar, Event
-
-    payload = row.payload
-    if row.kind == "reminder":
-        entries = [(payload, payload["due"])]
-        case = payload["case"]
-    elif row.kind == "replan":
-        entries = [(item, item["new_due"]) for item in payload["items"]]
-        case = payload["case"]
-    else:
-        return None
+def calendar_parts(row: OutboxRow, settings: Settings, now: datetime) -> list[CalendarPart]:
+    """The iTIP objects of a `calendar` message, one per task; none for other kinds."""
+    if row.kind != "calendar":
+        return []
+    payload: Any = row.payload
     tz = _zone(payload)
+    links = Links(settings.base_url)
+    organizer = _sender(settings.mail_from)[1]
+    return [
+        CalendarPart(
+            f"task-{item['task_id']}.ics",
+            item["method"],
+            _itip(item, tz, links, organizer, row.recipient, now),
+        )
+        for item in payload["items"]
+    ]
+
+
+def _itip(
+    item: dict[str, Any], tz: ZoneInfo, links: Links, organizer: str, attendee: str, now: datetime
+) -> bytes:
+    from icalendar import Alarm, Calendar, Event, vCalAddress
+
+    method = item["method"]
     calendar = Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")
     calendar.add("calscale", "GREGORIAN")
-    calendar.add("method", "PUBLISH")
-    for item, due in entries:
-        event = Event()
-        event.add("uid", task_uid(item["task_id"]))
-        event.add("sequence", int(item.get("sequence", 0)))
-        event.add("dtstamp", now.astimezone(UTC))
-        event.add("summary", f"Due: {case} — {item['title']}")
-        event.add(
-            "description",
-            f"Deadline of task {item['task_id']} on case {case} ({item['stage']}), "
-            f"due {due_text(due, item['precision'], tz)}.",
-        )
-        if item["precision"] == "day":
-            local_day = _instant(due).astimezone(tz).date()
-            event.add("dtstart", local_day)
-            event.add("dtend", local_day + timedelta(days=1))
-            event.add("transp", "TRANSPARENT")
-        else:
-            event.add("dtstart", _instant(due).astimezone(UTC))
-        calendar.add_component(event)
+    calendar.add("method", method)
+    event = Event()
+    event.add("uid", item["uid"])
+    event.add("sequence", int(item["sequence"]))
+    event.add("dtstamp", now.astimezone(UTC))
+    event.add("organizer", vCalAddress(f"mailto:{organizer}"))
+    event.add("attendee", vCalAddress(f"mailto:{attendee}"), parameters={"RSVP": "FALSE"})
+    event.add("summary", f"Due: {item['case']} — {item['title']}")
+    link = links.task(item["task_id"])
+    event.add("url", link)
+    lines = [
+        f"Task {item['task_id']} on case {item['case']} ({item['stage']}), "
+        f"due {due_text(item['due'], item['precision'], tz)}.",
+        item.get("guidance") or "",
+        f"Open it: {link}",
+    ]
+    event.add("description", "\n\n".join(line for line in lines if line))
+    event.add("status", "CONFIRMED" if method == "REQUEST" else "CANCELLED")
+    due = _instant(item["due"])
+    if item["precision"] == "day":
+        local_day = due.astimezone(tz).date()
+        event.add("dtstart", local_day)
+        event.add("dtend", local_day + timedelta(days=1))
+        event.add("transp", "TRANSPARENT")
+    else:
+        event.add("dtstart", due.astimezone(UTC))
+        event.add("dtend", (due + HOUR_EVENT).astimezone(UTC))
+        if method == "REQUEST":
+            alarm = Alarm()
+            alarm.add("action", "DISPLAY")
+            alarm.add("description", f"Due: {item['case']} — {item['title']}")
+            alarm.add("trigger", -ALARM_BEFORE)
+            event.add_component(alarm)
+    calendar.add_component(event)
     return calendar.to_ical(sorted=False)  # property order carries no meaning; sorting costs
 
 
@@ -466,26 +544,27 @@ def render_outgoing(row: OutboxRow, settings: Settings, now: datetime) -> Outgoi
     address.
     """
     recipient = checked_recipient(row.recipient)
-    bodies = render_bodies(row)
+    bodies = render_bodies(row, Links(settings.base_url))
     from_header, sender, _ = _sender(settings.mail_from)
     identifier = message_id(row, settings)
     unique = identifier.split(".")[2].partition("@")[0]  # the digest in <outbox.ID.DIGEST@…>
     content_type, body = _multipart(
         "alternative", f"=_alt.{unique}", [_text("plain", bodies.text), _text("html", bodies.html)]
     )
-    ics = calendar_entries(row, now)
-    if ics is not None:
-        name = "deadline.ics" if row.kind == "reminder" else "deadlines.ics"
-        calendar = _entity(
+    attachments = [
+        _entity(
             [
-                'Content-Type: text/calendar; method="PUBLISH"; charset="utf-8"',
+                f'Content-Type: text/calendar; method="{part.method}"; charset="utf-8"',
                 "Content-Transfer-Encoding: base64",
-                f'Content-Disposition: attachment; filename="{name}"',
+                f'Content-Disposition: attachment; filename="{part.filename}"',
             ],
-            base64.encodebytes(ics).replace(b"\n", b"\r\n"),
+            base64.encodebytes(part.data).replace(b"\n", b"\r\n"),
         )
+        for part in calendar_parts(row, settings, now)
+    ]
+    if attachments:
         alternative = _entity([f"Content-Type: {content_type}"], body)
-        content_type, body = _multipart("mixed", f"=_mix.{unique}", [alternative, calendar])
+        content_type, body = _multipart("mixed", f"=_mix.{unique}", [alternative, *attachments])
     headers = [
         f"From: {from_header}",
         f"To: {recipient}",

@@ -66,8 +66,8 @@ def _empty_postgres(url: str) -> None:
     with engine.begin() as connection:
         connection.execute(
             sa.text(
-                "TRUNCATE audit, outbox, task_history, task, case_event, "
-                '"case", staff, organisation RESTART IDENTITY CASCADE'
+                "TRUNCATE audit, outbox, task_history, acknowledgement, installation, task, "
+                'case_event, "case", staff, organisation RESTART IDENTITY CASCADE'
             )
         )
 

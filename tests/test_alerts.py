@@ -42,13 +42,19 @@ def test_whole_day_reminder_found_at_night_waits_for_the_morning(staffed: str) -
     assert day[0].next_attempt_at == at("2027-01-06T08:00")
 
 
-def test_hour_deadlines_alert_at_once_even_at_night(staffed: str) -> None:
+def test_urgent_steps_alert_at_once_even_at_night_and_the_rest_wait_for_work(
+    staffed: str,
+) -> None:
     open_case(staffed, "KNT-0101", "2027-01-04T01:00")  # due 01:00 Tuesday
     sweep.plan_and_alert(
         staffed, shipped_catalog(), at("2027-01-05T03:00")
     )  # 2 hours overdue, at 3 in the morning
     escalations = [m for m in queued(staffed) if m.kind == "escalation"]
-    assert escalations and all(m.next_attempt_at == at("2027-01-05T03:00") for m in escalations)
+    held = {m.payload["items"][0]["title"]: m.next_attempt_at for m in escalations}
+    assert held == {
+        "Safe accommodation arranged": at("2027-01-05T03:00"),  # urgent: at once
+        "Food, phone and interpreter in place": at("2027-01-05T08:00"),
+    }
 
 
 def test_one_escalation_message_per_recipient_per_sweep(staffed: str) -> None:

@@ -73,6 +73,7 @@ def test_a_new_obligation_is_created_open_with_its_alerts_started() -> None:
         "precision": "day",
         "status": "open",
         "sequence": 0,
+        "calendar_pending": True,
         **ALERTS,
     }
     assert changes.labels() == {"created": ["gp#1"], "redated": [], "cancelled": []}
@@ -118,6 +119,7 @@ def test_an_open_task_the_plan_no_longer_wants_is_cancelled() -> None:
         "reason": NOT_PLANNED,
         "closed_at": NOW,
         "next_alert_at": None,
+        "calendar_pending": True,
     }
 
 
@@ -152,6 +154,7 @@ def test_an_open_task_is_done_or_waived_and_its_alerts_stop() -> None:
         "next_alert_at": None,
         "note": "registered",
         "reason": None,
+        "calendar_pending": True,
     }
     waived = lifecycle.close(5, "open", "waived", NOW, reason="declined")
     assert waived["status"] == "waived" and waived["reason"] == "declined"
@@ -176,6 +179,7 @@ def test_done_and_waived_tasks_reopen_with_their_ladder_restarted(status: str) -
         "closed_at": None,
         "note": None,
         "reason": None,
+        "calendar_pending": True,
         **ALERTS,
     }
 

@@ -89,8 +89,8 @@ def utc(text: str) -> datetime:
     return datetime.fromisoformat(text).astimezone(UTC)
 
 
-def alerts_for(name: str, due: datetime) -> tuple[Alert, ...]:
-    return schedule(ob(name), due, EW, LONDON)
+def alerts_for(name: str, due: datetime, ladder_from: datetime | None = None) -> tuple[Alert, ...]:
+    return schedule(ob(name), due, EW, LONDON, ladder_from)
 
 
 # Wednesday 6 January 2027, a day-precision due: 23:59:59 GMT
@@ -206,7 +206,7 @@ def test_mixed_unit_ladder_out_of_order_on_a_real_calendar_is_still_sorted() -> 
 def test_no_alerts_for_an_obligation_without_a_ladder() -> None:
     assert alerts_for("quiet", DUE_6_JAN) == ()
     assert decide((), 0, DUE_6_JAN) == Decision(None, None, 0, None)
-    assert rebase((), DUE_6_JAN) == (0, None)
+    assert rebase((), DUE_6_JAN) == (0, None, None)
 
 
 # --- decide --------------------------------------------------------------------------------------
@@ -262,22 +262,29 @@ def test_decide_sends_only_what_is_new_since_the_last_sweep() -> None:
 
 
 def test_rebase_when_everything_is_in_the_future() -> None:
-    assert rebase(ALERTS, utc("2027-01-01T00:00+00:00")) == (0, R2.at)
+    assert rebase(ALERTS, utc("2027-01-01T00:00+00:00")) == (0, R2.at, None)
 
 
 def test_rebase_skips_past_reminders_only() -> None:
-    assert rebase(ALERTS, utc("2027-01-05T09:00+00:00")) == (2, E1.at)
-    # a task re-dated into the past: reminders are skipped, escalations still owed
-    handled, next_at = rebase(ALERTS, utc("2027-01-20T00:00+00:00"))
-    assert (handled, next_at) == (2, E1.at)
-    assert escalation_level(ALERTS, handled) == 0
-    follow = decide(ALERTS, handled, utc("2027-01-20T00:00+00:00"))
-    assert follow.reminder is None and follow.escalation.level == 3
+    assert rebase(ALERTS, utc("2027-01-05T09:00+00:00")) == (2, E1.at, None)
+
+
+def test_a_task_starting_past_its_first_step_restarts_its_ladder_from_now() -> None:
+    # Re-dated (or recorded) into the past: reminders are skipped, and instead of every
+    # step at once, step 1 fires now and later steps count from now.
+    now = utc("2027-01-20T00:00+00:00")
+    handled, next_at, ladder_from = rebase(ALERTS, now)
+    assert (handled, next_at, ladder_from) == (2, now, now)
+    restarted = alerts_for("day-task", DUE_6_JAN, ladder_from)
+    first = decide(restarted, handled, now)
+    assert first.reminder is None and first.escalation.level == 1
+    step_2 = restarted[handled + 1]
+    assert step_2.level == 2 and first.next_at == step_2.at > now  # counted from now
 
 
 def test_rebase_with_only_reminders() -> None:
     reminders = tuple(a for a in ALERTS if a.kind == "reminder")
-    assert rebase(reminders, utc("2027-01-06T00:00+00:00")) == (2, None)
+    assert rebase(reminders, utc("2027-01-06T00:00+00:00")) == (2, None, None)
 
 
 # --- daytime -------------------------------------------------------------------------------------
@@ -354,10 +361,14 @@ def test_sweeps_cover_every_alert_once_in_order(
 def test_rebase_never_skips_an_escalation(due: datetime, offset: int) -> None:
     alerts = alerts_for("day-task", due)
     now = due + timedelta(hours=offset)
-    handled, next_at = rebase(alerts, now)
+    handled, next_at, ladder_from = rebase(alerts, now)
     assert all(a.kind == "reminder" and a.at <= now for a in alerts[:handled])
     assert all(a.kind == "escalation" or a.at > now for a in alerts[handled:])
-    assert next_at == (alerts[handled].at if handled < len(alerts) else None)
+    if ladder_from is None:
+        assert next_at == (alerts[handled].at if handled < len(alerts) else None)
+    else:  # late: the ladder restarts at now, with step 1 next
+        assert next_at == ladder_from == now
+        assert alerts[handled].kind == "escalation" and alerts[handled].at < now
 
 
 @settings(max_examples=100, deadline=None)

@@ -677,7 +677,7 @@ def test_json_schema_is_json_and_describes_obligations() -> None:
     }  # fmt: skip
     assert obligation["additionalProperties"] is False
     assert set(obligation["properties"]["category"]["enum"]) >= {"accommodation", "court"}
-    assert set(schema["$defs"]["Escalation"]["properties"]) == {"after", "notify"}
+    assert set(schema["$defs"]["Escalation"]["properties"]) == {"after", "notify", "urgent"}
 
 
 def test_json_schema_accepts_the_shipped_journeys_and_rejects_unknown_keys() -> None:

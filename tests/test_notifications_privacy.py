@@ -1,11 +1,14 @@
-"""No fact about a survivor reaches any message, on any transport, in any part."""
+"""No fact about a survivor reaches any message, on any transport, in any part; every
+message links to the web app by task id or case reference only."""
 
+import re
 from datetime import UTC, datetime, timedelta
 from email import message_from_binary_file
 from email.policy import default as default_policy
 
 from sqlmodel import select
 
+from engine.calendar_notices import queue_calendar
 from engine.core.messages import (
     EscalatedItem,
     EscalationPayload,
@@ -32,6 +35,7 @@ FACTS = {
     "age": 98765,
 }
 SECRETS = [str(v) for v in FACTS.values()]
+LINK = re.compile(r"http://127\.0\.0\.1:8000/(tasks/[0-9]+|cases/KNT-0042)")
 
 
 def seed(url: str) -> None:
@@ -81,6 +85,7 @@ def seed(url: str) -> None:
                     precision="day",
                     escalation_level=level,
                     sequence=i,
+                    calendar_pending=True,
                 )
             )
 
@@ -128,6 +133,7 @@ def queue_engine_messages(url: str) -> None:
             Message("p", "replan", nav.email, case.ref, replanned),
         ]
         queue(s, messages, NOW)
+        assert queue_calendar(s, shipped_catalog(), NOW) == 2
     assert queue_digests(url, shipped_catalog(), NOW) == 2
 
 
@@ -144,15 +150,20 @@ def every_text(message) -> str:
 
 
 def assert_private(messages: list) -> None:
-    assert len(messages) == 6
+    assert len(messages) == 7
     kinds = set()
     for message in messages:
         seen = every_text(message)
         assert "KNT-0042" in seen or "Digest" in message["Subject"]
+        assert "http://127.0.0.1:8000/tasks/" in seen or "/cases/KNT-0042" in seen
+        links = re.findall(r"http://127\.0\.0\.1:8000/[^\s\"<>)]*", seen)
+        assert links and all(LINK.fullmatch(link) for link in links), links
         kinds.add(str(message["Subject"]).split(":")[0])
         for secret in SECRETS:
             assert secret not in seen, f"{secret} leaked into {message['Subject']}"
-    assert len(kinds) >= 5
+    assert kinds == {"[Alongside] Reminder", "[Alongside] Overdue", "[Alongside] Escalation",
+                     "[Alongside] Dates changed", "[Alongside] Digest for Tue 5 Jan",
+                     "[Alongside] Calendar"}  # fmt: skip
 
 
 def test_no_fact_reaches_smtp_messages(tmp_path, monkeypatch):
@@ -165,7 +176,7 @@ def test_no_fact_reaches_smtp_messages(tmp_path, monkeypatch):
         monkeypatch.setenv("ALONGSIDE_TRANSPORT", "smtp")
         monkeypatch.setenv("ALONGSIDE_SMTP_HOST", "127.0.0.1")
         monkeypatch.setenv("ALONGSIDE_SMTP_PORT", str(port))
-        assert dispatch(url, NOW, Settings()).sent == 6
+        assert dispatch(url, NOW, Settings()).sent == 7
     assert_private(recorder.messages)
 
 
@@ -175,7 +186,7 @@ def test_no_fact_reaches_eml_files(tmp_path, monkeypatch):
     monkeypatch.setenv("ALONGSIDE_TRANSPORT", "file")
     seed(url)
     queue_engine_messages(url)
-    assert dispatch(url, NOW, Settings()).sent == 6
+    assert dispatch(url, NOW, Settings()).sent == 7
     messages = []
     for path in sorted((tmp_path / "outbox").glob("*.eml")):
         raw = path.read_bytes()

@@ -1,4 +1,5 @@
-"""Rendering outbox rows into email: subjects, local times, both bodies, calendar entries."""
+"""Rendering outbox rows into email: subjects, local times, both bodies, links, guidance and
+calendar entries (in `calendar` messages only)."""
 
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -6,7 +7,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from icalendar import Calendar
 
-from engine.core.messages import EscalatedItem, ReminderPayload, ReplanItem, ReplanPayload
+from engine.core.messages import (
+    CalendarItem,
+    CalendarPayload,
+    EscalatedItem,
+    ReminderPayload,
+    ReplanItem,
+    ReplanPayload,
+)
 from engine.settings import Settings
 from engine.store import OutboxMessage
 from notifications.render import KINDS, due_text, how_long, message_id, render
@@ -79,20 +87,45 @@ def replan_item(**changes) -> ReplanItem:
 def parts(message) -> tuple[str, str, Calendar | None]:
     text = message.get_body(("plain",)).get_content()
     html = message.get_body(("html",)).get_content()
-    calendars = [
+    calendars = all_calendars(message)
+    assert len(calendars) <= 1
+    return text, html, calendars[0] if calendars else None
+
+
+def all_calendars(message) -> list[Calendar]:
+    return [
         Calendar.from_ical(p.get_content())
         for p in message.iter_attachments()
         if p.get_content_type() == "text/calendar"
     ]
-    assert len(calendars) <= 1
-    return text, html, calendars[0] if calendars else None
+
+
+def calendar_item(**changes) -> CalendarItem:
+    item: CalendarItem = {
+        "case": "KNT-0042",
+        "task_id": 17,
+        "title": "Safe accommodation arranged",
+        "stage": "First month",
+        "category": "accommodation",
+        "due": "2027-01-05T23:59:59+00:00",
+        "precision": "day",
+        "guidance": "A safe place to stay tonight.",
+        "uid": "task-17@abc.alongside",
+        "method": "REQUEST",
+        "sequence": 0,
+    }
+    return item | changes
+
+
+def calendar(*items: CalendarItem) -> CalendarPayload:
+    return {"timezone": "Europe/London", "items": list(items)}
 
 
 def events(calendar: Calendar) -> list:
     return list(calendar.walk("VEVENT"))
 
 
-def test_reminder_day_precision_subject_bodies_and_all_day_calendar_entry():
+def test_reminder_day_precision_subject_bodies_and_link():
     message = render(row("reminder", reminder()), SETTINGS, NOW)
     assert message["Subject"] == (
         "[Alongside] Reminder: KNT-0042 — Safe accommodation arranged due Tue 5 Jan"
@@ -102,36 +135,68 @@ def test_reminder_day_precision_subject_bodies_and_all_day_calendar_entry():
     assert message["Date"].datetime == NOW
     text, html, calendar = parts(message)
     assert "by end of Tue 5 Jan 2027" in text
-    assert "alongside task done 17" in text
+    assert "Open the task: http://127.0.0.1:8000/tasks/17" in text
+    assert "alongside task" not in text  # people act on the web app, not at a shell
     assert "by end of Tue 5 Jan 2027" in html and "<strong>KNT-0042</strong>" in html
-    assert calendar["METHOD"] == "PUBLISH"
-    (event,) = events(calendar)
-    assert str(event["UID"]) == "task-17@alongside"
+    assert 'href="http://127.0.0.1:8000/tasks/17"' in html
+    assert calendar is None  # calendar entries come in `calendar` messages
+
+
+def test_calendar_day_entry_is_all_day_with_the_installation_uid():
+    message = render(row("calendar", calendar(calendar_item())), SETTINGS, NOW)
+    assert message["Subject"] == "[Alongside] Calendar: 1 deadline to add or move (KNT-0042)"
+    text, html, ics = parts(message)
+    assert "http://127.0.0.1:8000/tasks/17" in text and "A safe place to stay tonight." in html
+    assert ics["METHOD"] == "REQUEST"
+    (event,) = events(ics)
+    assert str(event["UID"]) == "task-17@abc.alongside"
     assert event["SEQUENCE"] == 0
     assert event.decoded("DTSTART") == date(2027, 1, 5)
     assert event.decoded("DTEND") == date(2027, 1, 6)
     assert str(event["SUMMARY"]) == "Due: KNT-0042 — Safe accommodation arranged"
+    assert str(event["ORGANIZER"]) == "mailto:alongside@navigators.example.org"
+    assert str(event["ATTENDEE"]) == "mailto:nav@example.org"
+    assert str(event["URL"]) == "http://127.0.0.1:8000/tasks/17"
+    assert not event.walk("VALARM")
+
+
+def test_calendar_hour_entry_has_an_end_and_an_alarm_and_a_cancel_has_neither():
+    item = calendar_item(due="2027-06-01T13:00:00+00:00", precision="hour", sequence=3)
+    cancel = calendar_item(task_id=18, uid="task-18@abc.alongside", method="CANCEL", sequence=2)
+    message = render(row("calendar", calendar(item, cancel)), SETTINGS, NOW)
+    request, cancelled = all_calendars(message)
+    (event,) = events(request)
+    assert event.decoded("DTSTART") == datetime(2027, 6, 1, 13, 0, tzinfo=UTC)
+    assert event.decoded("DTEND") == datetime(2027, 6, 1, 13, 30, tzinfo=UTC)
+    assert event["SEQUENCE"] == 3
+    (alarm,) = event.walk("VALARM")
+    assert alarm.decoded("TRIGGER") == -timedelta(hours=1)
+    assert cancelled["METHOD"] == "CANCEL"
+    (gone,) = events(cancelled)
+    assert (str(gone["UID"]), gone["SEQUENCE"], str(gone["STATUS"])) == (
+        "task-18@abc.alongside", 2, "CANCELLED",
+    )  # fmt: skip
 
 
 def test_day_deadline_shows_the_recipients_local_date_not_the_utc_one():
     # End of 1 June in Bucharest is 20:59:59 UTC; in London summer time 22:59:59 UTC.
     bucharest = reminder(due="2027-06-01T20:59:59+00:00", timezone="Europe/Bucharest")
     message = render(row("reminder", bucharest), SETTINGS, NOW)
-    text, _, calendar = parts(message)
+    text, _, _ = parts(message)
     assert "by end of Tue 1 Jun 2027" in text
-    assert events(calendar)[0].decoded("DTSTART") == date(2027, 6, 1)
+    item = calendar_item(due="2027-06-01T20:59:59+00:00")
+    in_bucharest = calendar(item) | {"timezone": "Europe/Bucharest"}
+    ics = parts(render(row("calendar", in_bucharest), SETTINGS, NOW))[2]
+    assert events(ics)[0].decoded("DTSTART") == date(2027, 6, 1)
 
 
-def test_hour_deadline_shows_local_time_with_zone_and_calendar_instant():
+def test_hour_deadline_shows_local_time_with_zone():
     payload = reminder(due="2027-06-01T13:00:00+00:00", precision="hour", sequence=3)
     message = render(row("reminder", payload), SETTINGS, NOW)
     assert message["Subject"].endswith("due Tue 1 Jun 14:00")
-    text, html, calendar = parts(message)
+    text, html, _ = parts(message)
     assert "by 14:00 BST on Tue 1 Jun 2027" in text
     assert "by 14:00 BST on Tue 1 Jun 2027" in html
-    (event,) = events(calendar)
-    assert event.decoded("DTSTART") == datetime(2027, 6, 1, 13, 0, tzinfo=UTC)
-    assert event["SEQUENCE"] == 3
 
 
 def test_escalation_combines_tasks_and_says_how_overdue():
@@ -171,7 +236,7 @@ def test_single_overdue_task_names_it_in_the_subject():
     assert "A task on case KNT-0042 is overdue." in text
 
 
-def test_replan_notice_carries_one_event_per_task_with_its_sequence():
+def test_replan_notice_lists_old_and_new_dates_with_links():
     items = [
         replan_item(),
         replan_item(
@@ -190,21 +255,18 @@ def test_replan_notice_carries_one_event_per_task_with_its_sequence():
     assert "now due by end of Mon 12 Apr 2027" in text
     assert "now due by 14:00 BST on Mon 19 Apr 2027" in text
     assert "<s>by end of Mon 1 Mar 2027</s>" in html
-    found = {str(e["UID"]): e for e in events(calendar)}
-    assert set(found) == {"task-31@alongside", "task-32@alongside"}
-    assert found["task-31@alongside"]["SEQUENCE"] == 2
-    assert found["task-31@alongside"].decoded("DTSTART") == date(2027, 4, 12)
-    assert found["task-32@alongside"]["SEQUENCE"] == 1
-    assert found["task-32@alongside"].decoded("DTSTART") == datetime(2027, 4, 19, 13, tzinfo=UTC)
+    assert "Open the case: http://127.0.0.1:8000/cases/KNT-0042" in text
+    assert "http://127.0.0.1:8000/tasks/32" in text and "/tasks/31" in html
+    assert calendar is None
 
 
-def test_redated_task_keeps_its_uid_and_raises_its_sequence():
-    before = render(row("reminder", reminder(), id=1), SETTINGS, NOW)
-    after = render(row("replan", replan(replan_item(task_id=17, sequence=1)), id=2), SETTINGS, NOW)
-    (first,) = events(parts(before)[2])
-    (second,) = events(parts(after)[2])
-    assert first["UID"] == second["UID"]
-    assert second["SEQUENCE"] > first["SEQUENCE"]
+def test_links_use_the_base_url_setting_and_escape_the_reference():
+    settings = Settings(base_url="https://alongside.example.org/app/")
+    payload = {"timezone": "UTC", "items": [overdue_item(case="KNT 1/2")]}
+    text, _, _ = parts(render(row("overdue", payload), settings, NOW))
+    assert "https://alongside.example.org/app/tasks/17" in text
+    message = render(row("replan", replan(replan_item()) | {"case": "KNT 1/2"}), settings, NOW)
+    assert "https://alongside.example.org/app/cases/KNT%201%2F2" in parts(message)[0]
 
 
 def test_html_is_autoescaped_and_text_is_not():
@@ -267,6 +329,7 @@ def test_every_kind_has_both_templates_and_an_auto_submitted_header(kind):
             "other": "nav2@example.org",
             "open_tasks": 3,
         },
+        "calendar": calendar(calendar_item()),
     }
     message = render(row(kind, payloads[kind]), SETTINGS, NOW)
     text, html, _ = parts(message)
@@ -301,6 +364,7 @@ def test_subjects_survive_encoding_and_every_line_fits(title):
     assert b"\n" not in outgoing.data.replace(b"\r\n", b"")
     message = render(row("reminder", reminder(title=title)), SETTINGS, NOW)
     assert message["Subject"] == f"[Alongside] Reminder: KNT-0042 — {title} due Tue 5 Jan"
-    text, html, calendar = parts(message)
+    text, html, _ = parts(message)
     assert title in text and title in html
-    assert str(events(calendar)[0]["SUMMARY"]) == f"Due: KNT-0042 — {title}"
+    ics = parts(render(row("calendar", calendar(calendar_item(title=title))), SETTINGS, NOW))[2]
+    assert str(events(ics)[0]["SUMMARY"]) == f"Due: KNT-0042 — {title}"

@@ -38,6 +38,7 @@ class ExistingTask:
     alerts_handled: int = 0
     next_alert_at: datetime | None = None
     escalation_level: int = 0
+    ladder_from: datetime | None = None
 
     @property
     def key(self) -> Key:
@@ -133,6 +134,7 @@ def new_task(task: PlannedTask, alerts: AlertState) -> dict[str, Any]:
         **planned_fields(task),
         "status": "open",
         "sequence": 0,
+        "calendar_pending": True,  # on the navigator's calendar after the next alert pass
         **alerts,
     }
 
@@ -145,6 +147,7 @@ def redate(before: ExistingTask, task: PlannedTask, alerts: AlertState) -> dict[
         "alerts_handled": before.alerts_handled,
         "next_alert_at": before.next_alert_at,
         "escalation_level": before.escalation_level,
+        "ladder_from": before.ladder_from,
     }
     return {
         **planned_fields(task),
@@ -152,6 +155,7 @@ def redate(before: ExistingTask, task: PlannedTask, alerts: AlertState) -> dict[
         "reason": None,
         "closed_at": None,
         "sequence": before.sequence + (0 if same_due else 1),
+        "calendar_pending": True,  # the alert pass sends an entry only if the due moved
         **(kept if same_due and before.status == "open" else alerts),
     }
 

@@ -5,14 +5,20 @@ navigator told of their own overdue work gets an `overdue` message, everyone els
 `escalation`; a person reached through two roles (a lead who is also the programme lead)
 sees each task once. The message key is derived from the tasks and ladder steps it
 carries, so a repeated sweep queues nothing new.
+
+Each message waits for its recipient's working hours (`hold`). Steps a journey marks urgent
+(accommodation tonight) never wait: out of hours they go at once in a message of their own,
+so a recipient may get two in a sweep at night (the urgent one now, the rest when their
+working day starts); in working hours it is one message as ever.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from engine.core.messages import EscalatedItem, EscalationPayload, Message, MessageKind
 
@@ -40,15 +46,28 @@ def group(escalated: Iterable[Escalated]) -> dict[tuple[MessageKind, str], list[
 
 
 def messages_for(
-    grouped: dict[tuple[MessageKind, str], list[EscalatedItem]], timezone_of
+    grouped: dict[tuple[MessageKind, str], list[EscalatedItem]],
+    timezone_of: Callable[[str], str],
+    hold: Callable[[str], datetime | None] = lambda recipient: None,
 ) -> list[Message]:
-    """One message per (kind, recipient); `timezone_of(recipient)` is where they read it."""
+    """One message per (kind, recipient); `timezone_of(recipient)` is where they read it,
+    `hold(recipient)` until when a message that is not urgent must wait (None: no wait)."""
     found = []
-    for (kind, recipient), items in grouped.items():
-        refs = {item["case"] for item in items}
-        payload = EscalationPayload(timezone=timezone_of(recipient), items=items)
-        case_ref = refs.pop() if len(refs) == 1 else None
-        found.append(Message(items_key(kind, recipient, items), kind, recipient, case_ref, payload))
+    for (kind, recipient), every in grouped.items():
+        until = hold(recipient)
+        if until is None:
+            parts = [(every, None)]
+        else:
+            urgent = [item for item in every if item.get("urgent")]
+            parts = [(urgent, None), ([item for item in every if not item.get("urgent")], until)]
+        for items, deliver_at in parts:
+            if not items:
+                continue
+            refs = {item["case"] for item in items}
+            payload = EscalationPayload(timezone=timezone_of(recipient), items=items)
+            case_ref = refs.pop() if len(refs) == 1 else None
+            key = items_key(kind, recipient, items)
+            found.append(Message(key, kind, recipient, case_ref, payload, deliver_at))
     return found
 
 

@@ -271,6 +271,7 @@ class Escalation(_Model):
 
     after: DurationText
     notify: Roles
+    urgent: bool = False  # sent at once, day or night, instead of waiting for working hours
 
 
 class Obligation(_Model):

@@ -19,12 +19,20 @@ TaskStatus = Literal["open", "done", "waived", "cancelled"]
 TASK_STATUSES: tuple[TaskStatus, ...] = ("open", "done", "waived", "cancelled")
 HISTORY: tuple[TaskStatus, ...] = ("done", "waived")  # what people closed; never re-planned
 
-AlertState = dict[str, Any]  # alerts_handled, next_alert_at, escalation_level
+AlertState = dict[str, Any]  # alerts_handled, next_alert_at, escalation_level, ladder_from
 
 
-def alert_state(handled: int, next_at: datetime | None) -> AlertState:
-    """A task's alert columns with its ladder (re)started at `handled` alerts."""
-    return {"alerts_handled": handled, "next_alert_at": next_at, "escalation_level": 0}
+def alert_state(
+    handled: int, next_at: datetime | None, ladder_from: datetime | None = None
+) -> AlertState:
+    """A task's alert columns with its ladder (re)started at `handled` alerts; a late task's
+    ladder counts from `ladder_from` instead of its due instant."""
+    return {
+        "alerts_handled": handled,
+        "next_alert_at": next_at,
+        "escalation_level": 0,
+        "ladder_from": ladder_from,
+    }
 
 
 def close(
@@ -41,7 +49,14 @@ def close(
         raise UserError(f"task {task_id} is {status}: only open tasks can be {to}")
     if to == "waived" and not (reason or "").strip():
         raise UserError("give a reason for waiving")
-    return {"status": to, "closed_at": at, "next_alert_at": None, "note": note, "reason": reason}
+    return {
+        "status": to,
+        "closed_at": at,
+        "next_alert_at": None,
+        "note": note,
+        "reason": reason,
+        "calendar_pending": True,  # its calendar entry is cancelled by the next alert pass
+    }
 
 
 def check_reopen(task_id: int, status: TaskStatus) -> None:
@@ -53,9 +68,22 @@ def check_reopen(task_id: int, status: TaskStatus) -> None:
 def reopen(task_id: int, status: TaskStatus, alerts: AlertState) -> dict[str, Any]:
     """A done or waived task back to open, its ladder restarted from `alerts`."""
     check_reopen(task_id, status)
-    return {"status": "open", "closed_at": None, "note": None, "reason": None, **alerts}
+    return {
+        "status": "open",
+        "closed_at": None,
+        "note": None,
+        "reason": None,
+        "calendar_pending": True,
+        **alerts,
+    }
 
 
 def cancel(now: datetime, reason: str) -> dict[str, Any]:
     """The plan (or a closed case) no longer wants an open task."""
-    return {"status": "cancelled", "reason": reason, "closed_at": now, "next_alert_at": None}
+    return {
+        "status": "cancelled",
+        "reason": reason,
+        "closed_at": now,
+        "next_alert_at": None,
+        "calendar_pending": True,
+    }

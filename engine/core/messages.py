@@ -13,10 +13,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, NotRequired, TypedDict
 
-MessageKind = Literal["reminder", "overdue", "escalation", "replan", "digest", "handover"]
+MessageKind = Literal[
+    "reminder", "overdue", "escalation", "replan", "digest", "handover", "calendar"
+]
 MessageStatus = Literal["queued", "sending", "sent", "failed"]
 MESSAGE_STATUSES: tuple[MessageStatus, ...] = ("queued", "sending", "sent", "failed")
 Precision = Literal["day", "hour"]
+CalendarMethod = Literal["REQUEST", "CANCEL"]
+EmailChoice = Literal["each", "digest"]  # a person's preference for one group of kinds
 
 
 class TaskItem(TypedDict):
@@ -29,6 +33,7 @@ class TaskItem(TypedDict):
     category: str
     due: str  # ISO instant
     precision: Precision
+    guidance: NotRequired[str]  # the obligation's `description` from the journey
 
 
 class ReminderPayload(TaskItem):
@@ -39,6 +44,7 @@ class ReminderPayload(TaskItem):
 class EscalatedItem(TaskItem):
     level: int  # the ladder step
     navigator: str  # the case's navigator, so a lead knows whom to ask
+    urgent: NotRequired[bool]  # a step the journey marked urgent: sent day or night
 
 
 class EscalationPayload(TypedDict):
@@ -100,7 +106,29 @@ class HandoverPayload(TypedDict):
     open_tasks: int  # across these cases
 
 
-Payload = ReminderPayload | EscalationPayload | ReplanPayload | DigestPayload | HandoverPayload
+class CalendarItem(TaskItem):
+    """One task's calendar entry: a REQUEST (new or re-dated) or a CANCEL (closed)."""
+
+    uid: str  # task-{id}@{installation id}
+    method: CalendarMethod
+    sequence: int  # higher on every entry sent for the task, so a client applies it
+
+
+class CalendarPayload(TypedDict):
+    """`calendar`: one message per navigator per sweep, one entry per task that changed."""
+
+    timezone: str  # the recipient's
+    items: list[CalendarItem]
+
+
+Payload = (
+    ReminderPayload
+    | EscalationPayload
+    | ReplanPayload
+    | DigestPayload
+    | HandoverPayload
+    | CalendarPayload
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,8 +152,9 @@ def task_item(
     category: str,
     due: datetime,
     precision: Precision,
+    guidance: str | None = None,
 ) -> TaskItem:
-    return TaskItem(
+    item = TaskItem(
         case=case,
         task_id=task_id,
         title=title,
@@ -134,3 +163,12 @@ def task_item(
         due=due.isoformat(),
         precision=precision,
     )
+    if guidance:
+        item["guidance"] = " ".join(guidance.split())
+    return item
+
+
+def email_choice(prefs: dict | None, group: str) -> EmailChoice:
+    """A person's choice for a group of kinds (`tasks`, `escalations`): `each` unless they
+    chose `digest`, so a missing or unreadable preference never silences anyone."""
+    return "digest" if (prefs or {}).get(group) == "digest" else "each"

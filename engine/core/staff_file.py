@@ -45,6 +45,13 @@ class PersonEntry:
     lead: str | None = None
     left: date | None = None
     organisations: tuple[str, ...] = ()  # further organisations a programme lead answers for
+    # which groups of email a person reads in the daily digest only (`emails: {tasks:
+    # digest}`); `each`, the default, sends each message as it happens
+    emails: tuple[tuple[str, str], ...] = ()
+
+
+EMAIL_GROUPS = ("tasks", "escalations")
+EMAIL_CHOICES = ("each", "digest")
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +199,28 @@ def _left(checker: _Checker, entry: dict[str, Any], loc: Loc, what: str) -> date
     return None
 
 
+def _emails(
+    checker: _Checker, entry: dict[str, Any], loc: Loc, what: str
+) -> tuple[tuple[str, str], ...]:
+    """`emails: {tasks: each|digest, escalations: each|digest}`, each group optional."""
+    value = entry.get("emails")
+    if value is None:
+        return ()
+    groups = ", ".join(EMAIL_GROUPS)
+    if not isinstance(value, dict):
+        checker.add((*loc, "emails"), f"{what}: 'emails' is a mapping of {groups}")
+        return ()
+    found = []
+    for group, choice in value.items():
+        if group not in EMAIL_GROUPS:
+            checker.add((*loc, "emails"), f"{what}: unknown email group '{group}' ({groups})")
+        elif choice not in EMAIL_CHOICES:
+            checker.add((*loc, "emails", group), f"{what}: emails.{group} is each or digest")
+        else:
+            found.append((group, choice))
+    return tuple(found)
+
+
 def _people(
     checker: _Checker, data: dict[str, Any], orgs: set[str], known_staff: set[str]
 ) -> list[PersonEntry]:
@@ -209,7 +238,7 @@ def _people(
             loc,
             label,
             ("email", "name", "role", "organisation"),
-            ("lead", "left", "organisations"),
+            ("lead", "left", "organisations", "emails"),
         )
         if entry is None:
             continue
@@ -252,6 +281,7 @@ def _people(
             ),
         )
         left = _left(checker, entry, loc, what)
+        emails = _emails(checker, entry, loc, what)
         more = entry.get("organisations") or ()
         if not isinstance(more, tuple) or any(o not in orgs for o in more):
             checker.add((*loc, "organisations"), f"{what}: 'organisations' lists unknown ones")
@@ -261,7 +291,9 @@ def _people(
         if lead and role not in CASE_HOLDERS:
             checker.add((*loc, "lead"), f"{what}: only navigators and team leads have a lead")
         if email and name and role and org:
-            people.append(PersonEntry(email, name, cast(Role, role), org, lead, left, tuple(more)))
+            people.append(
+                PersonEntry(email, name, cast(Role, role), org, lead, left, tuple(more), emails)
+            )
     return people
 
 

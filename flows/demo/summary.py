@@ -48,7 +48,7 @@ def report_lines(outcome: Outcome, home: Path, log: Path, prefect_home: Path | N
         f"{state} {outcome.tasks.get(state, 0)}"
         for state in ("open", "done", "waived", "cancelled")
     )
-    kinds = ("reminder", "overdue", "escalation", "replan", "digest")
+    kinds = ("reminder", "overdue", "escalation", "replan", "calendar", "digest")
     messages = ", ".join(f"{k} {outcome.messages.get(k, 0)}" for k in kinds)
     overdue = ", ".join(f"{org} {n}" for org, n in outcome.overdue.items()) or "none"
     lines = [
