@@ -157,6 +157,8 @@ def show(ctx: typer.Context, ref: str, as_json: JsonOption = False) -> None:
     out.print("facts: " + output.cell(facts))
     for name, value in data["events"].items():
         out.print(f"event {name}: {value}")
+    if data.get("closed_reason"):
+        out.print(f"closed: {output.cell(data['closed_reason'])}")
     print_tasks(data["tasks"], run.settings.zone, with_case=False)
     for task in data["tasks"]:
         print_history(task, run.settings.zone)

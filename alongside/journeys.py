@@ -190,13 +190,13 @@ def install(
     now: NowOption = None,
 ) -> None:
     """Validate FILE, then replace the installation's journey with it (atomically, audited)."""
-    from engine import installing, service
+    from engine import installing
 
     journey = _valid(file)
     run = current(ctx)
     with run.unit_of_work() as session:
         previous = installing.install(
-            session, run.catalog, file, journey, run.instant(now), service.actor()
+            session, run.catalog, file, journey, run.instant(now), run.actor(session).who
         )
     was = f" (was v{previous})" if previous else " (new)"
     typer.echo(

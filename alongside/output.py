@@ -99,5 +99,5 @@ def print_history(task: dict, zone: ZoneInfo) -> None:
         why = entry["reason"] or entry["note"]
         out.print(
             f"task {task['id']}: {entry['action']} {_local(entry['at'], zone)} by {entry['by']}"
-            + (f": {why}" if why else "")
+            + (f": {cell(why)}" if why else "")
         )

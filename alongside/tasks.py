@@ -60,9 +60,9 @@ def show(ctx: typer.Context, task_id: TaskId, as_json: JsonOption = False) -> No
         return
     print_tasks([data], run.settings.zone, with_case=True)
     if data["note"]:
-        out.print(f"note: {data['note']}")
+        out.print(f"note: {output.cell(data['note'])}")
     if data["reason"]:
-        out.print(f"reason: {data['reason']}")
+        out.print(f"reason: {output.cell(data['reason'])}")
     print_history(data, run.settings.zone)
 
 

@@ -72,6 +72,15 @@ def audit(
 # --- staff ------------------------------------------------------------------------------
 
 
+def _address_problem(address: str) -> str | None:
+    """Why an address is not one plain mailbox (email-validator's words), or None."""
+    try:
+        check_address(address)
+    except AddressError as error:
+        return str(error)
+    return None
+
+
 def import_staff(
     session: Session, text: str, now: datetime, actor: Actor, file: str = "staff file"
 ) -> dict[str, Any]:
@@ -88,13 +97,8 @@ def import_staff(
         file,
         known_organisations=session.exec(select(Organisation.id)).all(),
         known_staff=session.exec(select(Staff.email)).all(),
+        address_problem=_address_problem,
     )
-    for person in parsed.staff:  # the core checks the shape; this, that it is one mailbox
-        for address in filter(None, (person.email, person.lead)):
-            try:
-                check_address(address)
-            except AddressError as error:
-                raise UserError(f"{file}: staff {address!r}: {error}") from None
     for org in parsed.organisations:
         session.merge(
             Organisation(

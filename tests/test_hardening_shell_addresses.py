@@ -119,9 +119,13 @@ def test_staff_import_refuses_a_bad_address_with_its_line_and_changes_nothing(
     )
     staff = tmp_path / "bad.yaml"
     staff.write_text(text, encoding="utf-8")
+    if field == "lead" and not address:  # an empty lead is no lead: nothing to refuse
+        assert run("staff", "import", str(staff)).returncode == 0
+        return
     message = one_line(run("staff", "import", str(staff), ok=False))
-    assert message.startswith(f"error: staff file: staff.6.{field}: "), message
-    assert message.endswith(f" (staff file line {line})"), message
+    assert message.startswith(f"error: {staff}:{line}:"), message
+    reasons = (f"'{field}' is missing", "not a single plain email address")
+    assert any(reason in message for reason in reasons), message
     assert "attacker" not in message and "\r" not in message
     assert state(db_url) == before
 
@@ -138,10 +142,11 @@ def test_an_internationalised_address_is_refused_at_import_with_a_plain_reason(
     )
     message = one_line(run("staff", "import", str(staff), ok=False))
     line = len(STAFF_YAML.splitlines()) + 1
-    assert message == (
-        "error: staff file: staff.6.email: internationalised (non-ASCII) email "
-        f"addresses are not supported; use the person's ASCII address (staff file line {line})"
-    )
+    assert message.startswith(f"error: {staff}:{line}:"), message
+    assert message.endswith(
+        "internationalised (non-ASCII) email addresses are not supported; "
+        "use the person's ASCII address"
+    ), message
     assert state(db_url) == before
 
 
@@ -164,10 +169,8 @@ def test_a_staff_file_listing_one_address_twice_is_refused_at_the_second(
         + "  - {email: nav@example.org, name: Other, role: navigator, organisation: kent}\n"
     )
     message = one_line(run("staff", "import", str(staff), ok=False))
-    assert message == (
-        "error: staff nav@example.org: listed twice (also staff.1) "
-        f"(staff file line {len(STAFF_YAML.splitlines()) + 1})"
-    )
+    assert message.startswith(f"error: {staff}:{len(STAFF_YAML.splitlines()) + 1}:"), message
+    assert "nav@example.org is listed twice" in message
     assert state(db_url) == before
 
 
@@ -180,10 +183,8 @@ def test_an_unknown_organisation_names_its_line(
         "    organisation: nowhere\n"
     )
     message = one_line(run("staff", "import", str(staff), ok=False))
-    assert message == (
-        "error: staff x@example.org: unknown organisation 'nowhere' "
-        f"(staff file line {len(STAFF_YAML.splitlines()) + 4})"
-    )
+    assert message.startswith(f"error: {staff}:{len(STAFF_YAML.splitlines()) + 4}:"), message
+    assert "unknown organisation 'nowhere'" in message
 
 
 def test_the_issues_three_addresses_are_refused_at_import_on_either_database(
@@ -197,8 +198,8 @@ def test_the_issues_three_addresses_are_refused_at_import_on_either_database(
         )
         staff.write_text(STAFF_YAML + entry + "\n", encoding="utf-8")
         message = one_line(run("staff", "import", str(staff), ok=False))
-        assert message.startswith("error: staff file: staff.6.email: ")
-        assert message.endswith(f" (staff file line {len(STAFF_YAML.splitlines()) + 1})")
+        assert message.startswith(f"error: {staff}:{len(STAFF_YAML.splitlines()) + 1}:")
+        assert "not a single plain email address" in message
     assert state(db_url) == before
 
 
@@ -212,7 +213,7 @@ def test_navigator_options_take_one_plain_address(
     args = {
         "open": ["case", "open", "KNT-0002", "--journey", "adult-cjs", "--navigator", address,
                  "--event", "referral=2027-01-04T09:00"],
-        "assign": ["case", "assign", "KNT-0001", "--navigator", address],
+        "assign": ["case", "assign", "KNT-0001", "--navigator", address, "--reason", "cover"],
         "case-list": ["case", "list", "--navigator", address],
         "task-list": ["task", "list", "--navigator", address],
     }[command]  # fmt: skip

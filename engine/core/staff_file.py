@@ -21,6 +21,7 @@ from engine.core.actors import CASE_HOLDERS, ROLES, Role
 from engine.core.calendar import CALENDAR_NAMES
 from engine.core.errors import UserError
 from engine.core.loader import Loc, Problem, _Positions, read_document
+from engine.core.text import printable
 
 DEFAULT_REFERENCE_PATTERN = r"^[A-Z]{2,6}-[0-9]{1,7}$"
 ORG_ID = re.compile(r"^[a-z][a-z0-9-]*$")
@@ -222,8 +223,20 @@ def _emails(
 
 
 def _people(
-    checker: _Checker, data: dict[str, Any], orgs: set[str], known_staff: set[str]
+    checker: _Checker,
+    data: dict[str, Any],
+    orgs: set[str],
+    known_staff: set[str],
+    address_problem: Callable[[str], str | None] | None = None,
 ) -> list[PersonEntry]:
+    def check(value: str) -> str | None:
+        """The shell's answer when it gave one (never repeating a crafted address, which may
+        hold header text); else the shape, with the value shown on one line."""
+        if address_problem is not None:
+            found = address_problem(value)
+            return f"not a single plain email address: {found}" if found else None
+        return None if EMAIL.match(value) else f"'{printable(value)}' is not an email address"
+
     listed: dict[str, Loc] = {}
     for loc, raw in _items(checker, data, "staff"):
         email = raw.get("email") if isinstance(raw, dict) else None
@@ -247,7 +260,7 @@ def _people(
             loc,
             "email",
             "staff",
-            lambda v: None if EMAIL.match(v) else f"'{v}' is not an email address",
+            check,
         )
         what = f"staff {email or ''}".rstrip()
         if email in seen:
@@ -275,9 +288,8 @@ def _people(
             "lead",
             what,
             lambda v: (
-                None
-                if v in listed or v in known_staff
-                else f"lead '{v}' is not listed in this file"
+                check(v)
+                or (None if v in listed or v in known_staff else f"lead '{v}' is not listed")
             ),
         )
         left = _left(checker, entry, loc, what)
@@ -298,12 +310,18 @@ def _people(
 
 
 def parse_staff_file(
-    text: str, file: str, known_organisations: Iterable[str] = (), known_staff: Iterable[str] = ()
+    text: str,
+    file: str,
+    known_organisations: Iterable[str] = (),
+    known_staff: Iterable[str] = (),
+    address_problem: Callable[[str], str | None] | None = None,
 ) -> StaffFile:
     """The staff file's organisations and people, or `StaffFileError` with every problem.
 
     `known_*` are those already imported: a re-import may name a lead or organisation from
-    before, though a complete file is the documented way.
+    before, though a complete file is the documented way. `address_problem(address)` is the
+    shell's check that an address is one plain mailbox (the core has no mail library); its
+    answer is reported at the address's line, without repeating the address.
     """
     data, positions, problems, usable = read_document(text, file)
     if usable and not isinstance(data, dict):
@@ -318,7 +336,9 @@ def parse_staff_file(
                 (key,), f"unknown key '{key}' (expected organisations and staff)", at_key=True
             )
     orgs, declared = _organisations(checker, data)
-    people = _people(checker, data, declared | set(known_organisations), set(known_staff))
+    people = _people(
+        checker, data, declared | set(known_organisations), set(known_staff), address_problem
+    )
     if checker.problems:
         raise StaffFileError(sorted(checker.problems, key=lambda p: (p.line, p.column)))
     return StaffFile(tuple(orgs), tuple(people))
