@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from alongside import admin, cases, journeys, outbox, staff, tasks
+from alongside import admin, cases, journeys, ops, outbox, staff, tasks
 from alongside.context import Invocation
 from alongside.run import demo, run
 from alongside.sweep import digest_command, tick_command
@@ -31,6 +31,7 @@ app.add_typer(staff.app, name="staff")
 app.add_typer(cases.app, name="case")
 app.add_typer(tasks.app, name="task")
 app.add_typer(outbox.app, name="outbox")
+app.add_typer(ops.app, name="ops")
 app.command("tick")(tick_command)
 app.command("digest")(digest_command)
 app.command("audit")(admin.audit)
