@@ -2,7 +2,8 @@
 
 `main` is the console script. It accepts `--home DIR` anywhere on the line, builds the
 invocation's settings once (`context.Invocation`), and turns a `UserError` into one line on
-stderr and exit 1; nothing a person types produces a traceback.
+stderr and exit 1, and a database it cannot reach into one line and exit 69
+(EX_UNAVAILABLE); nothing a person types produces a traceback.
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ from alongside.context import Invocation
 from alongside.run import demo, run
 from alongside.sweep import digest_command, tick_command
 from engine.core.errors import UserError
+from engine.store import unreachable
+
+EX_UNAVAILABLE = 69  # sysexits.h: a service this command needs is unavailable
+EX_SOFTWARE = 70
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -47,7 +52,10 @@ def _options(
         typer.Option("--home", help="Data directory (default $ALONGSIDE_HOME or ./.alongside)."),
     ] = None,
 ) -> None:
-    ctx.obj = Invocation(home)
+    if isinstance(ctx.obj, Invocation):  # the one `main` made, so it can name the database
+        ctx.obj.home = home
+    else:
+        ctx.obj = Invocation(home)
 
 
 def _home_first(argv: list[str]) -> list[str]:
@@ -62,18 +70,35 @@ def _home_first(argv: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, turning user errors into one line and exit 1."""
+    invocation = Invocation()
     try:
-        app(args=_home_first(sys.argv[1:] if argv is None else argv), prog_name="alongside")
+        app(
+            args=_home_first(sys.argv[1:] if argv is None else argv),
+            prog_name="alongside",
+            obj=invocation,
+        )
     except UserError as error:
         typer.echo(f"error: {error}", err=True)
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as error:  # a bug: still one line, with a way to see the traceback
+        line = _unreachable(error, invocation)
+        if line is not None:
+            typer.echo(f"error: {line}", err=True)
+            sys.exit(EX_UNAVAILABLE)
         if os.environ.get("ALONGSIDE_DEBUG"):
             raise
         typer.echo(
             f"internal error: {type(error).__name__}: {error} (ALONGSIDE_DEBUG=1 shows more)",
             err=True,
         )
-        sys.exit(70)
+        sys.exit(EX_SOFTWARE)
+
+
+def _unreachable(error: BaseException, invocation: Invocation) -> str | None:
+    """One line for a database that cannot be reached, or None for any other error."""
+    try:
+        return unreachable(error, invocation.url)
+    except Exception:  # the settings themselves do not load: not a database outage
+        return None

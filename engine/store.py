@@ -250,23 +250,24 @@ def unreachable(error: BaseException, url: str) -> str | None:
         where = f"{parsed.host or 'localhost'}:{parsed.port or 5432}"
     reason = str(getattr(error, "orig", None) or error).strip().splitlines()
     text = reason[0] if reason else type(error).__name__
-    for known in (
-        "connection refused",
-        "timeout expired",
-        "connection timed out",
-        "could not translate host name",
-        "statement timeout",
-        "database is locked",
-        "unable to open database file",
-        "no route to host",
-        "does not exist",
-        "password authentication failed",
+    lower = text.lower()
+    for known, said in (
+        ("connection refused", "connection refused"),
+        ("timeout expired", "connection timed out"),
+        ("timed out", "connection timed out"),
+        ("name or service not known", "unknown host"),
+        ("could not translate host name", "unknown host"),
+        ("no route to host", "no route to host"),
+        ("statement timeout", "statement timeout"),
+        ("database is locked", "database is locked"),
+        ("unable to open database file", "unable to open the database file"),
+        ("password authentication failed", "password authentication failed"),
     ):
-        if known in text.lower():
-            text = known if known != "timeout expired" else "connection timed out"
+        if known in lower:
+            text = said
             break
     else:
-        text = text.split(": ")[-1][:120].lower()
+        text = " ".join(text.split("FATAL:")[-1].split(": ")[-1].split())[:160]
     return f"cannot reach the database at {where}: {text}"
 
 
