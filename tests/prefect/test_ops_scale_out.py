@@ -29,7 +29,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from engine import service
+from engine import service, store
 from engine.settings import SHIPPED_JOURNEYS, Settings
 from engine.store import Case, OutboxMessage, Task, session_scope
 from flows import sweep as flows
@@ -126,6 +126,26 @@ def stop(process: subprocess.Popen) -> None:
         process.wait(timeout=30)
     with contextlib.suppress(ProcessLookupError):  # flow-run processes a worker started
         os.killpg(process.pid, signal.SIGKILL)
+
+
+def state_of(api: str, run_id: str) -> str:
+    return httpx.get(f"{api}/flow_runs/{run_id}", timeout=30).json()["state_type"]
+
+
+def flow_run_process(run_id: str) -> int | None:
+    """The pid of the flow-run process a worker started for this run (found by its env)."""
+    marker = f"PREFECT__FLOW_RUN_ID={run_id}".encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if marker in environ and b"prefect.engine" in command:
+            return int(entry.name)
+    return None
 
 
 def instant(text: str | None) -> datetime | None:
@@ -232,6 +252,24 @@ def test_two_workers_and_close_runs_make_exactly_one_sweep(tmp_path: Path) -> No
         found = eventually(lambda: finished(first), timeout=180, what="the first wave")
         second = trigger(2)
         found += eventually(lambda: finished(second), timeout=180, what="the second wave")
+
+        # The crash drill: a tick stuck on a lock, its process killed. The worker marks the
+        # run Crashed, which releases the concurrency slot: the next tick runs.
+        lock = store.engine_for(PG_URL).connect()
+        held = lock.begin()
+        lock.execute(sa.text('LOCK TABLE "case" IN ACCESS EXCLUSIVE MODE'))
+        try:
+            (stuck,) = trigger(1)
+            eventually(lambda: state_of(api, stuck) == "RUNNING", timeout=120, what="running")
+            pid = eventually(lambda: flow_run_process(stuck), timeout=60, what="its process")
+            os.kill(pid, signal.SIGKILL)
+            eventually(lambda: state_of(api, stuck) == "CRASHED", timeout=60, what="crashed")
+        finally:
+            held.rollback()
+            lock.close()
+        (after,) = trigger(1)
+        eventually(lambda: state_of(api, after) in FINAL, timeout=120, what="the next tick")
+        crash = (state_of(api, stuck), state_of(api, after))
     finally:
         for process in reversed(processes):
             stop(process)
@@ -255,6 +293,8 @@ def test_two_workers_and_close_runs_make_exactly_one_sweep(tmp_path: Path) -> No
     print(f"states {states}; ran {len(ran)}; took {time.monotonic() - began:.0f} s")
     cancelled = {r["state"]["message"] for r in found if r["state_type"] == "CANCELLED"}
     assert cancelled <= {"Deployment concurrency limit reached."}, cancelled
+
+    assert crash == ("CRASHED", "COMPLETED"), crash  # a crashed run does not block the next
 
     got_tasks, got_messages = sweep_of(PG_URL)
     assert got_tasks == want_tasks
