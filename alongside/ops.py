@@ -122,7 +122,8 @@ def install_automations(
     """Install the shipped Prefect automations on the server PREFECT_API_URL names.
 
     "No completed tick for 1 hour", "a message failed", "overdue over threshold", each
-    notifying through --block. Running it again replaces them.
+    notifying through --block, and "crash runs whose heartbeat stopped" (which frees a
+    stuck run's concurrency slot). Running it again replaces them.
     """
     for name, automation_id in install(block, no_tick_within):
         typer.echo(f"installed '{name}' ({automation_id})")

@@ -97,7 +97,12 @@ def test_the_shipped_automations_are_prefect_automations() -> None:
     from prefect.events.schemas.automations import AutomationCore
 
     found = ops.shipped()
-    assert set(found) == {"no-completed-tick", "message-failed", "overdue-threshold"}
+    assert set(found) == {
+        "no-completed-tick",
+        "message-failed",
+        "overdue-threshold",
+        "crash-silent-runs",
+    }
     for data in ops.prepared(found, "00000000-0000-4000-8000-000000000000", None):
         automation = AutomationCore.model_validate(data)
         assert automation.actions and automation.trigger
@@ -121,7 +126,7 @@ def test_no_completed_tick_fires_when_ticks_stop_and_failures_notify(
     staffed: str, pager: str, hook: Hook
 ) -> None:
     lines = installed(pager, "--no-tick-within", "10")
-    assert len(lines) == 3 and all(line.startswith("installed 'alongside: ") for line in lines)
+    assert len(lines) == 4 and all(line.startswith("installed 'alongside: ") for line in lines)
     assert installed(pager, "--no-tick-within", "10") != lines  # replaced, not duplicated
 
     from prefect.client.orchestration import get_client
@@ -130,6 +135,7 @@ def test_no_completed_tick_fires_when_ticks_stop_and_failures_notify(
         names = sorted(a.name for a in client.read_automations() if a.name.startswith("alon"))
     assert names == [
         "alongside: a message failed",
+        "alongside: crash runs whose heartbeat stopped",
         "alongside: no completed tick for 10 s",
         "alongside: overdue over threshold",
     ]
