@@ -17,11 +17,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from engine import service
 from engine.catalog import Catalog
 from engine.settings import SHIPPED_JOURNEYS, Settings
-from engine.store import session_scope
+from engine.store import Case, session_scope
 from flows import sweep as flows
 from flows.demo import simulation
 from tests.prefect.test_flows_api import everything_prefect_holds, flow_run
@@ -136,9 +137,8 @@ def test_nothing_prefect_holds_after_a_demo_like_run_gives_a_fact_away(
     text = "\n".join(held)
 
     with session_scope(settings.url) as session:
-        from engine.store import Case
-
-        facts = {str(v) for (f,) in session.query(Case.facts).all() for v in f.values()}
+        rows = session.execute(sa.select(Case.facts)).scalars()
+        facts = {str(v) for f in rows for v in f.values()}
     assert NICKNAME in facts and SHOE_SIZE in facts
     # Booleans and small numbers are everywhere in counts: the distinctive values are tested.
     distinctive = {v for v in facts if len(v) >= 5 and v not in {"true", "false"}}
