@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from engine.core.actors import operator
 from engine.outbox import Message, queue
 from engine.store import session_scope
 from flows import health
@@ -141,7 +142,7 @@ def test_overdue_work_over_the_threshold_fails_the_run_and_a_healthy_tick_comple
     with session_scope(staffed) as session:
         for ref in ("KNT-0001", "KNT-0002"):
             service.open_case(session, shipped_catalog(), ref, "adult-cjs", "nav@example.org",
-                {"referral": "2027-01-04T09:00"}, {"age": "34"}, at("2027-01-04T09:05"), "tester",
+                {"referral": "2027-01-04T09:00"}, {"age": "34"}, at("2027-01-04T09:05"), operator(),
             )  # fmt: skip
     quiet = flows.call(flows.tick_flow, {"now": at("2027-01-04T09:10")}, "test")
     assert quiet.is_completed(), quiet.message

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 
 from engine import service
 from engine.clock import utcnow
+from engine.core.actors import operator
 from engine.settings import SHIPPED_JOURNEYS
 from engine.store import OutboxMessage, Task, session_scope
 from notifications.testing import free_port
@@ -64,10 +65,10 @@ def test_run_sweeps_with_the_prefect_api_down_and_goes_back_to_prefect_when_it_r
     url = f"sqlite:///{home / 'alongside.db'}"
     referred = utcnow() - timedelta(days=3)  # first-week work is overdue: leads are told
     with session_scope(url) as session:
-        service.import_staff(session, STAFF_YAML, referred, "tester")
+        service.import_staff(session, STAFF_YAML, referred, operator())
         for ref in ("KNT-0001", "KNT-0002"):
             service.open_case(session, shipped_catalog(), ref, "adult-cjs", "nav@example.org",
-                {"referral": referred.isoformat()}, {"age": "34"}, referred, "tester",
+                {"referral": referred.isoformat()}, {"age": "34"}, referred, operator(),
             )  # fmt: skip
 
     port = free_port()

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 
 from engine import service
 from engine.catalog import Catalog
+from engine.core.actors import operator
 from engine.settings import SHIPPED_JOURNEYS, Settings
 from engine.store import Case, session_scope
 from flows import sweep as flows
@@ -115,7 +116,7 @@ def test_nothing_prefect_holds_after_a_demo_like_run_gives_a_fact_away(
             with session_scope(settings.url) as session:
                 service.open_case(session, catalog, "KNT-9001", "probe", "amira@example.org",
                     {"referral": now.isoformat()}, {"nickname": NICKNAME, "shoe_size": SHOE_SIZE},
-                    now, "tester",
+                    now, operator(),
                 )  # fmt: skip
         state = flows.call(flows.tick_flow, {"now": now}, "demo")
         states.append(state)

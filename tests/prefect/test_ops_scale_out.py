@@ -30,6 +30,7 @@ import pytest
 import sqlalchemy as sa
 
 from engine import service, store
+from engine.core.actors import operator
 from engine.settings import SHIPPED_JOURNEYS, Settings
 from engine.store import Case, OutboxMessage, Task, session_scope
 from flows import sweep as flows
@@ -56,12 +57,12 @@ def seed(url: str) -> None:
         ("safe-return-romania", "ro-nav@example.org", {}),
     ]
     with session_scope(url) as session:
-        service.import_staff(session, STAFF_YAML, at("2027-01-01T00:00"), "tester")
+        service.import_staff(session, STAFF_YAML, at("2027-01-01T00:00"), operator())
         for number in range(24):
             journey, navigator, facts = plan[number % len(plan)]
             referred = at(f"2027-01-0{1 + number % 7}T09:00")
             service.open_case(session, shipped_catalog(), f"C-{number:04d}", journey, navigator,
-                {"referral": referred.isoformat()}, facts, referred, "tester",
+                {"referral": referred.isoformat()}, facts, referred, operator(),
             )  # fmt: skip
 
 
