@@ -2,7 +2,8 @@
 
 `main` is the console script. It accepts `--home DIR` anywhere on the line, builds the
 invocation's settings once (`context.Invocation`), and turns a `UserError` into one line on
-stderr and exit 1; nothing a person types produces a traceback.
+stderr and exit 1, and a database it cannot reach into one line and exit 69
+(EX_UNAVAILABLE); nothing a person types produces a traceback.
 """
 
 from __future__ import annotations
@@ -14,11 +15,14 @@ from typing import Annotated
 
 import typer
 
-from alongside import admin, cases, journeys, outbox, staff, tasks, team
+from alongside import admin, cases, journeys, ops, outbox, staff, tasks, team
 from alongside.context import Invocation
 from alongside.run import demo, run
 from alongside.sweep import digest_command, tick_command
 from engine.core.errors import UserError
+
+EX_UNAVAILABLE = 69  # sysexits.h: a service this command needs is unavailable
+EX_SOFTWARE = 70
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -32,6 +36,7 @@ app.add_typer(cases.app, name="case")
 app.add_typer(tasks.app, name="task")
 app.add_typer(team.app, name="team")
 app.add_typer(outbox.app, name="outbox")
+app.add_typer(ops.app, name="ops")
 app.command("tick")(tick_command)
 app.command("digest")(digest_command)
 app.command("audit")(admin.audit)

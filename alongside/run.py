@@ -17,7 +17,11 @@ from alongside.context import current
 
 
 def _say(line: str) -> None:
+    """One line to stdout and to the log file (`configure_logging` routes `alongside.*`)."""
+    import logging
+
     typer.echo(line)  # click flushes, so a supervisor or a test sees each line at once
+    logging.getLogger("alongside.run").info(line)
 
 
 def _where(settings) -> list[str]:
@@ -78,8 +82,10 @@ def run(
     for line in _where(settings):
         _say(line)
     api = runner.start_api(_say)
-    _say(f"  prefect   {api}; history in {prefect_home}")
-    engine = runner.Runner(deployments, path.parent, _say)
+    if api.startswith("the ephemeral API"):
+        api = f"{api}; run history in {prefect_home}"
+    _say(f"  prefect   {api}")
+    engine = runner.Runner(deployments, path.parent, _say, settings)
     _say("Ctrl-C or SIGTERM stops after the running flow finishes.")
     asyncio.run(engine.serve(catch_up))
 

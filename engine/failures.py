@@ -23,7 +23,7 @@ _CONNECT_REASONS = (
     (r"connection refused", "connection refused"),
     (r"could not translate host name|name or service not known|nodename nor servname",
      "unknown host"),
-    (r"timeout expired|timed out", "timed out"),
+    (r"timeout expired|timed out", "connection timed out"),
     (r"password authentication failed|no password supplied|authentication failed",
      "the server refused the login"),
     (r"database \".*\" does not exist", "no such database on that server"),

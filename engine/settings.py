@@ -23,6 +23,7 @@ from pydantic_settings import (
 
 from engine.catalog import Catalog, seed
 from engine.core.escalation import WorkingHours
+from engine.store import with_timeouts
 
 SHIPPED_JOURNEYS = Path(__file__).resolve().parent.parent / "journeys"
 
@@ -69,6 +70,17 @@ class Settings(BaseSettings):
         check_address(found[0][1])
         return value
 
+    # Database timeouts in seconds; None keeps the store's safe default (engine.store:
+    # connect 10 s, statement 120 s, SQLite busy 30 s).
+    db_connect_timeout: float | None = None
+    db_statement_timeout: float | None = None
+    db_busy_timeout: float | None = None
+    # Overdue open tasks an organisation may have before a tick reports it as not healthy:
+    # one number for every organisation, and per-organisation overrides
+    # (ALONGSIDE_OVERDUE_THRESHOLDS='{"kent": 500}'). None: no threshold.
+    overdue_threshold: int | None = None
+    overdue_thresholds: dict[str, int] = Field(default_factory=dict)
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -87,7 +99,14 @@ class Settings(BaseSettings):
     @cached_property
     def url(self) -> str:
         """The database URL: the environment's, or SQLite in the home directory."""
-        return self.database_url or f"sqlite:///{self.home / 'alongside.db'}"
+        url = self.database_url or f"sqlite:///{self.home / 'alongside.db'}"
+        return with_timeouts(
+            url, self.db_connect_timeout, self.db_statement_timeout, self.db_busy_timeout
+        )
+
+    def overdue_limit(self, organisation: str) -> int | None:
+        """The overdue threshold for one organisation, or None when it has none."""
+        return self.overdue_thresholds.get(organisation, self.overdue_threshold)
 
     @property
     def outbox_dir(self) -> Path:

@@ -257,13 +257,92 @@ def _current(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
+def _sqlite_pragmas(busy_timeout: float) -> Any:
+    def apply(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+        cursor.close()
+
+    return apply
+
+
+# --- timeouts ---------------------------------------------------------------------------------
+
+# Safe defaults: a sweep waits this long at most for a connection, a statement, a lock.
+CONNECT_TIMEOUT = 10.0  # seconds to connect (PostgreSQL's connect_timeout)
+STATEMENT_TIMEOUT = 120.0  # seconds one statement may run (PostgreSQL's statement_timeout)
+BUSY_TIMEOUT = 30.0  # seconds SQLite waits for another writer's lock
+
+# Query parameters of a database URL that set them (Settings.url writes them from the
+# ALONGSIDE_DB_* settings); engine_for turns them into the driver's connect arguments.
+TIMEOUT_PARAMS = ("connect_timeout", "statement_timeout", "busy_timeout")
+
+
+def with_timeouts(
+    url: str,
+    connect: float | None = None,
+    statement: float | None = None,
+    busy: float | None = None,
+) -> str:
+    """`url` with the timeouts given (seconds) as query parameters; None keeps the default."""
+    values = {"connect_timeout": connect, "statement_timeout": statement, "busy_timeout": busy}
+    given = {k: f"{v:g}" for k, v in values.items() if v is not None}
+    if not given:
+        return url
+    return sa.engine.make_url(url).update_query_dict(given).render_as_string(hide_password=False)
+
+
+def timeouts(url: str) -> tuple[str, dict[str, Any]]:
+    """The URL without Alongside's timeout parameters, and the driver's connect arguments."""
+    parsed = sa.engine.make_url(url)
+    given = {k: float(parsed.query[k]) for k in TIMEOUT_PARAMS if k in parsed.query}
+    if given:
+        url = parsed.difference_update_query(TIMEOUT_PARAMS).render_as_string(hide_password=False)
+    if parsed.get_backend_name() == "sqlite":
+        return url, {"timeout": given.get("busy_timeout", BUSY_TIMEOUT)}
+    statement = given.get("statement_timeout", STATEMENT_TIMEOUT)
+    return url, {
+        "connect_timeout": max(1, round(given.get("connect_timeout", CONNECT_TIMEOUT))),
+        "options": f"-c statement_timeout={int(statement * 1000)}",
+    }
+
+
+def unreachable(error: BaseException, url: str) -> str | None:
+    """One line for a database that cannot be reached, or None for another kind of error.
+
+    Names the host and port (never the password) and the driver's reason, lower-case.
+    """
+    if not isinstance(error, sa.exc.OperationalError | sa.exc.InterfaceError):
+        return None
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        where = parsed.database or ":memory:"
+    else:
+        where = f"{parsed.host or 'localhost'}:{parsed.port or 5432}"
+    reason = str(getattr(error, "orig", None) or error).strip().splitlines()
+    text = reason[0] if reason else type(error).__name__
+    lower = text.lower()
+    for known, said in (
+        ("connection refused", "connection refused"),
+        ("timeout expired", "connection timed out"),
+        ("timed out", "connection timed out"),
+        ("name or service not known", "unknown host"),
+        ("could not translate host name", "unknown host"),
+        ("no route to host", "no route to host"),
+        ("statement timeout", "statement timeout"),
+        ("database is locked", "database is locked"),
+        ("unable to open database file", "unable to open the database file"),
+        ("password authentication failed", "password authentication failed"),
+    ):
+        if known in lower:
+            text = said
+            break
+    else:
+        text = " ".join(text.split("FATAL:")[-1].split(": ")[-1].split())[:160]
+    return f"cannot reach the database at {where}: {text}"
 
 
 def _sqlite_begin(connection: Any) -> None:
@@ -274,16 +353,21 @@ def _sqlite_begin(connection: Any) -> None:
 
 @cache
 def engine_for(url: str) -> Engine:
-    """One engine per URL per process; the embedded SQLite default upgrades itself."""
+    """One engine per URL per process; the embedded SQLite default upgrades itself.
+
+    Every connection has timeouts (`timeouts`): a database that accepts connections and
+    never answers fails a statement instead of hanging a sweep.
+    """
+    url, connect_args = timeouts(url)
     if url.startswith("sqlite"):
         _prepare_sqlite(url)
-        engine = create_engine(url, connect_args={"isolation_level": None, "timeout": 30})
-        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        engine = create_engine(url, connect_args={"isolation_level": None, **connect_args})
+        sa.event.listen(engine, "connect", _sqlite_pragmas(connect_args["timeout"]))
         sa.event.listen(engine, "begin", _sqlite_begin)
         if _current(engine) != _head(url):
             upgrade(url)
         return engine
-    engine = create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args)
     current = _current(engine)
     if current != _head(url):
         raise UserError(

@@ -6,8 +6,10 @@ entries, the escalation messages it queued, the messages it dispatched), through
 columns or the batch's own ids, so the report costs what the tick changed, not the
 caseload. The one exception is "overdue now", a count over open tasks.
 
-Nothing here reads a fact or an event: rows carry organisation ids, case references,
-task titles from the journeys, staff addresses and counts.
+Nothing here reads a fact or an event, and no artifact names a task or an obligation (the
+title of an obligation that exists only when a condition holds would give that condition
+away): rows carry organisation ids, task categories, counts, staff addresses, and case
+references only where an operator must act (messages that failed).
 """
 
 from __future__ import annotations
@@ -27,15 +29,18 @@ ByOrg = dict[str, Counter]
 case_t, task_t, outbox_t = Case.__table__, Task.__table__, OutboxMessage.__table__
 audit_t, staff_t = AuditEntry.__table__, Staff.__table__
 
+# The alert columns first: on a narrow screen they are the ones still in view.
 COLUMNS = (
-    "tasks_created",
-    "tasks_redated",
-    "tasks_cancelled",
+    "messages_failed",
     "overdue_now",
     "escalations_sent",
     "messages_sent",
-    "messages_failed",
+    "tasks_created",
+    "tasks_redated",
+    "tasks_cancelled",
 )
+TREND_TICKS = 12  # how many ticks the trend table remembers
+SPARK = "▁▂▃▄▅▆▇█"
 NO_ORGANISATION = "(none)"  # a message to an address no longer in the staff directory
 CHUNK = 1000  # ids per IN (...) list
 
@@ -186,12 +191,15 @@ def overdue(session: Session, now: datetime) -> ByOrg:
 
 
 def oldest_overdue(session: Session, now: datetime, limit: int = 10) -> list[dict]:
-    """The longest-overdue open tasks: case reference, task title, due, escalation level."""
+    """The longest-overdue open tasks: organisation, category, due, escalation level.
+
+    No case reference and no title: an operator acts on these through the organisation's
+    team lead, who sees the case in the digest.
+    """
     rows = session.execute(
         sa.select(
-            case_t.c.ref,
             case_t.c.organisation_id,
-            task_t.c.title,
+            task_t.c.category,
             task_t.c.due,
             task_t.c.escalation_level,
         )
@@ -202,9 +210,8 @@ def oldest_overdue(session: Session, now: datetime, limit: int = 10) -> list[dic
     )
     return [
         {
-            "case": r.ref,
             "organisation": r.organisation_id,
-            "task": r.title,
+            "category": r.category,
             "due": r.due,
             "overdue_for": _span(now - r.due),
             "escalation_level": r.escalation_level,
@@ -287,11 +294,57 @@ def summary_markdown(
     lines += ["", "## Oldest overdue tasks", ""]
     if oldest:
         rows = [{**r, "due (UTC)": f"{r['due']:%Y-%m-%d %H:%M}"} for r in oldest]
-        columns = ["case", "organisation", "task", "due (UTC)", "overdue_for", "escalation_level"]
+        columns = ["organisation", "category", "due (UTC)", "overdue_for", "escalation_level"]
         lines += _table(rows, columns)
     else:
         lines.append("Nothing is overdue.")
     if errors:
-        lines += ["", "## Cases that could not be planned", ""]
-        lines += [f"- {_cell(e)}" for e in errors[:50]]
+        lines += [
+            "",
+            "## Cases that could not be planned",
+            "",
+            f"{len(errors)} cases could not be planned (a journey file that no longer loads); "
+            "their references are in the local log (`alongside.log`).",
+        ]
     return "\n".join(lines) + "\n"
+
+
+def trend_table(table: list[dict], previous: list[dict]) -> list[dict]:
+    """Per organisation: overdue now, its change since the last tick, and the last ticks.
+
+    `previous` is the last tick's trend table (read back from Prefect); `overdue_last_ticks`
+    carries the history, oldest first, so each tick adds one figure.
+    """
+    before = {
+        row.get("organisation"): _history(row.get("overdue_last_ticks"))
+        for row in previous
+        if isinstance(row, dict)
+    }
+    rows = []
+    for row in table:
+        org = row["organisation"]
+        history = [*before.get(org, []), row["overdue_now"]][-TREND_TICKS:]
+        change = history[-1] - history[-2] if len(history) > 1 else 0
+        rows.append(
+            {
+                "organisation": org,
+                "messages_failed": row["messages_failed"],
+                "overdue_now": row["overdue_now"],
+                "overdue_change": f"{change:+d}",
+                "trend": _spark(history),
+                "overdue_last_ticks": " ".join(str(n) for n in history),
+            }
+        )
+    return rows
+
+
+def _history(text: object) -> list[int]:
+    if not isinstance(text, str):
+        return []
+    return [int(part) for part in text.split() if part.isdigit()]
+
+
+def _spark(values: list[int]) -> str:
+    low, high = min(values), max(values)
+    span = high - low
+    return "".join(SPARK[0 if span == 0 else (v - low) * (len(SPARK) - 1) // span] for v in values)

@@ -12,6 +12,10 @@ or the server PREFECT_API_URL names, whose UI then shows the runs).
   once at start-up, because the sweep catches up on whatever happened while nothing ran.
 - SIGINT or SIGTERM stops the schedule and lets the running flow finish; a second signal
   stops at once.
+- The engine does not depend on Prefect being up: when the Prefect API does not answer, a
+  tick or digest runs as the plain steps, in this process, without Prefect (`offline`),
+  and the run is recorded in the local log only (nothing is back-filled into Prefect
+  later). The next run after the API answers again goes through Prefect as usual.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from typing import Any
 from flows.schedules import Deployment, load_flow, next_fire
 
 Say = Callable[[str], None]
+HEALTH_TIMEOUT = 5.0  # seconds to wait for the Prefect API's /health before each run
 
 
 @dataclass
@@ -41,8 +46,11 @@ class _Job:
 class Runner:
     """Runs the scheduled flows one at a time and stops cleanly."""
 
-    def __init__(self, deployments: list[Deployment], base: Path, say: Say) -> None:
+    def __init__(
+        self, deployments: list[Deployment], base: Path, say: Say, settings: Any = None
+    ) -> None:
         self.say = say
+        self.settings = settings
         self.jobs = [
             (_Job(d, load_flow(d.entrypoint, base), {**d.parameters, **s.parameters}), s)
             for d in deployments
@@ -62,9 +70,23 @@ class Runner:
             self.running = job.deployment.name
             name = job.deployment.name
             try:
-                outcome = await asyncio.to_thread(_run_flow, name, job.flow, job.parameters)
-            except Exception as error:  # Prefect itself failed (e.g. the API is unreachable)
-                outcome = f"{name}: not run: {type(error).__name__}: {error}"
+                problem = await asyncio.to_thread(api_problem)
+                if problem is None:
+                    try:
+                        outcome = await asyncio.to_thread(_run_flow, name, job.flow, job.parameters)
+                    except Exception as error:  # Prefect itself failed mid-run
+                        problem = f"{type(error).__name__}: {error}"
+                        self.say(f"{_clock()} {name}: Prefect failed ({problem})")
+                        problem = api_problem() or problem
+                if problem is not None:
+                    outcome = await asyncio.to_thread(
+                        offline, name, job.flow, job.parameters, self.settings, problem
+                    )
+            except Exception as error:  # the engine itself failed: one line, the log has more
+                import logging
+
+                logging.getLogger("alongside.run").exception("%s failed", name)
+                outcome = f"{name}: not run: {_one_line(error)}"
             finally:
                 self.running = None
             self.say(f"{_clock()} {outcome}")
@@ -135,6 +157,65 @@ def _run_flow(name: str, flow: Any, parameters: dict[str, Any]) -> str:
     if not isinstance(totals, dict):
         return f"{name}: {state.name}"
     return f"{name}: {state.name} ({', '.join(f'{k} {v}' for k, v in totals.items())})"
+
+
+def api_problem() -> str | None:
+    """Why the configured Prefect API cannot be used now, or None when it answers.
+
+    The ephemeral API (no PREFECT_API_URL) is this process's own child: taken as up.
+    """
+    import httpx
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    if not url:
+        return None
+    try:
+        response = httpx.get(f"{url.rstrip('/')}/health", timeout=HEALTH_TIMEOUT)
+    except httpx.HTTPError as error:
+        return f"cannot reach the Prefect API at {url}: {type(error).__name__}"
+    if response.status_code != 200:
+        return f"the Prefect API at {url} answered {response.status_code}"
+    return None
+
+
+def offline(name: str, flow: Any, parameters: dict[str, Any], settings: Any, why: str) -> str:
+    """Run a tick or digest as its plain steps, without Prefect; describe how it ended.
+
+    Nothing is sent to Prefect and nothing is back-filled later: the run exists in the local
+    log (every line `alongside run` says goes there too).
+    """
+    import logging
+
+    from flows import sweep
+
+    if flow is not sweep.tick_flow and flow is not sweep.digest_flow:
+        return f"{name}: not run: {why} (only the tick and the digest run without Prefect)"
+    log = logging.getLogger("alongside.run")
+    log.warning("%s: running without Prefect: %s", name, why)
+    with sweep.using(settings or sweep.settings()):
+        now = sweep.instant(parameters.get("now"))
+        if flow is sweep.digest_flow:
+            totals = sweep.digest_steps(now)
+            done = ", ".join(f"{k} {v}" for k, v in totals.items())
+            return f"{name}: Completed without Prefect ({why}) ({done})"
+        result = sweep.run_tick(
+            now, parameters.get("batch_size", sweep.BATCH_SIZE), sweep.PLAIN_STEPS
+        )
+        verdict = sweep.assess(result)
+    state = "Completed" if verdict.ok else f"Failed: {verdict.line()}"
+    return f"{name}: {state} without Prefect ({why}) ({result.line()})"
+
+
+def _one_line(error: BaseException) -> str:
+    from engine.store import unreachable
+    from flows import sweep
+
+    try:
+        found = unreachable(error, sweep.settings().url)
+    except Exception:
+        found = None
+    return found or f"{type(error).__name__} (see the local log)"
 
 
 def _clock() -> str:
@@ -214,8 +295,14 @@ def start_api(say: Say) -> str:
         _start_ephemeral_api()
     from engine.core.errors import UserError
 
+    if url:
+        problem = api_problem()
+        if problem is not None:
+            # The engine does not need Prefect to do its work: say so, and go on.
+            say(f"  prefect   {problem}: the flows run without Prefect until it answers")
+        return f"{url}: run history on that server (and in the log file)"
     with get_client(sync_client=True) as client:
         problem = client.api_healthcheck()
         if problem is not None:
-            raise UserError(f"cannot reach the Prefect API at {url or client.api_url}: {problem}")
-        return url or f"the ephemeral API at {client.api_url}"
+            raise UserError(f"cannot reach the Prefect API at {client.api_url}: {problem}")
+        return f"the ephemeral API at {client.api_url}"

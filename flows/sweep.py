@@ -38,7 +38,7 @@ from engine.counts import Counts
 from engine.failures import EXIT_INTERNAL, explain
 from engine.settings import Settings
 from engine.store import session_scope
-from flows import report
+from flows import health, report
 from notifications.digest import queue_digests
 from notifications.dispatch import DispatchResult, dispatch
 
@@ -49,6 +49,9 @@ DISPATCH_RETRIES = 3
 DISPATCH_RETRY_DELAYS = [5, 30, 120]  # seconds; dispatch itself backs off per message
 TABLE_KEY = "tick-organisations"
 SUMMARY_KEY = "tick-summary"
+TREND_KEY = "tick-trend"
+TICK_TIMEOUT_SECONDS = 600  # a tick every 900 s: a hung one fails before the next is due
+DIGEST_TIMEOUT_SECONDS = 1800
 TAGS = ("alongside",)
 
 P = ParamSpec("P")
@@ -71,17 +74,29 @@ def instant(value: datetime | str | None) -> datetime:
 
 
 def stamp(moment: datetime) -> str:
-    """`2027-03-01T09:15Z`: minutes are enough to tell runs apart in the UI."""
+    """`2027-03-01T09:15Z`: the instant a run works at, in its summary's heading."""
     return f"{moment.astimezone(UTC):%Y-%m-%dT%H:%M}Z"
 
 
+def name_for(kind: str, moment: datetime, run_id: str | None) -> str:
+    """`tick-2027-03-01T09:15:00Z-3f2a9c`: the instant to the second and a short run id.
+
+    Two runs at the same instant (a retry, two workers, a manual run) still differ.
+    """
+    suffix = f"-{str(run_id).replace('-', '')[:6]}" if run_id else ""
+    return f"{kind}-{moment.astimezone(UTC):%Y-%m-%dT%H:%M:%S}Z{suffix}"
+
+
 def run_name(kind: str) -> Callable[[], str]:
-    """A flow-run namer: the kind and the instant the run works at (`tick-2027-03-01T09:15Z`)."""
+    """A flow-run namer: the kind, the instant the run works at (its `now`, else when it was
+    scheduled) and a short run id."""
 
     def name() -> str:
         from prefect.runtime import flow_run
 
-        return f"{kind}-{stamp(instant(flow_run.parameters.get('now')))}"
+        given = flow_run.parameters.get("now")
+        moment = instant(given if given is not None else flow_run.scheduled_start_time)
+        return name_for(kind, moment, flow_run.id)
 
     return name
 
@@ -114,6 +129,15 @@ class TickResult:
     counts: Counts = field(default_factory=Counts)
     by_org: report.ByOrg = field(default_factory=dict)
     dispatched: Dispatched | None = None
+    overdue: report.ByOrg = field(default_factory=dict)
+    failed_steps: list[str] = field(default_factory=list)
+
+    def failed_by_org(self) -> dict[str, int]:
+        delivery = self.dispatched.delivery if self.dispatched else report.Delivery()
+        return {org: c["messages_failed"] for org, c in delivery.by_org.items()}
+
+    def overdue_by_org(self) -> dict[str, int]:
+        return {org: c["overdue_now"] for org, c in self.overdue.items()}
 
     def totals(self) -> dict[str, int]:
         sent = self.dispatched.outcome if self.dispatched else DispatchResult()
@@ -129,6 +153,7 @@ class TickResult:
             "retrying": sent.retrying,
             "failed": sent.failed,
             "errors": len(self.counts.errors),
+            "failed_steps": len(self.failed_steps),
         }
 
     def line(self) -> str:
@@ -204,15 +229,21 @@ def queue_daily_digests(now: datetime) -> int:
     return queue_digests(_url(), settings().catalog, now)
 
 
+def overdue_now(now: datetime) -> report.ByOrg:
+    """Open tasks past due at `now`, per organisation."""
+    with session_scope(_url()) as session:
+        return report.overdue(session, now)
+
+
 def build_report(result: TickResult) -> tuple[list[dict], str]:
     """The per-organisation table and the markdown summary of one tick."""
     delivery = result.dispatched.delivery if result.dispatched else report.Delivery()
     with session_scope(_url()) as session:
         orgs = report.organisations(session)
-        overdue = report.overdue(session, result.now)
         oldest = report.oldest_overdue(session, result.now)
         failed_total = report.failed_total(session)
-    table = report.organisation_table(orgs, report.merge(result.by_org, delivery.by_org, overdue))
+    merged = report.merge(result.by_org, delivery.by_org, result.overdue)
+    table = report.organisation_table(orgs, merged)
     markdown = report.summary_markdown(
         result.now,
         result.totals(),
@@ -239,6 +270,31 @@ def publish_report(result: TickResult) -> None:
         key=SUMMARY_KEY,
         description=f"The tick at {when}: failed messages, oldest overdue.",
     )
+    create_table_artifact(
+        report.trend_table(table, _previous_trend()),
+        key=TREND_KEY,
+        description=f"Per organisation, overdue work over the last {report.TREND_TICKS} ticks "
+        f"(latest at {when}) and messages failed.",
+    )
+
+
+def _previous_trend() -> list[dict]:
+    """The last tick's trend rows, read back from Prefect (none on a first tick)."""
+    import json
+
+    from prefect.artifacts import Artifact
+
+    try:
+        found = Artifact.get(TREND_KEY)
+    except Exception:  # no API or no artifact yet: the trend starts again
+        return []
+    data = getattr(found, "data", None)
+    if isinstance(data, str):
+        try:
+            data = json.loads(data)
+        except ValueError:
+            return []
+    return data if isinstance(data, list) else []
 
 
 @dataclass(frozen=True)
@@ -254,24 +310,62 @@ class TickSteps:
 PLAIN_STEPS = TickSteps(reconcile_batch, send_alerts, dispatch_due, lambda result: None)
 
 
+def _attempt(result: TickResult, name: str, step: Callable[..., R], *args: Any) -> R | None:
+    """Run one step; a step that fails is counted and the tick goes on with the next.
+
+    The work of the other steps is kept (each commits on its own), and the tick's final
+    state says a step failed. User errors and timeouts still stop the tick.
+    """
+    try:
+        return step(*args)
+    except (UserError, TimeoutError):
+        raise
+    except StepFailed:  # a Prefect task's error: already in the local log
+        result.failed_steps.append(name)
+    except Exception:
+        log.exception("%s failed", name)
+        result.failed_steps.append(name)
+    return None
+
+
 def run_tick(now: datetime, batch_size: int, steps: TickSteps) -> TickResult:
-    """Reconcile in batches, then alerts, then dispatch, then the report."""
+    """Reconcile in batches, then alerts, then dispatch, then the report.
+
+    A failing step does not stop the others (`_attempt`): a failed batch leaves its cases
+    due for the next tick, and dispatch still sends what earlier steps queued.
+    """
     if batch_size < 1:
         raise UserError("batch size must be at least 1")
     result = TickResult(now)
     for number, ids in enumerate(
         sweep.case_batches(_url(), settings().catalog, now, batch_size), start=1
     ):
-        batch = steps.reconcile(number, ids, now)
         result.batches = number
-        result.counts += batch.counts
-        result.by_org = report.merge(result.by_org, batch.by_org)
-    alerts = steps.alerts(now)
-    result.counts += alerts.counts
-    result.by_org = report.merge(result.by_org, alerts.by_org)
-    result.dispatched = steps.dispatch(now)
-    steps.report(result)
+        batch = _attempt(result, "reconcile", steps.reconcile, number, ids, now)
+        if batch is not None:
+            result.counts += batch.counts
+            result.by_org = report.merge(result.by_org, batch.by_org)
+    alerts = _attempt(result, "alerts", steps.alerts, now)
+    if alerts is not None:
+        result.counts += alerts.counts
+        result.by_org = report.merge(result.by_org, alerts.by_org)
+    result.dispatched = _attempt(result, "dispatch", steps.dispatch, now)
+    result.overdue = overdue_now(now)
+    for error in result.counts.errors:  # case references: the local log only
+        log.warning("could not plan %s", error)
+    _attempt(result, "report", steps.report, result)
     return result
+
+
+def assess(result: TickResult) -> health.Health:
+    """The tick's health, against the settings' overdue thresholds."""
+    return health.assess(
+        result.failed_by_org(),
+        result.overdue_by_org(),
+        settings().overdue_limit,
+        result.failed_steps,
+        len(result.counts.errors),
+    )
 
 
 # --- Prefect ----------------------------------------------------------------------------------
@@ -324,25 +418,73 @@ queue_digests_task = _task(queue_daily_digests, "queue-digests")
 PREFECT_STEPS = TickSteps(reconcile_task, alerts_task, dispatch_task, report_task)
 
 
-@flow(name="tick", flow_run_name=run_name("tick"), persist_result=False)
-def tick_flow(now: datetime | None = None, batch_size: int = BATCH_SIZE) -> dict[str, int]:
+def _flow_private(fn: Callable[P, R]) -> Callable[P, R]:
+    """`private` for a flow's own body: an error outside a task reaches Prefect as its type.
+
+    Timeouts pass unchanged, so Prefect still marks a run that ran too long `TimedOut`.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except (UserError, TimeoutError):
+            raise
+        except Exception as error:
+            log.exception("the %s flow failed", fn.__name__)
+            raise StepFailed(
+                f"{fn.__name__.removesuffix('_flow')} failed with {type(error).__name__} "
+                "(see the local log)"
+            ) from None
+
+    return wrapper
+
+
+def tick_events(result: TickResult, verdict: health.Health, tick: str) -> list[dict]:
+    orgs = sorted(set(result.overdue) | set(result.by_org) | set(verdict.failed_by_org))
+    with session_scope(_url()) as session:
+        orgs = sorted(set(orgs) | set(report.organisations(session)))
+    return health.events(verdict, result.totals(), orgs, tick)
+
+
+@flow(
+    name="tick",
+    flow_run_name=run_name("tick"),
+    persist_result=False,
+    timeout_seconds=TICK_TIMEOUT_SECONDS,
+)
+@_flow_private
+def tick_flow(now: datetime | None = None, batch_size: int = BATCH_SIZE) -> Any:
     """The sweep: plan what changed, queue due reminders and escalations, dispatch, report.
 
     `now` is the instant to sweep at (default: the clock); `batch_size` is how many cases
-    one Prefect task reconciles in one transaction.
+    one Prefect task reconciles in one transaction. The run ends `Completed` when the tick
+    is healthy, else `Failed` with a one-line reason (counts and organisation ids), after
+    doing all its work.
     """
+    from prefect.runtime import flow_run
+    from prefect.states import Completed, Failed
+
     with _loaded():
-        result = private(run_tick)(instant(now), batch_size, PREFECT_STEPS)
-    get_run_logger().info(result.line())
-    if result.counts.errors:
-        get_run_logger().warning(
-            "%d cases could not be planned (see the tick-summary artifact)",
-            len(result.counts.errors),
-        )
-    return result.totals()
+        result = run_tick(instant(now), batch_size, PREFECT_STEPS)
+        verdict = assess(result)
+        health.emit(tick_events(result, verdict, str(flow_run.id)))
+    logger = get_run_logger()
+    logger.info(result.line())
+    totals = result.totals()
+    if verdict.ok:
+        return Completed(message="healthy", data=totals)
+    logger.warning("not healthy: %s", verdict.line())
+    return Failed(message=verdict.line(), data=totals)
 
 
-@flow(name="digest", flow_run_name=run_name("digest"), persist_result=False)
+@flow(
+    name="digest",
+    flow_run_name=run_name("digest"),
+    persist_result=False,
+    timeout_seconds=DIGEST_TIMEOUT_SECONDS,
+)
+@_flow_private
 def digest_flow(now: datetime | None = None) -> dict[str, int]:
     """The daily digests: queue one per person with something to say, then dispatch."""
     moment = instant(now)

@@ -74,6 +74,10 @@ class Links:
     def case(self, ref: str) -> str:
         return f"{self.base.rstrip('/')}/cases/{quote(ref, safe='')}"
 
+    def work(self) -> str:
+        """The recipient's own list of tasks: where "and N more" sends them."""
+        return f"{self.base.rstrip('/')}/work"
+
 
 class OutboxRow(Protocol):
     """What rendering reads from an outbox row: an `OutboxMessage`, or a plain result row."""
@@ -344,6 +348,7 @@ def _view(row: OutboxRow, links: Links) -> View:
 def render_bodies(row: OutboxRow, links: Links = Links()) -> Rendered:
     """Subject, text and HTML for a row, from `templates/{kind}.txt` and `.html`."""
     subject, context = _view(row, links)
+    context = {**context, "work_link": links.work()}
     env = _environment()
     return Rendered(
         subject=f"[Alongside] {subject}",

@@ -2,7 +2,7 @@
 
 import json
 from datetime import UTC, datetime, timedelta
-from email import message_from_binary_file
+from email import message_from_binary_file, message_from_bytes
 from email.policy import default as default_policy
 
 import pytest
@@ -245,3 +245,29 @@ def test_digest_command_queues_then_delivers_to_files(url, world, home, monkeypa
         "[Alongside] Digest for Tue 5 Jan: 1 overdue, 1 due this week, 1 case to contact"
     )
     assert subjects["lead@example.org"] == "[Alongside] Digest for Tue 5 Jan: 3 on your team"
+
+
+def test_a_team_digest_lists_each_task_once_by_navigator_and_ladder_step() -> None:
+    """Issue 12: a lead reads their team's overdue work per navigator, worst step first."""
+    from engine.settings import Settings
+    from notifications.render import render_outgoing
+    from tests.test_hardening_sweep import _item, _Row
+
+    team = [
+        {**_item(1), "navigator": "bo@example.org", "level": 0},
+        {**_item(2), "navigator": "ana@example.org", "level": 1},
+        {**_item(3), "navigator": "ana@example.org", "level": 2},
+        {**_item(4), "navigator": "ana@example.org", "level": 1},
+    ]
+    payload = {"timezone": "Europe/London", "date": "2027-03-01", "quiet_days": 21,
+               "overdue": [], "upcoming": [], "quiet": [], "team": team}  # fmt: skip
+    outgoing = render_outgoing(_Row("digest", payload), Settings(), datetime.now(UTC))
+    text = message_from_bytes(outgoing.data, policy=default_policy).get_body(("plain",))
+    body = text.get_content()
+    ana, bo = body.index("ana@example.org:"), body.index("bo@example.org:")
+    step2, step1 = body.index("Escalation step 2", ana), body.index("Escalation step 1", ana)
+    assert ana < step2 < step1 < bo  # navigators in order; the highest step first
+    assert body.index("KNT-0003") < body.index("KNT-0002") < body.index("KNT-0004")
+    assert body.index("Overdue, not escalated", bo) > bo
+    for n in range(1, 5):
+        assert body.count(f"KNT-{n:04d}:") == 1  # each task once

@@ -167,7 +167,9 @@ def test_the_report_splits_the_tick_by_organisation_and_adds_up(staffed: str) ->
 
     assert markdown.startswith("# Tick at 2027-01-06 12:00 UTC")
     assert "## Failed messages" in markdown and "None in this tick." in markdown
-    assert "## Oldest overdue tasks" in markdown and "KNT-0001" in markdown
+    assert "## Oldest overdue tasks" in markdown and "| kent | accommodation |" in markdown
+    # Case references only where an operator must act (failed messages), and no titles.
+    assert "KNT-0001" not in markdown and "Safe accommodation arranged" not in markdown
 
 
 def test_failed_messages_are_listed_with_their_case_reference(staffed: str) -> None:
@@ -211,6 +213,10 @@ def test_instants_and_run_names() -> None:
     assert flows.instant("2027-03-01T09:15") == datetime(2027, 3, 1, 9, 15, tzinfo=UTC)
     assert flows.instant(datetime(2027, 3, 1, 10, 15)).tzinfo == UTC
     assert flows.stamp(at("2027-03-01T09:15:42")) == "2027-03-01T09:15Z"
+    run_id = "3f2a9c71-0000-4000-8000-000000000000"
+    assert flows.name_for("tick", at("2027-03-01T09:15:42"), run_id) == (
+        "tick-2027-03-01T09:15:42Z-3f2a9c"
+    )
     assert abs((flows.instant(None) - datetime.now(UTC)).total_seconds()) < 60
 
 

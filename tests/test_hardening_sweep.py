@@ -136,6 +136,7 @@ def test_an_email_lists_at_most_fifty_tasks_and_says_how_many_more(kind: str) ->
     html = message.get_body(("html",)).get_content()
     assert text.count("KNT-") == MAX_LISTED and "and 70 more" in text
     assert "and 70 more" in html and "KNT-0051" not in html
+    assert "see them all at http://127.0.0.1:8000/work" in text
     assert "120" in (message["Subject"] + text)  # the count is the whole number
 
 

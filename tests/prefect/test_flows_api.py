@@ -163,7 +163,7 @@ def test_a_tick_runs_its_batches_as_tasks_and_publishes_what_it_did(programme: s
     run_id = state.state_details.flow_run_id
 
     ran = flow_run(run_id)
-    assert ran.name == "tick-2027-01-06T12:00Z"
+    assert ran.name == f"tick-2027-01-06T12:00:00Z-{run_id.hex[:6]}"
     assert {"alongside", "test"} <= set(ran.tags)
     assert ran.parameters["batch_size"] == 1
     assert datetime.fromisoformat(str(ran.parameters["now"]).replace("Z", "+00:00")) == NOW
@@ -182,7 +182,7 @@ def test_a_tick_runs_its_batches_as_tasks_and_publishes_what_it_did(programme: s
     assert {n.rsplit("-", 1)[0] for n in names} >= {"alerts", "dispatch", "report"}
 
     published = artifacts(run_id)
-    assert set(published) == {flows.TABLE_KEY, flows.SUMMARY_KEY}
+    assert set(published) == {flows.TABLE_KEY, flows.SUMMARY_KEY, flows.TREND_KEY}
     table = published[flows.TABLE_KEY].data
     rows = {r["organisation"]: r for r in (json.loads(table) if isinstance(table, str) else table)}
     assert set(rows) == {"kent", "ro", "all"}
@@ -213,7 +213,11 @@ def test_a_tick_runs_its_batches_as_tasks_and_publishes_what_it_did(programme: s
 
     summary = published[flows.SUMMARY_KEY].data
     assert summary.startswith("# Tick at 2027-01-06 12:00 UTC")
-    assert "KNT-0002" in summary  # overdue tasks are listed by case reference
+    assert "KNT-0002" not in summary  # overdue tasks by organisation and category only
+    trend = published[flows.TREND_KEY].data
+    trend = {r["organisation"]: r for r in (json.loads(trend) if isinstance(trend, str) else trend)}
+    assert trend["kent"]["overdue_now"] == rows["kent"]["overdue_now"]
+    assert trend["kent"]["overdue_last_ticks"].split()[-1] == str(rows["kent"]["overdue_now"])
 
     held = everything_prefect_holds(run_id)
     assert NICKNAME not in held and SHOE_SIZE not in held
@@ -224,7 +228,7 @@ def test_a_digest_run_is_named_by_its_time_and_sends(programme: str) -> None:
     assert state.is_completed(), state.message
     assert state.result()["sent"] >= 2
     run_id = state.state_details.flow_run_id
-    assert flow_run(run_id).name == "digest-2027-01-06T08:00Z"
+    assert flow_run(run_id).name == f"digest-2027-01-06T08:00:00Z-{run_id.hex[:6]}"
     held = everything_prefect_holds(run_id)
     assert NICKNAME not in held and SHOE_SIZE not in held
 
