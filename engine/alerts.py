@@ -22,7 +22,6 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from engine.bulk import is_postgres, update_by_id
-from engine.calendar_notices import queue_calendar
 from engine.catalog import Catalog, Journeys
 from engine.core.calendar import get_calendar
 from engine.core.errors import UserError
@@ -158,7 +157,6 @@ def send_alerts(
     escalations = messages_for(group(escalated), people.timezone, hold)
     update_by_id(session, task_t, updates)
     queue(session, reminders + escalations, now)
-    queue_calendar(session, catalog, now)  # one calendar message per navigator per sweep
     return counts
 
 

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from engine.alerts import send_alerts
+from engine.calendar_notices import queue_calendar
 from engine.catalog import Catalog
 from engine.core.escalation import WORKING_HOURS, WorkingHours
 from engine.counts import Counts
@@ -53,7 +54,13 @@ def alert_all(
     in the national-scale benchmark) is one pass of seconds.
     """
     with session_scope(url) as session:
-        return send_alerts(session, catalog, now, hours)
+        counts = send_alerts(session, catalog, now, hours)
+    # Calendar entries in a transaction of their own: the calendar pass locks every task it
+    # writes an entry for, and an alert pass holding those locks would make another
+    # worker's alert pass skip due tasks that nobody then alerts this sweep.
+    with session_scope(url) as session:
+        queue_calendar(session, catalog, now)  # one calendar message per navigator per sweep
+    return counts
 
 
 def plan_and_alert(

@@ -61,7 +61,7 @@ def seed(url: str) -> None:
         for number in range(24):
             journey, navigator, facts = plan[number % len(plan)]
             referred = at(f"2027-01-0{1 + number % 7}T09:00")
-            service.open_case(session, shipped_catalog(), f"C-{number:04d}", journey, navigator,
+            service.open_case(session, shipped_catalog(), f"SC-{number:04d}", journey, navigator,
                 {"referral": referred.isoformat()}, facts, referred, operator(),
             )  # fmt: skip
 
