@@ -76,6 +76,17 @@ def is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
+# Keys of the sections that only one worker may run at a time (PostgreSQL advisory locks).
+ALERT_SECTION = 0x416C657274  # "Alert"
+
+
+def one_worker_at_a_time(session: Session, section: int) -> None:
+    """Wait until no other worker's transaction is inside `section`, then hold it until this
+    transaction ends. SQLite needs nothing: it already lets one writer in at a time."""
+    if is_postgres(session):
+        session.execute(sa.select(sa.func.pg_advisory_xact_lock(section)))
+
+
 def update_by_id(session: Session, table: sa.Table, rows: list[dict]) -> None:
     """Executemany UPDATE ... WHERE id = :_id, grouped by the set of columns changed."""
     groups: dict[tuple[str, ...], list[dict]] = defaultdict(list)

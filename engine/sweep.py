@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from engine.alerts import send_alerts
+from engine.bulk import ALERT_SECTION, one_worker_at_a_time
 from engine.calendar_notices import queue_calendar
 from engine.catalog import Catalog
 from engine.core.escalation import WORKING_HOURS, WorkingHours
@@ -52,13 +53,18 @@ def alert_all(
     sweep) combines a recipient's escalations across the whole sweep, and each message must
     commit with the task states that caused it. Even a large catch-up (45,000 escalations
     in the national-scale benchmark) is one pass of seconds.
+
+    Workers take turns at both passes. Each pass skips task rows another transaction has
+    locked; a re-plan in progress is fine to skip (its worker alerts after it commits), but
+    another worker's alert or calendar pass is not: it has read its rows before this
+    worker's plans committed, so the rows it holds and this worker needs would be alerted by
+    nobody this sweep. Taking turns costs a wait of seconds at most.
     """
     with session_scope(url) as session:
+        one_worker_at_a_time(session, ALERT_SECTION)
         counts = send_alerts(session, catalog, now, hours)
-    # Calendar entries in a transaction of their own: the calendar pass locks every task it
-    # writes an entry for, and an alert pass holding those locks would make another
-    # worker's alert pass skip due tasks that nobody then alerts this sweep.
     with session_scope(url) as session:
+        one_worker_at_a_time(session, ALERT_SECTION)
         queue_calendar(session, catalog, now)  # one calendar message per navigator per sweep
     return counts
 
