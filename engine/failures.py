@@ -82,6 +82,18 @@ def _where(url: str | None) -> str:
     return f"{parsed.host or 'localhost'}{f':{port}' if port else ''}"
 
 
+def _timed_out(error: BaseException) -> str | None:
+    """Why the database is there but not answering, if it is: PostgreSQL cancelled a
+    statement past its statement timeout, or SQLite gave up waiting for the write lock."""
+    original = getattr(error, "orig", None) or error
+    text = str(original).lower()
+    if type(original).__name__ == "QueryCanceled" and "statement timeout" in text:
+        return "statement timeout"
+    if type(original).__name__ == "OperationalError" and "database is locked" in text:
+        return "the database is locked by another writer (busy timeout)"
+    return None
+
+
 def _connection_failure(error: BaseException) -> bool:
     """Whether a database error means no connection could be made (or kept)."""
     from sqlalchemy.exc import DBAPIError, OperationalError
@@ -110,6 +122,8 @@ def database_message(error: BaseException, url: str | None = None) -> tuple[str,
             type(getattr(error, "orig", None) or error).__name__,
         )
         return f"cannot reach the database at {_where(url)}: {reason}", EXIT_UNAVAILABLE
+    if waited := _timed_out(error):
+        return f"the database at {_where(url)} did not answer: {waited}", EXIT_UNAVAILABLE
     kind = type(error).__name__
     original = getattr(error, "orig", None) if isinstance(error, DBAPIError) else None
     if original is not None and type(original).__name__ != kind:

@@ -310,41 +310,6 @@ def timeouts(url: str) -> tuple[str, dict[str, Any]]:
     }
 
 
-def unreachable(error: BaseException, url: str) -> str | None:
-    """One line for a database that cannot be reached, or None for another kind of error.
-
-    Names the host and port (never the password) and the driver's reason, lower-case.
-    """
-    if not isinstance(error, sa.exc.OperationalError | sa.exc.InterfaceError):
-        return None
-    parsed = sa.engine.make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        where = parsed.database or ":memory:"
-    else:
-        where = f"{parsed.host or 'localhost'}:{parsed.port or 5432}"
-    reason = str(getattr(error, "orig", None) or error).strip().splitlines()
-    text = reason[0] if reason else type(error).__name__
-    lower = text.lower()
-    for known, said in (
-        ("connection refused", "connection refused"),
-        ("timeout expired", "connection timed out"),
-        ("timed out", "connection timed out"),
-        ("name or service not known", "unknown host"),
-        ("could not translate host name", "unknown host"),
-        ("no route to host", "no route to host"),
-        ("statement timeout", "statement timeout"),
-        ("database is locked", "database is locked"),
-        ("unable to open database file", "unable to open the database file"),
-        ("password authentication failed", "password authentication failed"),
-    ):
-        if known in lower:
-            text = said
-            break
-    else:
-        text = " ".join(text.split("FATAL:")[-1].split(": ")[-1].split())[:160]
-    return f"cannot reach the database at {where}: {text}"
-
-
 def _sqlite_begin(connection: Any) -> None:
     # Take the write lock at BEGIN, so two sweeps serialise instead of failing to upgrade
     # a read lock half-way through a transaction.

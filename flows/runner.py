@@ -208,14 +208,17 @@ def offline(name: str, flow: Any, parameters: dict[str, Any], settings: Any, why
 
 
 def _one_line(error: BaseException) -> str:
-    from engine.store import unreachable
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from engine.failures import database_message
     from flows import sweep
 
-    try:
-        found = unreachable(error, sweep.settings().url)
-    except Exception:
-        found = None
-    return found or f"{type(error).__name__} (see the local log)"
+    if isinstance(error, SQLAlchemyError):
+        try:
+            return database_message(error, sweep.settings().url)[0]
+        except Exception:  # the settings themselves are what failed
+            pass
+    return f"{type(error).__name__} (see the local log)"
 
 
 def _clock() -> str:

@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from alongside.app import EX_UNAVAILABLE, main
-from engine import store
+from engine import failures, store
 from engine.settings import Settings
 from notifications.testing import free_port
 from tests.blackhole import silent_server
@@ -86,4 +86,6 @@ def test_a_statement_past_the_statement_timeout_is_cancelled_by_postgresql() -> 
     with pytest.raises(sa.exc.OperationalError) as raised, store.session_scope(url) as session:
         session.execute(sa.text("SELECT pg_sleep(30)"))
     assert time.monotonic() - began < 10
-    assert store.unreachable(raised.value, url).endswith(": statement timeout")
+    line, status = failures.database_message(raised.value, url)
+    assert line == "the database at 127.0.0.1:5432 did not answer: statement timeout"
+    assert status == failures.EXIT_UNAVAILABLE
