@@ -141,11 +141,6 @@ def _seed_race(url: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    reason="known open bug (issue 10, finding 6): since the late-task and working-hours "
-    "rules merged, 3 concurrent ticks leave some due escalations unsent in some rounds",
-    strict=False,
-)
 def test_concurrent_ticks_alert_only_on_current_plans(home: Path) -> None:
     """3 processes x 10 rounds: each round's messages are exactly those of a single tick."""
     base = sa.make_url(PG_URL).database
