@@ -24,22 +24,27 @@ CASES = 150
 NOW = "2027-03-01T12:00:00+00:00"
 
 
+def open_cases(session, prefix: str, count: int) -> None:
+    """`count` cases opened over January on the three shipped journeys, two navigators."""
+    for n in range(count):
+        day = 1 + n % 28
+        service.open_case(
+            session,
+            shipped_catalog(),
+            f"{prefix}-{n:04d}",
+            ["adult-cjs", "child-cjs", "adult-declined-nrm"][n % 3],
+            "nav@example.org" if n % 2 else "nav2@example.org",
+            {"referral": f"2027-01-{day:02d}T10:00"},
+            {},
+            at(f"2027-01-{day:02d}T10:05"),
+            operator(),
+        )
+
+
 def seed(url: str) -> None:
     """Cases opened over January, then marked as needing a plan, with alerts due at NOW."""
     with session_scope(url) as session:
-        for n in range(CASES):
-            day = 1 + n % 28
-            service.open_case(
-                session,
-                shipped_catalog(),
-                f"CON-{n:04d}",
-                ["adult-cjs", "child-cjs", "adult-declined-nrm"][n % 3],
-                "nav@example.org" if n % 2 else "nav2@example.org",
-                {"referral": f"2027-01-{day:02d}T10:00"},
-                {},
-                at(f"2027-01-{day:02d}T10:05"),
-                operator(),
-            )
+        open_cases(session, "CON", CASES)
         session.execute(sa.update(Case).values(replan_at=EPOCH))
 
 
@@ -120,19 +125,7 @@ def _seed_race(url: str) -> None:
     cancels overdue tasks (`when: not uk_national`) that an alert pass must not escalate."""
     with session_scope(url) as session:
         service.import_staff(session, STAFF_YAML, at("2026-01-01T00:00"), operator())
-        for n in range(RACE_CASES):
-            day = 1 + n % 28
-            service.open_case(
-                session,
-                shipped_catalog(),
-                f"RACE-{n:04d}",
-                ["adult-cjs", "child-cjs", "adult-declined-nrm"][n % 3],
-                "nav@example.org" if n % 2 else "nav2@example.org",
-                {"referral": f"2027-01-{day:02d}T10:00"},
-                {},
-                at(f"2027-01-{day:02d}T10:05"),
-                operator(),
-            )
+        open_cases(session, "RACE", RACE_CASES)
         cases = Case.__table__
         session.execute(
             sa.update(cases).where(cases.c.id % 2 == 0).values(facts={"uk_national": True})
