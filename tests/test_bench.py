@@ -63,3 +63,24 @@ def test_small_benchmark_runs_and_writes_its_json(tmp_path: Path) -> None:
     assert result["sweep_1pct_counts"]["cases"] > 0
     assert set(result["targets"]) >= {"plan_all_s", "sweep_nochange_s", "peak_rss_mb"}
     assert "initial plan of all cases" in done.stdout  # the table
+
+
+@pytest.mark.slow
+def test_preview_benchmark_previews_every_open_case_on_the_journey() -> None:
+    """The impact-preview bench at a small size: every open case on the journey is
+    previewed, the edit re-dates work on them, and the re-plan it compares with runs."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALONGSIDE_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.preview_bench", "--cases", "200", "--json"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout)
+    assert result["open_cases"] > 150
+    assert result["redated"] > 0 and result["cases_changed"] <= result["open_cases"]
+    assert len(result["preview_runs_s"]) == 3
+    assert result["replan_s"] > 0
