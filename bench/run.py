@@ -28,7 +28,7 @@ from sqlalchemy.engine import Engine
 
 from bench import caseload
 from engine import sweep
-from engine.catalog import load_journey
+from engine.catalog import Catalog, load_journey
 from engine.core.planner import plan
 from engine.store import Case, OutboxMessage, Task, engine_for, upgrade
 
@@ -107,13 +107,16 @@ def plan_one_case(samples: list[caseload.SampleCase], now: datetime) -> float:
     return median(timed(plan_all)[0] for _ in range(REPEATS)) / len(inputs) * 1e6
 
 
-def plan_everything(url: str, now: datetime) -> tuple[float, dict]:
-    """The engine's own sweep planning every case (replan_at is the epoch for all)."""
+def plan_everything(
+    url: str, now: datetime, catalog: Catalog = caseload.CATALOG
+) -> tuple[float, dict]:
+    """The engine's own sweep planning every case due (replan_at is the epoch for all, or
+    `catalog` holds a new version of their journey)."""
 
     def run() -> dict:
         total, batches = sweep.Counts(), 0
-        for ids in sweep.case_batches(url, caseload.CATALOG, now):
-            total += sweep.reconcile_batch(url, caseload.CATALOG, ids, now)
+        for ids in sweep.case_batches(url, catalog, now):
+            total += sweep.reconcile_batch(url, catalog, ids, now)
             batches += 1
         return {**total.as_dict(), "batches": batches}
 

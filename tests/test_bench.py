@@ -30,29 +30,26 @@ REQUIRED = (
 )
 
 
-@pytest.mark.slow
-def test_small_benchmark_runs_and_writes_its_json(tmp_path: Path) -> None:
-    output = tmp_path / "result.json"
+def bench(module: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m MODULE ARGS` from the repository, with none of the caller's settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALONGSIDE_")}
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench",
-            "--cases",
-            "2000",
-            "--dispatch-messages",
-            "200",
-            "--prefect-tasks",
-            "20",
-            "--output",
-            str(output),
-        ],
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
         cwd=REPO,
         env=env,
         capture_output=True,
         text=True,
         timeout=600,
+    )
+
+
+@pytest.mark.slow
+def test_small_benchmark_runs_and_writes_its_json(tmp_path: Path) -> None:
+    output = tmp_path / "result.json"
+    done = bench(
+        "bench",
+        *("--cases", "2000", "--dispatch-messages", "200", "--prefect-tasks", "20"),
+        *("--output", str(output)),
     )
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(output.read_text())
@@ -69,15 +66,7 @@ def test_small_benchmark_runs_and_writes_its_json(tmp_path: Path) -> None:
 def test_preview_benchmark_previews_every_open_case_on_the_journey() -> None:
     """The impact-preview bench at a small size: every open case on the journey is
     previewed, the edit re-dates work on them, and the re-plan it compares with runs."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ALONGSIDE_")}
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.preview_bench", "--cases", "200", "--json"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    done = bench("bench.preview_bench", "--cases", "200", "--json")
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout)
     assert result["open_cases"] > 150
