@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from alongside import admin, cases, journeys, ops, outbox, staff, tasks, team
+from alongside import admin, cases, investigations, journeys, ops, outbox, staff, tasks, team
 from alongside.context import Invocation
 from alongside.run import demo, run
 from alongside.sweep import digest_command, tick_command
@@ -33,6 +33,7 @@ app.add_typer(journeys.app, name="journeys")
 app.add_typer(admin.db_app, name="db")
 app.add_typer(staff.app, name="staff")
 app.add_typer(cases.app, name="case")
+app.add_typer(investigations.app, name="investigation")
 app.add_typer(tasks.app, name="task")
 app.add_typer(team.app, name="team")
 app.add_typer(outbox.app, name="outbox")

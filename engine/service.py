@@ -28,6 +28,7 @@ from engine.core.messages import HandoverPayload, Message
 from engine.core.staff_file import matches_reference, parse_staff_file
 from engine.core.text import printable
 from engine.core.values import EventTime, check_event_name, parse_event_time, parse_fact
+from engine.counts import Counts
 from engine.outbox import queue
 from engine.reconcile import reconcile_cases
 from engine.store import (
@@ -265,12 +266,21 @@ def _record_events(
 
 def _replan(session: Session, catalog: Catalog, case: Case, now: datetime) -> None:
     """Mark the case changed and plan it at once, exactly as the next sweep would."""
-    case.replan_at = EPOCH
-    session.add(case)
+    replan(session, catalog, [case], now)
+
+
+def replan(session: Session, catalog: Catalog, cases: list[Case], now: datetime) -> Counts:
+    """Mark cases changed and plan them at once, in one batch, exactly as the next sweep
+    would; a case that cannot be planned is one line and, the caller's transaction being
+    rolled back, no change."""
+    for case in cases:
+        case.replan_at = EPOCH
+        session.add(case)
     session.flush()
-    counts = reconcile_cases(session, catalog, [case.id], now)
+    counts = reconcile_cases(session, catalog, [case.id for case in cases], now)
     if counts.errors:  # the sweep would retry it; a person gets the reason, and no change
         raise UserError(f"cannot plan case {counts.errors[0]}")
+    return counts
 
 
 def open_case(

@@ -200,6 +200,51 @@ class AuditEntry(SQLModel, table=True):
     detail: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
 
+class Investigation(SQLModel, table=True):
+    """A police operation whose survivors' cases are linked: a pseudonymous reference."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    ref: str = Field(unique=True)
+    organisation_id: str = Field(foreign_key="organisation.id", index=True)
+    opened_at: datetime = _instant()
+    opened_by: str
+
+
+class InvestigationCase(SQLModel, table=True):
+    """A case linked to an investigation; unlinking keeps the row, dated, for the reports."""
+
+    __tablename__ = "investigation_case"
+    __table_args__ = (sa.UniqueConstraint("investigation_id", "case_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    investigation_id: int = Field(foreign_key="investigation.id", index=True)
+    case_id: int = Field(foreign_key="case.id", index=True)
+    linked_at: datetime = _instant()
+    linked_by: str
+    unlinked_at: datetime | None = _instant(nullable=True)
+
+
+class InvestigationEvent(SQLModel, table=True):
+    """An investigation event, recorded once; `count` is a number of people, never names."""
+
+    __tablename__ = "investigation_event"
+    __table_args__ = (
+        sa.UniqueConstraint("investigation_id", "name", "instant"),
+        sa.Index("ix_investigation_event_name_instant", "name", "instant"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    investigation_id: int = Field(foreign_key="investigation.id", index=True)
+    name: str
+    instant: datetime = _instant()
+    date_only: bool
+    count: int | None = None
+    recorded_at: datetime = _instant()
+    recorded_by: str
+
+
+# The reports find events by name and period (referrals, engagement) over every case.
+sa.Index("ix_case_event_name_instant", CaseEvent.__table__.c.name, CaseEvent.__table__.c.instant)
+
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 

@@ -1,0 +1,226 @@
+"""Investigations: one event recorded once reaches every linked survivor's plan.
+
+Real databases (SQLite and, when configured, PostgreSQL), the shipped journeys, and the
+service use cases the CLI and the web app call; one test drives the CLI itself.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+
+import pytest
+import sqlalchemy as sa
+
+from engine import investigations as inv
+from engine import service
+from engine.access import resolve
+from engine.core.actors import operator
+from engine.core.errors import UserError
+from engine.store import Case, CaseEvent, Task, session_scope
+from tests.conftest import at, shipped_catalog
+from tests.test_cli_cases import run, state
+
+CAT = shipped_catalog()
+T0 = at("2027-12-01T10:00")
+# Friday 24 December 2027: Christmas and Boxing Day fall on the weekend, so England and
+# Wales take Monday 27 and Tuesday 28 as substitute days; Romania has no substitutes.
+CHARGE = "2027-12-24"
+DUE_ENGLAND = at("2027-12-29T23:59:59")  # end of Wed 29 Dec, London (GMT)
+DUE_ROMANIA = at("2027-12-27T21:59:59")  # end of Mon 27 Dec, Bucharest (UTC+2)
+
+SURVIVORS = {  # ref: (journey, navigator, facts)
+    "KNT-0001": ("adult-cjs", "nav@example.org", {"age": "30"}),
+    "KNT-0002": ("adult-cjs", "nav2@example.org", {"age": "41"}),
+    "KNT-0003": ("adult-declined-nrm", "nav@example.org", {}),
+    "KNT-0004": ("child-cjs", "nav2@example.org", {"age": "15"}),
+    "RO-0001": ("safe-return-romania", "ro-nav@example.org", {}),
+}
+
+
+def open_survivors(session, refs=SURVIVORS) -> None:
+    for ref in refs:
+        journey, navigator, facts = SURVIVORS[ref]
+        service.open_case(session, CAT, ref, journey, navigator,
+                          {"referral": "2027-11-15"}, facts, T0, operator())  # fmt: skip
+
+
+@pytest.fixture
+def operation(staffed: str) -> str:
+    """OP-0001 in Kent with the five survivors' cases (on four journeys, two calendars)."""
+    with session_scope(staffed) as session:
+        open_survivors(session)
+        inv.open_investigation(session, CAT, "OP-0001", "kent", T0, operator())
+        inv.link(session, CAT, "OP-0001", list(SURVIVORS), T0, operator())
+    return staffed
+
+
+def told_of(session, obligation: str) -> dict[str, tuple[datetime, str]]:
+    rows = session.execute(
+        sa.select(Case.ref, Task.due, Task.status)
+        .join(Case, Case.id == Task.case_id)
+        .where(Task.obligation == obligation)
+    )
+    return {r.ref: (r.due, r.status) for r in rows}
+
+
+def test_one_charge_plans_five_told_of_charge_tasks_each_in_its_own_calendar(
+    operation: str,
+) -> None:
+    with session_scope(operation) as session:
+        result = inv.record_event(
+            session, CAT, "OP-0001", "charge", CHARGE, 2, at("2027-12-24T12:00"), operator()
+        )
+        assert sorted(result["cases"]) == sorted(SURVIVORS)
+        tasks = told_of(session, "told-of-charge")
+    assert tasks == {
+        "KNT-0001": (DUE_ENGLAND, "open"),
+        "KNT-0002": (DUE_ENGLAND, "open"),
+        "KNT-0003": (DUE_ENGLAND, "open"),
+        "KNT-0004": (DUE_ENGLAND, "open"),
+        "RO-0001": (DUE_ROMANIA, "open"),
+    }
+    before = state(operation)
+    with session_scope(operation) as session:
+        again = inv.record_event(
+            session, CAT, "OP-0001", "charge", CHARGE, 2, at("2027-12-24T13:00"), operator()
+        )
+    assert again["recorded"] is False and again["cases"] == []
+    assert state(operation) == before  # not a row more: no event, no task, no audit entry
+
+
+def test_a_case_linked_later_receives_the_events_so_far(operation: str) -> None:
+    with session_scope(operation) as session:
+        inv.record_event(session, CAT, "OP-0001", "arrest", "2027-12-02T06:00", 3,
+                         at("2027-12-02T09:00"), operator())  # fmt: skip
+        inv.record_event(session, CAT, "OP-0001", "charge", "2027-12-03", 1,
+                         at("2027-12-03T09:00"), operator())  # fmt: skip
+        service.open_case(session, CAT, "KNT-0009", "adult-cjs", "nav@example.org",
+                          {"referral": "2027-11-20"}, {"age": "22"}, T0, operator())  # fmt: skip
+        linked = inv.link(session, CAT, "OP-0001", ["KNT-0009", "KNT-0001"],
+                          at("2027-12-06T09:00"), operator())  # fmt: skip
+        assert linked["linked"] == ["KNT-0009"]  # KNT-0001 was linked already: no change
+        arrests, charges = told_of(session, "told-of-arrest"), told_of(session, "told-of-charge")
+    assert arrests["KNT-0009"] == (at("2027-12-03T23:59:59"), "open")  # Fri after Thu 06:00
+    assert charges["KNT-0009"] == (at("2027-12-06T23:59:59"), "open")  # Mon after Fri
+    assert arrests["KNT-0009"][0] == arrests["KNT-0001"][0]
+
+
+def test_unlinked_cases_keep_what_they_received_and_get_nothing_later(operation: str) -> None:
+    with session_scope(operation) as session:
+        inv.record_event(session, CAT, "OP-0001", "arrest", "2027-12-02", 1, T0, operator())
+        inv.unlink(session, CAT, "OP-0001", ["KNT-0002"], T0, operator())
+        result = inv.record_event(session, CAT, "OP-0001", "charge", "2027-12-03", 1,
+                                  at("2027-12-03T12:00"), operator())  # fmt: skip
+        assert "KNT-0002" not in result["cases"]
+        assert "KNT-0002" in told_of(session, "told-of-arrest")
+        assert "KNT-0002" not in told_of(session, "told-of-charge")
+        view = inv.view_investigation(session, CAT, "OP-0001", T0, operator())
+    assert view["linked"] == 4 and "KNT-0002" not in view["cases"]
+    assert [(e["name"], e["at"], e["count"]) for e in view["events"]] == [
+        ("arrest", "2027-12-02", 1),
+        ("charge", "2027-12-03", 1),
+    ]
+
+
+def test_an_event_no_journey_declares_reaches_no_case(operation: str) -> None:
+    with session_scope(operation) as session:
+        result = inv.record_event(
+            session, CAT, "OP-0001", "strategic_advice", "2027-12-01", None, T0, operator()
+        )
+        assert result["recorded"] and result["cases"] == []
+        assert (
+            session.execute(
+                sa.select(sa.func.count()).where(CaseEvent.name == "strategic_advice")
+            ).scalar_one()
+            == 0
+        )
+
+
+@pytest.mark.parametrize(
+    ("name", "count", "message"),
+    [
+        ("charge", None, "charge counts suspects: give --count N (how many people)"),
+        ("charge", 0, "--count 0 is not a number of people (1 to 1000)"),
+        ("strategic_advice", 2, "strategic_advice counts nobody: give no --count"),
+        ("raid", None, "unknown investigation event 'raid'"),
+    ],
+)
+def test_counts_fit_the_event_or_nothing_changes(operation, name, count, message) -> None:
+    before = state(operation)
+    with pytest.raises(UserError, match=re.escape(message)), session_scope(operation) as session:
+        inv.record_event(session, CAT, "OP-0001", name, "2027-12-03", count, T0, operator())
+    assert state(operation) == before
+
+
+def test_the_same_event_with_another_count_is_refused(operation: str) -> None:
+    with session_scope(operation) as session:
+        inv.record_event(session, CAT, "OP-0001", "arrest", "2027-12-02", 2, T0, operator())
+    before = state(operation)
+    with (
+        pytest.raises(UserError, match="already recorded on OP-0001 with count 2"),
+        session_scope(operation) as session,
+    ):
+        inv.record_event(session, CAT, "OP-0001", "arrest", "2027-12-02", 3, T0, operator())
+    assert state(operation) == before
+
+
+def test_scope_out_of_scope_reads_as_unknown(operation: str) -> None:
+    with session_scope(operation) as session:
+        romania = resolve(session, "ro-nav@example.org")
+        kent = resolve(session, "nav@example.org")
+        with pytest.raises(UserError, match="unknown investigation 'OP-0001'"):
+            inv.record_event(session, CAT, "OP-0001", "arrest", "2027-12-02", 1, T0, romania)
+        with pytest.raises(UserError, match="unknown investigation 'OP-0001'"):
+            inv.view_investigation(session, CAT, "OP-0001", T0, romania)
+        assert inv.investigations(session, romania) == []
+        with pytest.raises(UserError, match="unknown organisation 'kent'"):
+            inv.open_investigation(session, CAT, "OP-0002", "kent", T0, romania)
+        # A Kent navigator sees the investigation but only the linked cases they hold.
+        view = inv.view_investigation(session, CAT, "OP-0001", T0, kent)
+        assert view["linked"] == 5 and view["cases"] == ["KNT-0001", "KNT-0003"]
+        with pytest.raises(UserError, match="unknown case 'KNT-0002'"):
+            inv.unlink(session, CAT, "OP-0001", ["KNT-0002"], T0, kent)
+
+
+def test_an_investigation_reference_follows_the_organisation_pattern(staffed: str) -> None:
+    with (
+        pytest.raises(UserError, match="'Maria Pop' is not a case reference of kent"),
+        session_scope(staffed) as session,
+    ):
+        inv.open_investigation(session, CAT, "Maria Pop", "kent", T0, operator())
+    with session_scope(staffed) as session:
+        inv.open_investigation(session, CAT, "OP-0001", "kent", T0, operator())
+    with (
+        pytest.raises(UserError, match="investigation 'OP-0001' already exists"),
+        session_scope(staffed) as session,
+    ):
+        inv.open_investigation(session, CAT, "OP-0001", "kent", T0, operator())
+
+
+def test_the_cli_opens_links_records_and_shows(home, tmp_path) -> None:
+    from tests.conftest import STAFF_YAML
+
+    staff = tmp_path / "staff.yaml"
+    staff.write_text(STAFF_YAML)
+    run("staff", "import", str(staff))
+    run("case", "open", "KNT-0001", "--journey", "adult-cjs", "--navigator", "nav@example.org",
+        "--event", "referral=2027-11-15", "--fact", "age=30", "--now", "2027-12-01")  # fmt: skip
+    run("investigation", "open", "OP-0001", "--organisation", "kent", "--now", "2027-12-01")
+    run("investigation", "link", "OP-0001", "KNT-0001", "--now", "2027-12-01")
+    recorded = run("investigation", "event", "OP-0001", "charge=2027-12-24", "--count", "2",
+                   "--now", "2027-12-24T12:00", "--json")  # fmt: skip
+    assert json.loads(recorded.stdout)["cases"] == ["KNT-0001"]
+    shown = json.loads(run("investigation", "show", "OP-0001", "--json").stdout)
+    assert shown["events"] == [{"name": "charge", "at": "2027-12-24", "count": 2}]
+    assert shown["cases"] == ["KNT-0001"] and shown["linked"] == 1
+    listed = json.loads(run("investigation", "list", "--json").stdout)
+    assert listed == [{"ref": "OP-0001", "organisation": "kent", "linked": 1, "events": 1}]
+    tasks = json.loads(run("task", "list", "--case", "KNT-0001", "--json").stdout)
+    assert [t["due"] for t in tasks if t["obligation"] == "told-of-charge"] == [
+        DUE_ENGLAND.isoformat()
+    ]
+    bad = run("investigation", "event", "OP-0001", "charge=2027-12-24", ok=False)
+    assert bad.returncode == 1 and bad.stderr.startswith("error: charge counts suspects")
+    assert "Traceback" not in bad.stderr
