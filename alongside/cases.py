@@ -1,4 +1,4 @@
-"""`alongside case open|event|fact|assign|rename|close|show|list`."""
+"""`alongside case open|event|fact|assign|rename|move|close|show|list`."""
 
 from __future__ import annotations
 
@@ -127,6 +127,29 @@ def rename(
     """Correct a case reference; the audit is re-keyed and forgets the old one."""
     current(ctx).act(service.rename_case, old, new, reason or "", now=now)
     typer.echo(f"renamed to {new}")
+
+
+@app.command("move")
+def move(
+    ctx: typer.Context,
+    ref: Ref,
+    journey: Annotated[str, typer.Option("--journey", help="The journey to move it to.")],
+    reason: ReasonOption = None,
+    now: NowOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Move a case to another journey, keeping its events and completed work; its open
+    tasks the new journey does not plan are cancelled (audited)."""
+    result = current(ctx).act(service.move_case, ref, journey, reason or "", now=now)
+    if as_json:
+        emit_json(result)
+        return
+    dropped = ", ".join(result["facts_dropped"])
+    typer.echo(
+        f"moved {ref} from {result['previous']} to {result['journey']}; "
+        f"{result['cancelled']} open tasks cancelled"
+        + (f"; facts not carried over: {dropped}" if dropped else "")
+    )
 
 
 @app.command("close")

@@ -36,6 +36,7 @@ from engine.store import (
     AuditEntry,
     Case,
     CaseEvent,
+    CaseMove,
     Organisation,
     OutboxMessage,
     Staff,
@@ -577,6 +578,78 @@ def rename_case(
     )
     audit(session, now, actor, "case.rename", new, reason=reason)
     return case
+
+
+def move_case(
+    session: Session,
+    catalog: Catalog,
+    ref: str,
+    journey_id: str,
+    reason: str,
+    now: datetime,
+    actor: Actor,
+) -> dict[str, Any]:
+    """Move a case to another journey (triage to a pathway, a child turning 18, a survivor
+    who declined the NRM consenting), keeping its events and its done and waived work.
+
+    The case is planned at once on the new journey: open tasks of obligations it shares
+    are kept (re-dated if its deadline differs), those the new journey does not plan are
+    cancelled, both in the re-plan's audit entry. Facts the new journey does not declare,
+    or whose value it does not accept (an age of 17 on an adult journey), are dropped and
+    named. The move is kept (`CaseMove`), so the reports know the journey at any instant.
+    """
+    _need_reason(reason, "moving a case")
+    case, old = _open_case_for_change(session, catalog, actor, ref)
+    new = catalog.resolve(journey_id)
+    if new.journey == old.journey:
+        raise UserError(f"case '{ref}' is already on {new.journey}")
+    started = session.exec(
+        select(CaseEvent.id).where(CaseEvent.case_id == case.id, CaseEvent.name == new.start)
+    ).first()
+    if started is None:
+        raise UserError(
+            f"journey {new.journey} opens with '{new.start}', not recorded on {ref}: "
+            "record it first"
+        )
+    kept = {name: value for name, value in case.facts.items() if _fits(new, name, value)}
+    dropped = sorted(set(case.facts) - set(kept))
+    case.journey_id, case.facts = new.journey, kept
+    session.add(
+        CaseMove(
+            case_id=case.id, from_journey=old.journey, to_journey=new.journey, at=now, by=actor.who
+        )
+    )
+    audit(
+        session,
+        now,
+        actor,
+        "case.move",
+        ref,
+        journey=new.journey,
+        previous=old.journey,
+        reason=reason,
+        facts_dropped=dropped,
+    )
+    counts = replan(session, catalog, [case], now)
+    return {
+        "case": ref,
+        "journey": new.journey,
+        "previous": old.journey,
+        "cancelled": counts.cancelled,
+        "facts_dropped": dropped,
+    }
+
+
+def _fits(journey: Journey, name: str, value: object) -> bool:
+    """Whether a stored fact value is one `journey` declares and accepts."""
+    fact = journey.facts.get(name)
+    if fact is None:
+        return False
+    try:
+        fact.check(value)
+    except ValueError:
+        return False
+    return True
 
 
 def close_case(

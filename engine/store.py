@@ -241,6 +241,19 @@ class InvestigationEvent(SQLModel, table=True):
     recorded_by: str
 
 
+class CaseMove(SQLModel, table=True):
+    """A case moved to another journey (triage to a pathway, a child turning 18): kept, so
+    the reports can tell which journey a case was on at any instant."""
+
+    __tablename__ = "case_move"
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case.id", index=True)
+    from_journey: str
+    to_journey: str
+    at: datetime = _instant()
+    by: str
+
+
 # The reports find events by name and period (referrals, engagement) over every case.
 sa.Index("ix_case_event_name_instant", CaseEvent.__table__.c.name, CaseEvent.__table__.c.instant)
 

@@ -67,7 +67,7 @@ def _empty_postgres(url: str) -> None:
         connection.execute(
             sa.text(
                 "TRUNCATE audit, outbox, task_history, acknowledgement, installation, task, "
-                "investigation_event, investigation_case, investigation, "
+                "investigation_event, investigation_case, investigation, case_move, "
                 'case_event, "case", staff, organisation RESTART IDENTITY CASCADE'
             )
         )
