@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from alongside import output
-from alongside.context import current, pairs
+from alongside.context import assignments, current, pairs
 from alongside.output import (
     JsonOption,
     NowOption,
@@ -45,7 +45,7 @@ def open_case(
     now: NowOption = None,
 ) -> None:
     """Open a case on a journey; its start event is required."""
-    events, facts = pairs(event, "event"), pairs(fact, "fact")
+    events, facts = assignments(event, "event"), pairs(fact, "fact")
     current(ctx).act(
         service.open_case, ref, journey, navigator, events, facts, now=now, confirm=confirm
     )
@@ -58,22 +58,27 @@ def record_events(
     ref: Ref,
     events: Annotated[list[str] | None, typer.Argument(help="NAME=WHEN ...")] = None,
     remove: Annotated[
-        str | None, typer.Option("--remove", metavar="NAME", help="Remove an event.")
+        str | None,
+        typer.Option("--remove", metavar="NAME", help="Remove an event (NAME#N: one occurrence)."),
     ] = None,
     reason: ReasonOption = None,
     confirm: ConfirmOption = False,
     now: NowOption = None,
 ) -> None:
-    """Record events (the latest recording of an event wins), or remove one with a reason."""
+    """Record events, or remove one with a reason.
+
+    The latest recording of an event wins; a repeating event's recording adds an
+    occurrence (`arrest=WHEN`), `arrest#2=WHEN` corrects the second, and
+    `--remove arrest#2` removes it."""
     if remove is not None:
         if events:
             raise UserError("give NAME=WHEN to record or --remove NAME, not both")
         current(ctx).act(service.remove_event, ref, remove, reason or "", now=now)
         typer.echo(f"removed {remove} from {ref}")
         return
-    recorded = pairs(events, "event")
+    recorded = assignments(events, "event")
     current(ctx).act(service.record_events, ref, recorded, now=now, confirm=confirm)
-    typer.echo(f"recorded {', '.join(recorded)} on {ref}")
+    typer.echo(f"recorded {', '.join(name for name, _ in recorded)} on {ref}")
 
 
 @app.command("fact")

@@ -95,11 +95,12 @@ def current(ctx: typer.Context) -> Invocation:
 
 
 def pairs(items: list[str] | None, what: str) -> dict[str, str]:
-    """`NAME=VALUE` arguments as a mapping, in order."""
+    """`NAME=VALUE` arguments as a mapping, in order (a name given twice: the last wins)."""
+    return dict(assignments(items, what))
+
+
+def assignments(items: list[str] | None, what: str) -> list[tuple[str, str]]:
+    """`NAME=VALUE` arguments in order, each kept: `arrest=A arrest=B` is two occurrences."""
     from engine.core.values import split_assignment
 
-    found: dict[str, str] = {}
-    for item in items or []:
-        name, value = split_assignment(item, what)
-        found[name] = value
-    return found
+    return [split_assignment(item, what) for item in items or []]

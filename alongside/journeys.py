@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from alongside.context import current, pairs
+from alongside.context import assignments, current, pairs
 from alongside.output import JsonOption, NowOption, emit_json, out
 from engine.core.errors import UserError
 
@@ -63,7 +63,10 @@ def schema() -> None:
 def simulate(
     ctx: typer.Context,
     journey: Annotated[str, typer.Argument(help="Journey id or path to a YAML file.")],
-    event: Annotated[list[str] | None, typer.Option("--event", help="NAME=WHEN (ISO).")] = None,
+    event: Annotated[
+        list[str] | None,
+        typer.Option("--event", help="NAME=WHEN (ISO); a repeating event once per occurrence."),
+    ] = None,
     fact: Annotated[list[str] | None, typer.Option("--fact", help="NAME=VALUE.")] = None,
     now: Annotated[str | None, typer.Option(help="Plan as at WHEN (default: now).")] = None,
     mermaid: Annotated[
@@ -73,19 +76,24 @@ def simulate(
 ) -> None:
     """Show the dated plan a journey gives for the events and facts you name."""
     from engine.core.outline import plan_gantt
-    from engine.core.planner import plan
-    from engine.core.values import check_event_name, parse_event_time, parse_fact, parse_instant
+    from engine.core.planner import collect, plan
+    from engine.core.values import parse_event_key, parse_event_time, parse_fact, parse_instant
 
     definition = current(ctx).catalog.resolve(journey)
-    events = {}
-    for name, value in pairs(event, "event").items():
-        check_event_name(definition, name)
-        events[name] = parse_event_time(value, definition.tz)
+    recorded = []
+    given: dict[str, int] = {}  # a repeating event's occurrences so far
+    for key, value in assignments(event, "event"):
+        name, number = parse_event_key(definition, key)
+        if name in definition.repeating and number is None:
+            number = given.get(name, 0) + 1
+        given[name] = max(given.get(name, 0), number or 0)
+        recorded.append((name, number, parse_event_time(value, definition.tz)))
+    events, occurrences = collect(recorded)
     facts = {
         name: parse_fact(definition, name, value) for name, value in pairs(fact, "fact").items()
     }
     moment = current(ctx).instant(None) if now is None else parse_instant(now, definition.tz)
-    result = plan(definition, facts, events, {}, moment)
+    result = plan(definition, facts, events, {}, moment, occurrences)
     rows = [
         {
             "obligation": t.obligation,

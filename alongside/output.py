@@ -73,7 +73,8 @@ def print_tasks(rows: list[dict], zone: ZoneInfo, *, with_case: bool) -> None:
         when = f"{due:%a %d %b %Y}" + ("" if end_of_day else f" {due:%H:%M}")
         title = row["title"] + (f" (#{row['occurrence']})" if row["occurrence"] > 1 else "")
         level = str(row["escalation_level"] or "")
-        cells = (str(row["id"]), *((cell(row["case"]),) if with_case else ()), when, row["status"])
+        status = row["status"] + (" (not reached)" if row.get("outcome") == "not_reached" else "")
+        cells = (str(row["id"]), *((cell(row["case"]),) if with_case else ()), when, status)
         table.add_row(*cells, level, cell(title))
     out.print(table)
 
@@ -97,7 +98,8 @@ def print_history(task: dict, zone: ZoneInfo) -> None:
     """A task's closures and reopenings (who, when, why), and its current note, if any."""
     for entry in task["history"]:
         why = entry["reason"] or entry["note"]
+        outcome = f" ({entry['outcome'].replace('_', ' ')})" if entry.get("outcome") else ""
         out.print(
-            f"task {task['id']}: {entry['action']} {_local(entry['at'], zone)} by {entry['by']}"
-            + (f": {cell(why)}" if why else "")
+            f"task {task['id']}: {entry['action']}{outcome} {_local(entry['at'], zone)} "
+            f"by {entry['by']}" + (f": {cell(why)}" if why else "")
         )

@@ -51,14 +51,16 @@ def list_tasks(
 
 @app.command("show")
 def show(ctx: typer.Context, task_id: TaskId, as_json: JsonOption = False) -> None:
-    """One task: its due date, state, note, and who closed or reopened it, when and why.
-    Every read is written to the audit log."""
+    """One task: its due date, state, the journey's guidance for it, its note, and who
+    closed or reopened it, when and why. Every read is written to the audit log."""
     run = current(ctx)
     data = run.act(service.view_task, task_id)
     if as_json:
         emit_json(data)
         return
     print_tasks([data], run.settings.zone, with_case=True)
+    if data["guidance"]:
+        out.print(f"guidance: {output.cell(data['guidance'])}")
     if data["note"]:
         out.print(f"note: {output.cell(data['note'])}")
     if data["reason"]:
@@ -72,13 +74,23 @@ def done(
     task_id: TaskId,
     at: Annotated[str | None, typer.Option("--at", help="When it was done (default: now).")] = None,
     note: Annotated[str | None, typer.Option("--note")] = None,
+    outcome: Annotated[
+        str | None,
+        typer.Option(
+            "--outcome",
+            metavar="reached|not_reached",
+            help="A contact task: was the survivor reached (default: reached)?",
+        ),
+    ] = None,
     now: NowOption = None,
 ) -> None:
-    """Mark a task done (--at: when, if earlier; never in the future)."""
+    """Mark a task done (--at: when, if earlier; never in the future); a contact task
+    with its outcome."""
     run = current(ctx)
     done_at = run.instant(at) if at else None
-    run.act(service.complete_task, task_id, done_at, note, now=now)
-    typer.echo(f"task {task_id} done")
+    task = run.act(service.complete_task, task_id, done_at, note, now=now, outcome=outcome)
+    said = f" ({task.outcome.replace('_', ' ')})" if task.outcome else ""
+    typer.echo(f"task {task_id} done{said}")
 
 
 @app.command("waive")

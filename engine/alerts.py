@@ -43,15 +43,13 @@ from engine.core.messages import (
     task_item,
 )
 from engine.counts import Counts
-from engine.directory import Directory
+from engine.directory import DEFAULT_CALENDAR, DEFAULT_TIMEZONE, Directory
 from engine.outbox import queue
 from engine.store import Acknowledgement, Case, Task
 
 task_t = Task.__table__
 case_t = Case.__table__
 ack_t = Acknowledgement.__table__
-DEFAULT_TIMEZONE = "Europe/London"
-DEFAULT_CALENDAR = "england-and-wales"
 
 
 def send_alerts(

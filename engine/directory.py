@@ -7,6 +7,10 @@ from sqlmodel import Session
 
 from engine.store import Organisation, Staff
 
+# Where a message to an address that is not staff is timed (it cannot happen for staff).
+DEFAULT_TIMEZONE = "Europe/London"
+DEFAULT_CALENDAR = "england-and-wales"
+
 
 class Directory:
     """Staff and organisations, read once per batch: small tables, read often."""
@@ -15,6 +19,7 @@ class Directory:
         self.session = session
         self._staff: dict[int, sa.Row] | None = None
         self._orgs: dict[str, sa.Row] | None = None
+        self._by_email: dict[str, sa.Row] | None = None
 
     @property
     def staff(self) -> dict[int, sa.Row]:
@@ -33,6 +38,15 @@ class Directory:
 
     def timezone(self, organisation_id: str) -> str:
         return self.orgs[organisation_id].timezone
+
+    def works_in(self, email: str) -> tuple[str, str]:
+        """(time zone, calendar) of the organisation a person works in; the defaults for an
+        address that is not staff."""
+        if self._by_email is None:
+            self._by_email = {s.email: s for s in self.staff.values()}
+        person = self._by_email.get(email)
+        org = self.orgs.get(person.organisation_id) if person else None
+        return (org.timezone, org.calendar) if org else (DEFAULT_TIMEZONE, DEFAULT_CALENDAR)
 
     def recipients(self, role: str, navigator_id: int, organisation_id: str) -> list[str]:
         """Who a journey role means for one case: its navigator, their lead, the programme leads.

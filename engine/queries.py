@@ -67,6 +67,7 @@ def _task_row(r: sa.Row) -> dict:
         "occurrence": r.occurrence,
         "due": _iso(r.due),
         "status": r.status,
+        "outcome": r.outcome,
         "escalation_level": r.escalation_level,
         "closed_at": _iso(r.closed_at),
     }
@@ -146,6 +147,11 @@ def _event_value(instant: datetime, date_only: bool, tz: ZoneInfo) -> str:
     return EventTime(instant, date_only).isoformat(tz)
 
 
+def _event_key(event: sa.Row, repeating: frozenset[str]) -> str:
+    """How a person names a recording: `charge`, or `arrest#2` for an occurrence."""
+    return f"{event.name}#{event.occurrence or 1}" if event.name in repeating else event.name
+
+
 def case_detail(session: Session, actor: Actor, ref: str, catalog: Catalog) -> dict:
     """Everything about one case the actor may see; out of scope reads as no such case.
 
@@ -158,11 +164,16 @@ def case_detail(session: Session, actor: Actor, ref: str, catalog: Catalog) -> d
     ).first()
     if row is None:
         raise UserError(f"unknown case '{ref}'")
-    tz = catalog.resolve(row.journey_id).tz
+    journey = catalog.resolve(row.journey_id)
+    tz = journey.tz
     history = session.execute(
         sa.select(CaseEvent.__table__).where(CaseEvent.case_id == row.id).order_by(CaseEvent.id)
     ).all()
-    latest = {e.name: _event_value(e.instant, e.date_only, tz) for e in history}
+    latest = {
+        _event_key(e, journey.repeating): _event_value(e.instant, e.date_only, tz)
+        for e in history
+        if e.removed_at is None
+    }
     task_rows = session.execute(
         sa.select(task_t, case_t.c.ref)
         .join(case_t, case_t.c.id == task_t.c.case_id)
@@ -183,10 +194,12 @@ def case_detail(session: Session, actor: Actor, ref: str, catalog: Catalog) -> d
         "event_history": [
             {
                 "name": e.name,
+                "occurrence": (e.occurrence or 1) if e.name in journey.repeating else None,
                 "value": _event_value(e.instant, e.date_only, tz),
                 "date_only": e.date_only,
                 "recorded_at": _iso(e.recorded_at),
                 "recorded_by": e.recorded_by,
+                "removed_at": _iso(e.removed_at),
             }
             for e in history
         ],
@@ -214,6 +227,7 @@ def _histories(session: Session, task_ids: list[int]) -> dict[int, list[dict]]:
                 "by": r.by,
                 "note": r.note,
                 "reason": r.reason,
+                "outcome": r.outcome,
             }
         )
     return found
@@ -225,7 +239,7 @@ def task_detail(session: Session, actor: Actor, task_id: int) -> dict:
     Callers showing it to a person go through `service.view_task`, which audits the read.
     """
     row = session.execute(
-        sa.select(task_t, case_t.c.ref)
+        sa.select(task_t, case_t.c.ref, case_t.c.journey_id)
         .join(case_t, case_t.c.id == task_t.c.case_id)
         .where(task_t.c.id == task_id, case_filter(actor, case_t))
     ).first()
@@ -233,6 +247,7 @@ def task_detail(session: Session, actor: Actor, task_id: int) -> dict:
         raise UserError(f"unknown task {task_id}")
     return {
         **_task_row(row),
+        "journey": row.journey_id,
         "note": row.note,
         "reason": row.reason,
         "history": _histories(session, [task_id]).get(task_id, []),

@@ -26,11 +26,18 @@ from engine.catalog import Catalog, Journeys
 from engine.core.calendar import get_calendar
 from engine.core.diff import Changes, ExistingTask, diff
 from engine.core.errors import UserError
-from engine.core.escalation import rebased
+from engine.core.escalation import rebased, working_hours
 from engine.core.journey import Journey
 from engine.core.lifecycle import AlertState, alert_state
-from engine.core.messages import Message, ReplanItem, ReplanPayload, email_choice
-from engine.core.planner import Plan, PlannedTask, plan
+from engine.core.messages import (
+    Message,
+    ReplanItem,
+    ReplanPayload,
+    UnreachedPayload,
+    email_choice,
+    task_item,
+)
+from engine.core.planner import Completion, Plan, PlannedTask, Unreached, collect, plan
 from engine.core.values import EventTime
 from engine.counts import Counts
 from engine.directory import Directory
@@ -80,9 +87,9 @@ def mark_changed_journeys(session: Session, catalog: Catalog) -> int:
 @dataclass
 class _CaseState:
     case: sa.Row
-    events: dict[str, EventTime] = field(default_factory=dict)
+    recorded: list[tuple[str, int | None, EventTime]] = field(default_factory=list)
     tasks: dict[tuple[str, int], ExistingTask] = field(default_factory=dict)
-    closed: dict[str, list[datetime]] = field(default_factory=lambda: defaultdict(list))
+    closed: dict[str, list[Completion]] = field(default_factory=lambda: defaultdict(list))
 
 
 _TASK_FIELDS = tuple(ExistingTask.__slots__)
@@ -119,14 +126,26 @@ def _with_events_and_tasks(session: Session, query: sa.Select) -> list[_CaseStat
         return []
     wanted = list(states)
     events = session.execute(
-        sa.select(event_t.c.case_id, event_t.c.name, event_t.c.instant, event_t.c.date_only)
-        .where(event_t.c.case_id.in_(wanted))
+        sa.select(
+            event_t.c.case_id,
+            event_t.c.name,
+            event_t.c.occurrence,
+            event_t.c.instant,
+            event_t.c.date_only,
+        )
+        .where(event_t.c.case_id.in_(wanted), event_t.c.removed_at.is_(None))
         .order_by(event_t.c.id)
     )
     for row in events:  # ordered by id: the latest recording of a name wins
-        states[row.case_id].events[row.name] = EventTime(row.instant, row.date_only)
+        when = EventTime(row.instant, row.date_only)
+        states[row.case_id].recorded.append((row.name, row.occurrence, when))
     tasks = session.execute(
-        sa.select(task_t.c.case_id, task_t.c.closed_at, *(task_t.c[f] for f in _TASK_FIELDS))
+        sa.select(
+            task_t.c.case_id,
+            task_t.c.closed_at,
+            task_t.c.outcome,
+            *(task_t.c[f] for f in _TASK_FIELDS),
+        )
         .where(task_t.c.case_id.in_(wanted))
         .order_by(task_t.c.occurrence)
     )
@@ -135,7 +154,8 @@ def _with_events_and_tasks(session: Session, query: sa.Select) -> list[_CaseStat
         task = ExistingTask(*(getattr(row, f) for f in _TASK_FIELDS))
         state.tasks[task.key] = task
         if task.status in ("done", "waived"):
-            state.closed[task.obligation].append(row.closed_at)
+            reached = row.outcome != "not_reached"
+            state.closed[task.obligation].append(Completion(row.closed_at, reached))
     return list(states.values())
 
 
@@ -178,6 +198,7 @@ def reconcile_cases(session: Session, catalog: Catalog, ids: list[int], now: dat
             )
             continue
         _gather(writes, state, journey, changes, directory, now)
+        writes.notices += _unreached_notices(state, journey, result.unreached, directory, now)
         writes.cases.append(
             {"_id": case.id, "replan_at": result.next_change, "journey_version": journey.version}
         )
@@ -202,7 +223,8 @@ def _why(error: Exception) -> str:
 
 def plan_and_diff(state: _CaseState, journey: Journey, now: datetime) -> tuple[Plan, Changes]:
     """A case's plan on `journey` at `now`, and what it would change (pure, given the rows)."""
-    result = plan(journey, state.case.facts or {}, state.events, state.closed, now)
+    events, occurrences = collect(state.recorded)
+    result = plan(journey, state.case.facts or {}, events, state.closed, now, occurrences)
     return result, diff(result.tasks, state.tasks, now, _alerts_for(journey, now))
 
 
@@ -245,6 +267,45 @@ def _gather(
     prefs = directory.staff[case.navigator_id].email_prefs
     if moved and email_choice(prefs, "tasks") == "each":  # else: the digest and calendar say it
         writes.notices.append(_replan_notice(case, moved, directory))
+
+
+def _unreached_notices(
+    state: _CaseState,
+    journey: Journey,
+    runs: Iterable[Unreached],
+    directory: Directory,
+    now: datetime,
+) -> list[Message]:
+    """For each run of failed contact attempts long enough to escalate, one message to each
+    person its `escalate_after_failures` names, in their working hours. The key is the run's
+    first occurrence, so a run is told once however long it grows."""
+    case = state.case
+    messages = []
+    for run in runs:
+        stage, ob = journey.obligations[run.obligation]
+        last = state.tasks[(run.obligation, run.last)]
+        item = task_item(
+            case=case.ref,
+            task_id=last.id,
+            title=last.title,
+            stage=stage.title,
+            category=last.category,
+            due=last.due,
+            precision=last.precision,
+            guidance=ob.description,
+        )
+        navigator = directory.navigator_email(case.navigator_id)
+        for role in ob.escalate_after_failures.notify:
+            for person in directory.recipients(role, case.navigator_id, case.organisation_id):
+                tz, calendar = directory.works_in(person)
+                start = working_hours(now, tz, get_calendar(calendar))
+                payload = UnreachedPayload(
+                    **item, failures=run.count, navigator=navigator, timezone=tz
+                )
+                key = f"unreached:{case.id}:{run.obligation}:{run.first}:{person}"
+                held = start if start > now else None
+                messages.append(Message(key, "unreached", person, case.ref, payload, held))
+    return messages
 
 
 def _replan_notice(case: sa.Row, moved: Iterable[ReplanItem], directory: Directory) -> Message:

@@ -9,6 +9,7 @@ result is the same whether the next sweep or the command itself does it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -27,7 +28,7 @@ from engine.core.journey import Journey
 from engine.core.messages import HandoverPayload, Message
 from engine.core.staff_file import matches_reference, parse_staff_file
 from engine.core.text import printable
-from engine.core.values import EventTime, check_event_name, parse_event_time, parse_fact
+from engine.core.values import EventTime, parse_event_key, parse_event_time, parse_fact
 from engine.counts import Counts
 from engine.outbox import queue
 from engine.reconcile import reconcile_cases
@@ -234,35 +235,83 @@ def check_reference(session: Session, organisation_id: str, ref: str) -> None:
         )
 
 
-def _parse_events(
-    journey: Journey, events: dict[str, str], now: datetime, confirm: bool
-) -> dict[str, EventTime]:
-    parsed = {}
-    for name, text in events.items():
-        check_event_name(journey, name)
-        parsed[name] = parse_event_time(text, journey.tz)
-        if parsed[name].instant > now + FAR_AHEAD and not confirm:
+EventInput = Mapping[str, str] | Sequence[tuple[str, str]]
+Parsed = list[tuple[str, int | None, EventTime]]  # (name, occurrence named, when)
+
+
+def _parse_events(journey: Journey, events: EventInput, now: datetime, confirm: bool) -> Parsed:
+    """`NAME=WHEN` pairs checked against the journey: `arrest#2` names an occurrence."""
+    pairs = events.items() if isinstance(events, Mapping) else events
+    parsed = []
+    for key, text in pairs:
+        name, number = parse_event_key(journey, key)
+        value = parse_event_time(text, journey.tz)
+        if value.instant > now + FAR_AHEAD and not confirm:
             raise UserError(
-                f"event {name} on {text.strip()} is more than three years ahead: "
+                f"event {key} on {text.strip()} is more than three years ahead: "
                 "check the year, and give --confirm if it is right"
             )
+        parsed.append((name, number, value))
     return parsed
 
 
+def _numbers(session: Session, case_id: int, name: str) -> tuple[set[int], int]:
+    """A repeating event's recorded occurrences on a case, and the highest number ever
+    given (removed ones included: a number is never given twice)."""
+    rows = session.execute(
+        sa.select(CaseEvent.occurrence, CaseEvent.removed_at).where(
+            CaseEvent.case_id == case_id, CaseEvent.name == name
+        )
+    ).all()
+    live = {row.occurrence or 1 for row in rows if row.removed_at is None}
+    return live, max((row.occurrence or 1 for row in rows), default=0)
+
+
 def _record_events(
-    session: Session, case: Case, parsed: dict[str, EventTime], now: datetime, actor: Actor
-) -> None:
-    for name, value in parsed.items():
+    session: Session,
+    case: Case,
+    journey: Journey,
+    parsed: Parsed,
+    now: datetime,
+    actor: Actor,
+) -> dict[str, str]:
+    """Write the recordings; returns each as `name` (or `name#N`) -> its value, for the
+    audit. A repeating event's new recording is its next occurrence; `name#N` corrects
+    occurrence N, which must be recorded."""
+    numbering: dict[str, tuple[set[int], int]] = {}
+    written: dict[str, str] = {}
+    for name, number, value in parsed:
+        occurrence = None
+        if name in journey.repeating:
+            if name not in numbering:
+                numbering[name] = _numbers(session, case.id, name)
+            live, highest = numbering[name]
+            if number is None:
+                occurrence = highest + 1
+                numbering[name] = (live | {occurrence}, occurrence)
+            elif number in live:
+                occurrence = number
+            else:
+                shown = ", ".join(f"{name}#{n}" for n in sorted(live)) or "none"
+                raise UserError(
+                    f"{name}#{number} is not recorded on {case.ref} (recorded: {shown}); "
+                    f"record a new occurrence as {name}=WHEN"
+                )
         session.add(
             CaseEvent(
                 case_id=case.id,
                 name=name,
+                occurrence=occurrence,
                 instant=value.instant,
                 date_only=value.date_only,
                 recorded_at=now,
                 recorded_by=actor.who,
             )
         )
+        written[name if occurrence is None else f"{name}#{occurrence}"] = value.isoformat(
+            journey.tz
+        )
+    return written
 
 
 def _replan(session: Session, catalog: Catalog, case: Case, now: datetime) -> None:
@@ -303,7 +352,7 @@ def open_case(
     if session.exec(select(Case.id).where(Case.ref == ref)).first() is not None:
         raise UserError(f"case '{ref}' already exists")
     parsed = _parse_events(journey, events, now, confirm)
-    if journey.start not in parsed:
+    if journey.start not in {name for name, _, _ in parsed}:
         raise UserError(
             f"journey {journey.journey} opens with '{journey.start}': "
             f"give --event {journey.start}=DATE"
@@ -330,7 +379,7 @@ def open_case(
         if session.exec(select(Case.id).where(Case.ref == ref)).first() is not None:
             raise UserError(f"case '{ref}' already exists") from None
         raise UserError(f"case '{ref}' could not be opened (a conflicting change)") from None
-    _record_events(session, case, parsed, now, actor)
+    recorded = _record_events(session, case, journey, parsed, now, actor)
     audit(
         session,
         now,
@@ -339,7 +388,7 @@ def open_case(
         ref,
         journey=journey.journey,
         navigator=navigator_email,
-        events=sorted(parsed),
+        events=sorted(recorded),
     )
     _replan(session, catalog, case, now)
     return case
@@ -358,25 +407,20 @@ def record_events(
     session: Session,
     catalog: Catalog,
     ref: str,
-    events: dict[str, str],
+    events: EventInput,
     now: datetime,
     actor: Actor,
     *,
     confirm: bool = False,
 ) -> Case:
+    """Record events: `NAME=WHEN` for each; a repeating event's recording adds an
+    occurrence, `NAME#N=WHEN` corrects occurrence N."""
     case, journey = _open_case_for_change(session, catalog, actor, ref)
     if not events:
         raise UserError("give at least one NAME=WHEN")
     parsed = _parse_events(journey, events, now, confirm)
-    _record_events(session, case, parsed, now, actor)
-    audit(
-        session,
-        now,
-        actor,
-        "case.event",
-        ref,
-        **{n: v.isoformat(journey.tz) for n, v in parsed.items()},
-    )
+    recorded = _record_events(session, case, journey, parsed, now, actor)
+    audit(session, now, actor, "case.event", ref, **recorded)
     _replan(session, catalog, case, now)
     return case
 
@@ -390,16 +434,26 @@ def remove_event(
     now: datetime,
     actor: Actor,
 ) -> Case:
-    """Take back an event recorded in error (every recording of it); the case re-plans as
-    if it had never been recorded. The start event cannot go: the case would have none."""
+    """Take back an event recorded in error: every recording of a one-off event, or one
+    occurrence (`arrest#2`) of a repeating one. The case re-plans as if it had never been
+    recorded; the rows stay, marked removed, for the history. The start event cannot go:
+    the case would have none."""
     case, journey = _open_case_for_change(session, catalog, actor, ref)
     _need_reason(reason, "removing an event")
-    check_event_name(journey, name)
-    if name == journey.start:
-        raise UserError(f"'{name}' opens the case and cannot be removed")
-    removed = session.execute(
-        sa.delete(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.name == name)
-    ).rowcount
+    event, number = parse_event_key(journey, name)
+    if event == journey.start:
+        raise UserError(f"'{event}' opens the case and cannot be removed")
+    which = [CaseEvent.case_id == case.id, CaseEvent.name == event, CaseEvent.removed_at.is_(None)]
+    if event in journey.repeating:
+        if number is None:
+            live, _ = _numbers(session, case.id, event)
+            shown = ", ".join(f"{event}#{n}" for n in sorted(live)) or "none"
+            raise UserError(
+                f"{event} repeats: name the occurrence to remove, such as --remove {event}#1 "
+                f"(recorded: {shown})"
+            )
+        which.append(sa.func.coalesce(CaseEvent.occurrence, 1) == number)
+    removed = session.execute(sa.update(CaseEvent).where(*which).values(removed_at=now)).rowcount
     if not removed:
         raise UserError(f"event {name} is not recorded on {ref}")
     audit(session, now, actor, "case.event.remove", ref, event=name, reason=reason)
@@ -696,10 +750,20 @@ def get_task(session: Session, actor: Actor, task_id: int) -> tuple[Task, Case]:
 def view_task(
     session: Session, catalog: Catalog, task_id: int, now: datetime, actor: Actor
 ) -> dict:
-    """One task's detail with its notes and reasons (case data): audited like a case view."""
+    """One task's detail with its notes and reasons (case data), and the guidance its
+    journey gives for it: audited like a case view."""
     detail = queries.task_detail(session, actor, task_id)
     audit(session, now, actor, "task.view", detail["case"], task=task_id)
-    return detail
+    return {**detail, "guidance": _guidance(catalog, detail["journey"], detail["obligation"])}
+
+
+def _guidance(catalog: Catalog, journey_id: str, obligation: str) -> str | None:
+    """The obligation's `description`, on one line; None if it has none or has left."""
+    try:
+        _, ob = catalog.resolve(journey_id).obligations[obligation]
+    except (UserError, KeyError):
+        return None
+    return " ".join(ob.description.split()) if ob.description else None
 
 
 def counted_from(session: Session, catalog: Catalog, actor: Actor, task_id: int) -> datetime | None:
@@ -726,11 +790,16 @@ def _counted_from(session: Session, catalog: Catalog, case: Case, task: Task) ->
         anchor = start if start.offset is None or start.sign > 0 else None
     if anchor is None:
         return None
-    return session.exec(
-        select(CaseEvent.instant)
-        .where(CaseEvent.case_id == case.id, CaseEvent.name == anchor.event)
-        .order_by(CaseEvent.id.desc())
-    ).first()
+    query = select(CaseEvent.instant).where(
+        CaseEvent.case_id == case.id,
+        CaseEvent.name == anchor.event,
+        CaseEvent.removed_at.is_(None),
+    )
+    if anchor.event in journey.repeating:
+        if ob.due is None:  # an episode's task: its episode began at one of them at least
+            return session.exec(query.order_by(CaseEvent.instant)).first()
+        query = query.where(sa.func.coalesce(CaseEvent.occurrence, 1) == task.occurrence)
+    return session.exec(query.order_by(CaseEvent.id.desc())).first()
 
 
 def _close_task(
@@ -744,6 +813,7 @@ def _close_task(
     at: datetime | None = None,
     note: str | None = None,
     reason: str | None = None,
+    outcome: str | None = None,
 ) -> Task:
     task, case = get_task(session, actor, task_id)
     when = at or now
@@ -756,9 +826,17 @@ def _close_task(
                 f"--at {at.isoformat()} is before the event task {task_id} counts from "
                 f"({start.isoformat()})"
             )
-    for name, value in lifecycle.close(
-        task_id, task.status, status, when, note=note, reason=reason
-    ).items():
+    closing = lifecycle.close(
+        task_id,
+        task.status,
+        status,
+        when,
+        note=note,
+        reason=reason,
+        category=task.category,
+        outcome=outcome,
+    )
+    for name, value in closing.items():
         setattr(task, name, value)
     session.add(task)
     session.add(
@@ -770,8 +848,10 @@ def _close_task(
             by=actor.who,
             note=note,
             reason=reason,
+            outcome=task.outcome,
         )
     )
+    extra = {"outcome": task.outcome} if task.outcome else {}
     audit(
         session,
         now,
@@ -782,6 +862,7 @@ def _close_task(
         obligation=task.obligation,
         occurrence=task.occurrence,
         at=task.closed_at.isoformat(),
+        **extra,
     )
     _replan(session, catalog, case, now)
     return task
@@ -795,9 +876,14 @@ def complete_task(
     note: str | None,
     now: datetime,
     actor: Actor,
+    *,
+    outcome: str | None = None,
 ) -> Task:
+    """Mark a task done; a contact task `reached` unless `outcome` is `not_reached`."""
     note = free_text(note, "the note")
-    return _close_task(session, catalog, actor, task_id, "done", now, at=at, note=note)
+    return _close_task(
+        session, catalog, actor, task_id, "done", now, at=at, note=note, outcome=outcome
+    )
 
 
 def waive_task(

@@ -97,16 +97,24 @@ class Case(SQLModel, table=True):
 
 
 class CaseEvent(SQLModel, table=True):
-    """A recorded event; history is kept and the latest recording of a name wins."""
+    """A recorded event; history is kept and the latest recording of a name wins.
+
+    A repeating event's recordings carry their occurrence number (1, 2, ...); the latest
+    recording of a number wins, so a correction is one more row. A removal is kept too:
+    `removed_at` is set, and the row no longer counts, but its number is never given to
+    another occurrence, whose tasks would otherwise inherit the removed one's.
+    """
 
     __tablename__ = "case_event"
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="case.id", index=True)
     name: str
+    occurrence: int | None = None  # repeating events only
     instant: datetime = _instant()
     date_only: bool
     recorded_at: datetime = _instant()
     recorded_by: str
+    removed_at: datetime | None = _instant(nullable=True)
 
 
 class Task(SQLModel, table=True):
@@ -125,6 +133,7 @@ class Task(SQLModel, table=True):
     status: TaskStatus = Field(default="open", sa_type=sa.String)
     reason: str | None = None  # why waived or cancelled
     note: str | None = None
+    outcome: str | None = None  # a done contact task: reached | not_reached
     closed_at: datetime | None = _instant(nullable=True)
     sequence: int = 0  # bumped on every re-date: the iCalendar SEQUENCE
     alerts_handled: int = 0
@@ -169,6 +178,7 @@ class TaskHistory(SQLModel, table=True):
     by: str
     note: str | None = None
     reason: str | None = None
+    outcome: str | None = None  # a contact task done: reached | not_reached
 
 
 class OutboxMessage(SQLModel, table=True):

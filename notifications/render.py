@@ -52,6 +52,7 @@ from engine.core.messages import (
     ReminderPayload,
     ReplanPayload,
     TaskItem,
+    UnreachedPayload,
 )
 from engine.settings import Settings
 
@@ -225,6 +226,12 @@ def _reminder(payload: ReminderPayload, tz: ZoneInfo, as_of: datetime, links: Li
     return f"Reminder: {task['case']} — {task['title']} due {short}", {"task": task}
 
 
+def _unreached(payload: UnreachedPayload, tz: ZoneInfo, as_of: datetime, links: Links) -> View:
+    task = _task_view(payload, tz, as_of, links)
+    subject = f"Not reached: {task['case']} — {payload['failures']} contact attempts in a row"
+    return subject, {"task": task, "failures": payload["failures"]}
+
+
 def _escalated(
     kind: MessageKind, payload: EscalationPayload, tz: ZoneInfo, as_of: datetime, links: Links
 ) -> View:
@@ -342,6 +349,8 @@ def _view(row: OutboxRow, links: Links) -> View:
         return _calendar(payload, tz, as_of, links)
     if kind == "handover":
         return _handover(payload)
+    if kind == "unreached":
+        return _unreached(payload, tz, as_of, links)
     raise ValueError(f"unknown message kind {kind!r}")
 
 

@@ -154,10 +154,26 @@ def test_an_open_task_is_done_or_waived_and_its_alerts_stop() -> None:
         "next_alert_at": None,
         "note": "registered",
         "reason": None,
+        "outcome": None,
         "calendar_pending": True,
     }
     waived = lifecycle.close(5, "open", "waived", NOW, reason="declined")
     assert waived["status"] == "waived" and waived["reason"] == "declined"
+    assert waived["outcome"] is None
+
+
+def test_a_contact_task_is_done_reached_unless_not_reached() -> None:
+    def outcome(**given: str | None) -> str | None:
+        return lifecycle.close(5, "open", "done", NOW, category="contact", **given)["outcome"]
+
+    assert outcome() == "reached"
+    assert outcome(outcome="not_reached") == "not_reached"
+    with pytest.raises(UserError, match="task 5 is a court task: only contact tasks have"):
+        lifecycle.close(5, "open", "done", NOW, category="court", outcome="reached")
+    with pytest.raises(UserError, match="outcome 'nobody' is not one of: reached, not_reached"):
+        lifecycle.close(5, "open", "done", NOW, category="contact", outcome="nobody")
+    waived = lifecycle.close(5, "open", "waived", NOW, reason="on holiday", category="contact")
+    assert waived["outcome"] is None
 
 
 @pytest.mark.parametrize("status", ["done", "waived", "cancelled"])
@@ -179,6 +195,7 @@ def test_done_and_waived_tasks_reopen_with_their_ladder_restarted(status: str) -
         "closed_at": None,
         "note": None,
         "reason": None,
+        "outcome": None,
         "calendar_pending": True,
         **ALERTS,
     }

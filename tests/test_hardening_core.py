@@ -198,12 +198,16 @@ def test_calendar_arithmetic_out_of_range_is_one_domain_error() -> None:
 
 
 def test_a_mapping_in_events_is_a_problem_not_a_type_error() -> None:
-    # the exact reproduction: `trial` is then not declared, so its anchors are problems too
+    # the exact reproduction: `trial` is then not declared, so its anchors are problems too.
+    # (Since language 1.1 a mapping declares an event: `{name: trial, repeats: true}`.)
     text = sub("events: [referral, charge, trial]", "events: [referral, {trial: 1}]")
     problems = problems_of(text)
-    assert str(problems[0]) == f"{FILE}:9:20: events[1]: expected text, not a mapping"
-    assert [(p.line, p.column) for p in problems[1:]] == [(25, 13), (26, 11), (31, 14)]
-    assert all("unknown event 'trial'" in p.message for p in problems[1:])
+    assert [str(p) for p in problems[:2]] == [
+        f"{FILE}:9:20: events[1].name: missing required key 'name'",
+        f"{FILE}:9:21: events[1].trial: unknown key 'trial'",
+    ]
+    assert [(p.line, p.column) for p in problems[2:]] == [(25, 13), (26, 11), (31, 14)]
+    assert all("unknown event 'trial'" in p.message for p in problems[2:])
 
 
 def test_events_with_mappings_and_lists_report_each_and_still_check_duplicates() -> None:
@@ -212,8 +216,10 @@ def test_events_with_mappings_and_lists_report_each_and_still_check_duplicates()
         "events: [referral, {trial: 1}, [x], charge, trial, charge]",
     )
     assert [str(p) for p in problems_of(text)] == [
-        f"{FILE}:9:20: events[1]: expected text, not a mapping",
-        f"{FILE}:9:32: events[2]: expected text, not a list",
+        f"{FILE}:9:20: events[1].name: missing required key 'name'",
+        f"{FILE}:9:21: events[1].trial: unknown key 'trial'",
+        f"{FILE}:9:32: events[2]: expected an event name, or a mapping such as "
+        "{name: arrest, repeats: true}",
         f"{FILE}:9:52: events[5]: duplicate event 'charge'",
     ]
 

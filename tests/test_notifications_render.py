@@ -330,6 +330,11 @@ def test_every_kind_has_both_templates_and_an_auto_submitted_header(kind):
             "open_tasks": 3,
         },
         "calendar": calendar(calendar_item()),
+        "unreached": {
+            **reminder(),
+            "failures": 3,
+            "navigator": "nav@example.org",
+        },
     }
     message = render(row(kind, payloads[kind]), SETTINGS, NOW)
     text, html, _ = parts(message)
@@ -368,3 +373,21 @@ def test_subjects_survive_encoding_and_every_line_fits(title):
     assert title in text and title in html
     ics = parts(render(row("calendar", calendar(calendar_item(title=title))), SETTINGS, NOW))[2]
     assert str(events(ics)[0]["SUMMARY"]) == f"Due: KNT-0042 — {title}"
+
+
+def test_an_unreached_message_says_how_many_attempts_failed_and_what_to_do():
+    payload = {
+        **reminder(guidance="Try another time of day."),
+        "failures": 3,
+        "navigator": "nav@example.org",
+    }
+    message = render(row("unreached", payload), SETTINGS, NOW)
+    assert message["Subject"] == (
+        f"[Alongside] Not reached: {payload['case']} — 3 contact attempts in a row"
+    )
+    text, html, calendar = parts(message)
+    assert calendar is None
+    assert "have not reached the survivor 3 times in a row" in text
+    assert "Navigator:  nav@example.org" in text
+    assert f"Guidance: {payload['guidance']}" in text
+    assert "3 times in a row" in html

@@ -266,12 +266,66 @@ class Fact(_Model):
             raise ValueError(f"'{printable(value, 40)}' is not one of: {choices}")
 
 
+def _to_event(value: Any) -> Any:
+    """A bare name is a one-off event; anything but a name or a mapping gets one message
+    instead of one per shape it could have had."""
+    if isinstance(value, str):
+        return {"name": value}
+    if isinstance(value, dict):
+        return value
+    raise ValueError("expected an event name, or a mapping such as {name: arrest, repeats: true}")
+
+
+class Event(_Model):
+    """A declared event. One-off (a bare name): the latest recording wins. Repeating
+    (`{name: arrest, repeats: true}`): every recording is a new occurrence, numbered from 1,
+    and obligations and stages anchored on it are planned once per occurrence."""
+
+    name: SnakeName
+    repeats: bool = False
+    description: str | None = None
+
+
+EventEntry = Annotated[
+    Event,
+    BeforeValidator(_to_event),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": SNAKE},
+                {
+                    "type": "object",
+                    "properties": {
+                        "name": {"type": "string", "pattern": SNAKE},
+                        "repeats": {"type": "boolean"},
+                        "description": {"type": "string"},
+                    },
+                    "required": ["name"],
+                    "additionalProperties": False,
+                },
+            ]
+        }
+    ),
+]
+
+
 class Escalation(_Model):
     """One rung of an escalation ladder, counted from the due instant."""
 
     after: DurationText
     notify: Roles
     urgent: bool = False  # sent at once, day or night, instead of waiting for working hours
+
+
+Outcome = Literal["reached", "not_reached"]  # how a contact task was completed
+OUTCOMES: tuple[Outcome, ...] = ("reached", "not_reached")
+
+
+class FailureEscalation(_Model):
+    """Who hears when contact keeps failing: after `count` not_reached completions in a row."""
+
+    count: Annotated[int, Field(ge=1, le=100)]
+    notify: Roles
 
 
 class Obligation(_Model):
@@ -286,11 +340,29 @@ class Obligation(_Model):
     escalate: tuple[Escalation, ...] = ()
     when: ConditionText | None = None
     description: str | None = None
+    retry: DurationText | None = None  # after a not_reached completion, instead of `every`
+    escalate_after_failures: FailureEscalation | None = None
 
     @model_validator(mode="after")
     def _due_or_every(self) -> Obligation:
         if (self.due is None) == (self.every is None):
             raise ValueError("an obligation needs exactly one of 'due' or 'every'")
+        return self
+
+    @model_validator(mode="after")
+    def _outcomes_apply(self) -> Obligation:
+        # Only contact tasks are completed not_reached, and only a recurring obligation has
+        # a next attempt: anywhere else these keys could never do anything.
+        for key in ("retry", "escalate_after_failures"):
+            if getattr(self, key) is None:
+                continue
+            if self.every is None:
+                raise rule_error(f"'{key}' applies only to recurring obligations (every:)", key)
+            if self.category != "contact":
+                raise rule_error(
+                    f"'{key}' needs category contact: only contact tasks are completed not_reached",
+                    key,
+                )
         return self
 
     @model_validator(mode="after")
@@ -341,6 +413,7 @@ class Journey(_Model):
         frozen=True,
         strict=True,
         ignored_types=(cached_property,),
+        serialize_by_alias=True,  # `events`, as written, so a dump validates again
         json_schema_extra={"title": "Alongside journey (v1)"},
     )
 
@@ -351,14 +424,38 @@ class Journey(_Model):
     timezone: Annotated[str, AfterValidator(check_timezone)]
     start: EventName
     facts: dict[SnakeName, Fact] = {}
-    events: tuple[SnakeName, ...] = Field(min_length=1)
+    # Written `events:`; `events` (below) is the names, as everything reading a journey
+    # wants them, and this the declarations, with which of them repeat.
+    declared_events: tuple[EventEntry, ...] = Field(alias="events", min_length=1)
     stages: tuple[Stage, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _start_is_one_off(self) -> Journey:
+        if self.start in self.repeating:
+            i = self.events.index(self.start)
+            raise rule_error(
+                f"'{self.start}' opens the case, so it happens once: it cannot repeat",
+                "events",
+                i,
+                "repeats",
+            )
+        return self
 
     @cached_property
     def version(self) -> str:
         """Content hash of the meaning (not the comments), so edits that matter are visible."""
         digest = hashlib.sha256(self.model_dump_json().encode()).hexdigest()
         return digest[:12]
+
+    @cached_property
+    def events(self) -> tuple[str, ...]:
+        """The declared events' names, in the order written."""
+        return tuple(event.name for event in self.declared_events)
+
+    @cached_property
+    def repeating(self) -> frozenset[str]:
+        """The repeating events: each recording is a new occurrence."""
+        return frozenset(event.name for event in self.declared_events if event.repeats)
 
     @cached_property
     def tz(self) -> ZoneInfo:

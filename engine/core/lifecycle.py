@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from engine.core.errors import UserError
+from engine.core.journey import OUTCOMES
 
 TaskStatus = Literal["open", "done", "waived", "cancelled"]
 TASK_STATUSES: tuple[TaskStatus, ...] = ("open", "done", "waived", "cancelled")
@@ -43,18 +44,31 @@ def close(
     *,
     note: str | None = None,
     reason: str | None = None,
+    category: str | None = None,
+    outcome: str | None = None,
 ) -> dict[str, Any]:
-    """Complete or waive an open task; its alerts stop."""
+    """Complete or waive an open task; its alerts stop. A contact task is done with an
+    outcome, `reached` unless the navigator says `not_reached`; no other task has one."""
     if status != "open":
         raise UserError(f"task {task_id} is {status}: only open tasks can be {to}")
     if to == "waived" and not (reason or "").strip():
         raise UserError("give a reason for waiving")
+    if outcome is not None:
+        if outcome not in OUTCOMES:
+            raise UserError(f"outcome '{outcome}' is not one of: {', '.join(OUTCOMES)}")
+        if category != "contact":
+            raise UserError(
+                f"task {task_id} is a {category} task: only contact tasks have an outcome"
+            )
+    elif to == "done" and category == "contact":
+        outcome = "reached"
     return {
         "status": to,
         "closed_at": at,
         "next_alert_at": None,
         "note": note,
         "reason": reason,
+        "outcome": outcome,
         "calendar_pending": True,  # its calendar entry is cancelled by the next alert pass
     }
 
@@ -73,6 +87,7 @@ def reopen(task_id: int, status: TaskStatus, alerts: AlertState) -> dict[str, An
         "closed_at": None,
         "note": None,
         "reason": None,
+        "outcome": None,
         "calendar_pending": True,
         **alerts,
     }

@@ -399,9 +399,10 @@ def _cross_checks(data: dict, file: str, positions: _Positions):
     events = data.get("events")
     if isinstance(events, tuple):
         declared: set[str] = set()
-        for i, name in enumerate(events):
-            if not isinstance(name, str):
-                continue  # a mapping or number in the list: pydantic reports it, at its line
+        for i, entry in enumerate(events):
+            name = _event_name(entry)
+            if name is None:
+                continue  # a number or a list in the list: pydantic reports it, at its line
             if name in declared:
                 line, col = positions.of(("events", i))
                 yield Problem(file, line, col, f"events[{i}]: duplicate event '{name}'")
@@ -575,12 +576,20 @@ def _not_after(
     )
 
 
+def _event_name(entry: Any) -> str | None:
+    """The name an `events:` entry declares: a bare name, or a mapping's `name`."""
+    if isinstance(entry, dict):
+        entry = entry.get("name")
+    return entry if isinstance(entry, str) else None
+
+
 def _context(data: dict) -> dict[str, set[str]]:
     """Declared names, so anchors and conditions can be checked while they are parsed."""
     events = data.get("events")
     facts = data.get("facts")
+    names = {_event_name(e) for e in events} if isinstance(events, tuple) else set()
     return {
-        "events": {e for e in events if isinstance(e, str)} if isinstance(events, tuple) else set(),
+        "events": names - {None},
         "facts": set(facts) if isinstance(facts, dict) else set(),
     }
 

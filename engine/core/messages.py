@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Literal, NotRequired, TypedDict
 
 MessageKind = Literal[
-    "reminder", "overdue", "escalation", "replan", "digest", "handover", "calendar"
+    "reminder", "overdue", "escalation", "replan", "digest", "handover", "calendar", "unreached"
 ]
 MessageStatus = Literal["queued", "sending", "sent", "failed"]
 MESSAGE_STATUSES: tuple[MessageStatus, ...] = ("queued", "sending", "sent", "failed")
@@ -53,6 +53,15 @@ class EscalationPayload(TypedDict):
 
     timezone: str
     items: list[EscalatedItem]
+
+
+class UnreachedPayload(TaskItem):
+    """`unreached`: contact attempts on one case failed `failures` times in a row (the task
+    is the latest failed attempt)."""
+
+    failures: int
+    navigator: str  # the case's navigator, so a lead knows whom to ask
+    timezone: str  # the recipient's
 
 
 class ReplanItem(TypedDict):
@@ -128,6 +137,7 @@ Payload = (
     | DigestPayload
     | HandoverPayload
     | CalendarPayload
+    | UnreachedPayload
 )
 
 

@@ -13,14 +13,18 @@ def _roles(roles: tuple[str, ...]) -> str:
     return " and ".join(r.replace("_", " ") for r in roles)
 
 
-def _deadline(ob: Obligation) -> str:
+def _deadline(journey: Journey, ob: Obligation) -> str:
     if ob.every is not None:
         return f"every {ob.every}, one at a time, while the stage is active"
-    return f"due {ob.due}"
+    each = ", for each occurrence" if ob.due.event in journey.repeating else ""
+    return f"due {ob.due}{each}"
 
 
 def _stage_window(journey: Journey, stage: Stage) -> str:
-    text = f"starts {journey.stage_start(stage)}"
+    start = journey.stage_start(stage)
+    text = f"starts {start}"
+    if start.event in journey.repeating:
+        text += " (again at each occurrence)"
     return f"{text}, ends {stage.ends}" if stage.ends else text
 
 
@@ -33,11 +37,14 @@ def outline(journey: Journey) -> str:
     if journey.facts:
         facts = ", ".join(f"{name} ({fact.type})" for name, fact in journey.facts.items())
         lines.append(f"facts: {facts}")
-    lines.append(f"events: {', '.join(journey.events)}")
+    events = (f"{e.name} (repeats)" if e.repeats else e.name for e in journey.declared_events)
+    lines.append(f"events: {', '.join(events)}")
     for stage in journey.stages:
         lines += ["", f"{stage.title} [{stage.id}]: {_stage_window(journey, stage)}"]
         for ob in stage.obligations:
-            lines.append(f"  - {ob.title} [{ob.id}, {ob.category}]: {_deadline(ob)}")
+            lines.append(f"  - {ob.title} [{ob.id}, {ob.category}]: {_deadline(journey, ob)}")
+            if ob.description:
+                lines.append(f"      guidance: {' '.join(ob.description.split())}")
             if ob.when is not None:
                 lines.append(f"      only when {ob.when.source}")
             if ob.remind:
@@ -45,6 +52,14 @@ def outline(journey: Journey) -> str:
                 lines.append(f"      remind the navigator {before} before")
             for step in ob.escalate:
                 lines.append(f"      {step.after} overdue: tell the {_roles(step.notify)}")
+            if ob.retry is not None:
+                lines.append(f"      not reached: try again {ob.retry} later")
+            if ob.escalate_after_failures is not None:
+                failures = ob.escalate_after_failures
+                lines.append(
+                    f"      not reached {failures.count} times in a row: "
+                    f"tell the {_roles(failures.notify)}"
+                )
     return "\n".join(lines)
 
 

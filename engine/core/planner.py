@@ -8,7 +8,7 @@ instant so it never re-plans a case for nothing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -47,16 +47,69 @@ class PlannedTask:
 
 
 @dataclass(frozen=True, slots=True)
+class Completion:
+    """How a recurring obligation's occurrence was closed: when, and whether the survivor
+    was reached (contact tasks completed `not_reached` were attempts that failed)."""
+
+    at: datetime
+    reached: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Unreached:
+    """A run of consecutive not_reached completions of one obligation, long enough for its
+    `escalate_after_failures`: occurrences `first` to `last`. A run is reported once,
+    known by its first occurrence."""
+
+    obligation: str
+    first: int
+    last: int
+
+    @property
+    def count(self) -> int:
+        return self.last - self.first + 1
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     tasks: tuple[PlannedTask, ...]
     next_change: datetime | None  # the next instant at which time alone changes this plan
+    unreached: tuple[Unreached, ...] = ()
 
 
-def resolve(anchor: Anchor, events: Mapping[str, EventTime], journey: Journey) -> datetime | None:
-    """The instant an anchor names, or None while its event is not recorded."""
-    event = events.get(anchor.event)
-    if event is None:
-        return None
+# A repeating event's recordings: occurrence number -> when (the latest recording of each
+# number wins, so `arrest#2=WHEN` corrects the second arrest).
+Occurrences = Mapping[str, Mapping[int, EventTime]]
+
+
+def collect(
+    recorded: Iterable[tuple[str, int | None, EventTime]],
+) -> tuple[dict[str, EventTime], dict[str, dict[int, EventTime]]]:
+    """A case's recordings, oldest first, as the planner reads them: the latest recording of
+    each event, and of each numbered occurrence (a recording without a number, made while
+    the event did not repeat, counts as occurrence 1)."""
+    events: dict[str, EventTime] = {}
+    occurrences: dict[str, dict[int, EventTime]] = {}
+    for name, number, when in recorded:
+        events[name] = when
+        occurrences.setdefault(name, {})[number or 1] = when
+    return events, occurrences
+
+
+@dataclass(frozen=True, slots=True)
+class Episode:
+    """One stretch of a stage: `[start, end)`. A stage starting on a repeating event has one
+    per occurrence; any other stage has at most one."""
+
+    start: datetime
+    end: datetime | None
+
+    def active(self, now: datetime) -> bool:
+        return self.start <= now and (self.end is None or now < self.end)
+
+
+def at(anchor: Anchor, event: EventTime, journey: Journey) -> datetime:
+    """The instant an anchor names, counted from one recording of its event."""
     if anchor.offset is None:
         return end_of_day(local_date(event.instant, journey.tz), journey.tz)
     return shift(
@@ -64,62 +117,168 @@ def resolve(anchor: Anchor, events: Mapping[str, EventTime], journey: Journey) -
     )
 
 
+def resolve(anchor: Anchor, events: Mapping[str, EventTime], journey: Journey) -> datetime | None:
+    """The instant an anchor names from the latest recording, or None while it has none."""
+    event = events.get(anchor.event)
+    return None if event is None else at(anchor, event, journey)
+
+
+def recordings(
+    name: str,
+    journey: Journey,
+    events: Mapping[str, EventTime],
+    occurrences: Occurrences,
+) -> list[tuple[int, EventTime]]:
+    """(occurrence, when) of each occurrence of an event, in the order they happened.
+
+    A one-off event has at most one: its latest recording, as occurrence 1. A repeating
+    event recorded only as a plain value (a simulation, or recordings made while the event
+    did not yet repeat) has that as its occurrence 1.
+    """
+    if name in journey.repeating and name in occurrences:
+        found = occurrences[name].items()
+        return sorted(found, key=lambda item: (item[1].instant, item[0]))
+    event = events.get(name)
+    return [] if event is None else [(1, event)]
+
+
+def stage_episodes(
+    journey: Journey,
+    stage: Stage,
+    events: Mapping[str, EventTime],
+    occurrences: Occurrences | None = None,
+) -> list[Episode]:
+    """The stretches of time a stage covers, in order.
+
+    A stage whose `starts` names a repeating event opens an episode at each occurrence; the
+    episode ends at the first recording of the `ends` event at or after the one that opened
+    it, and at the latest when the next occurrence opens the next episode. Any other stage
+    has one episode once its `starts` is known, ending at its `ends` (None while unknown).
+    """
+    occurrences = occurrences or {}
+    anchor = journey.stage_start(stage)
+    opened = recordings(anchor.event, journey, events, occurrences)
+    episodes = []
+    for i, (_, begun) in enumerate(opened):
+        end = _episode_end(journey, stage, begun, events, occurrences)
+        if i + 1 < len(opened):
+            following = at(anchor, opened[i + 1][1], journey)
+            end = following if end is None else min(end, following)
+        episodes.append(Episode(at(anchor, begun, journey), end))
+    return episodes
+
+
+def _episode_end(
+    journey: Journey,
+    stage: Stage,
+    begun: EventTime,
+    events: Mapping[str, EventTime],
+    occurrences: Occurrences,
+) -> datetime | None:
+    if stage.ends is None:
+        return None
+    if stage.ends.event not in journey.repeating:
+        return resolve(stage.ends, events, journey)
+    later = (
+        event
+        for _, event in recordings(stage.ends.event, journey, events, occurrences)
+        if event.instant >= begun.instant
+    )
+    first = next(later, None)
+    return None if first is None else at(stage.ends, first, journey)
+
+
 def stage_window(
     journey: Journey, stage: Stage, events: Mapping[str, EventTime]
 ) -> tuple[datetime | None, datetime | None]:
-    """(start, end) instants of a stage; None where the anchor's event is not recorded."""
-    start = resolve(journey.stage_start(stage), events, journey)
-    end = resolve(stage.ends, events, journey) if stage.ends else None
-    return start, end
+    """(start, end) instants of a stage's latest episode; None where not yet known."""
+    episodes = stage_episodes(journey, stage, events)
+    return (episodes[-1].start, episodes[-1].end) if episodes else (None, None)
 
 
 def plan(
     journey: Journey,
     facts: Mapping[str, object],
     events: Mapping[str, EventTime],
-    completions: Mapping[str, Sequence[datetime]],
+    completions: Mapping[str, Sequence[datetime | Completion]],
     now: datetime,
+    occurrences: Occurrences | None = None,
 ) -> Plan:
     """Plan a case.
 
-    `completions` maps each recurring obligation to the instants its occurrences were
-    closed (done or waived), in occurrence order: occurrence n+1 falls due `every` after the
-    nth was closed. One-off obligations appear as soon as their anchors are known, even
-    before their stage starts, so upcoming work is visible early; recurring ones only while
-    their stage is active.
+    `events` holds the latest recording of each event; `occurrences` every occurrence of
+    the repeating ones. `completions` maps each recurring obligation to how its occurrences
+    were closed (done or waived; an instant alone means reached), in occurrence order:
+    occurrence n+1 falls due `every` after the nth was closed, or `retry` after it if the
+    survivor was not reached. One-off obligations appear as soon as their anchors
+    are known, even before their stage starts, so upcoming work is visible early (one task
+    per occurrence of a repeating event, numbered as the event is); recurring ones only
+    while their stage is active.
     """
+    occurrences = occurrences or {}
     known = effective_facts(journey, dict(facts))
     calendar = get_calendar(journey.calendar)
     tasks: list[PlannedTask] = []
     changes: list[datetime] = []
+    unreached: list[Unreached] = []
     for stage in journey.stages:
         try:
-            start, end = stage_window(journey, stage, events)
+            episodes = stage_episodes(journey, stage, events, occurrences)
         except OutOfRange as error:
             raise PlanError(f"journey {journey.journey}, stage {stage.id}: {error}") from None
-        if start is None:
+        if not episodes:
             continue
-        active = start <= now and (end is None or now < end)
+        episodic = journey.stage_start(stage).event in journey.repeating
+        current = next((e for e in episodes if e.active(now)), None)
         for ob in stage.obligations:
             if ob.when is not None and not ob.when.evaluate(known):
                 continue
             try:
                 if ob.every is None:
-                    due = resolve(ob.due, events, journey)
-                    if due is not None:
-                        tasks.append(_task(stage, ob, 1, due, ob.due.precision))
+                    for number, event in recordings(ob.due.event, journey, events, occurrences):
+                        due = at(ob.due, event, journey)
+                        tasks.append(_task(stage, ob, number, due, ob.due.precision))
                     continue
-                changes.extend(t for t in (start, end) if t is not None and t > now)
-                if active:
-                    closed = completions.get(ob.id, ())
-                    base = closed[-1] if closed else start
-                    due = shift(base, ob.every, 1, calendar, journey.tz)
-                    precision = "hour" if ob.every.unit == "hour" else "day"
+                changes.extend(
+                    t for e in episodes for t in (e.start, e.end) if t is not None and t > now
+                )
+                if current is not None:
+                    closed = [_completion(c) for c in completions.get(ob.id, ())]
+                    # a new episode starts afresh: nothing carries over from an earlier one
+                    since = current.start if episodic else None
+                    mine = [c for c in closed if since is None or c.at >= since]
+                    last = mine[-1] if mine else None
+                    step = ob.retry if last and not last.reached and ob.retry else ob.every
+                    base = last.at if last else current.start
+                    due = shift(base, step, 1, calendar, journey.tz)
+                    precision = "hour" if step.unit == "hour" else "day"
                     tasks.append(_task(stage, ob, len(closed) + 1, due, precision))
+                    run = _failures(ob, mine, len(closed))
+                    if run is not None:
+                        unreached.append(run)
             except OutOfRange as error:
                 raise PlanError(f"journey {journey.journey}, obligation {ob.id}: {error}") from None
     tasks.sort(key=lambda t: (t.due, t.obligation, t.occurrence))
-    return Plan(tuple(tasks), min(changes, default=None))
+    return Plan(tuple(tasks), min(changes, default=None), tuple(unreached))
+
+
+def _completion(closed: datetime | Completion) -> Completion:
+    return closed if isinstance(closed, Completion) else Completion(closed)
+
+
+def _failures(ob: Obligation, closed: Sequence[Completion], total: int) -> Unreached | None:
+    """The run of not_reached completions ending the obligation's closed occurrences (`closed`
+    are the last of `total`), if it is long enough to escalate."""
+    if ob.escalate_after_failures is None:
+        return None
+    run = 0
+    for completion in reversed(closed):
+        if completion.reached:
+            break
+        run += 1
+    if run < ob.escalate_after_failures.count:
+        return None
+    return Unreached(ob.id, total - run + 1, total)
 
 
 def _task(stage: Stage, ob: Obligation, occurrence: int, due: datetime, precision) -> PlannedTask:

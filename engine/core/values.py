@@ -174,6 +174,30 @@ def check_event_name(journey: Journey, name: str) -> None:
         )
 
 
+MAX_OCCURRENCE = 10_000  # no case has this many arrests or hearings; a typo has
+
+
+def parse_event_key(journey: Journey, text: str) -> tuple[str, int | None]:
+    """`arrest`, or `arrest#2` for the second occurrence of a repeating event -> (name, 2).
+
+    The number is for correcting or removing one occurrence; recording `arrest` alone
+    adds a new one.
+    """
+    name, sep, number = text.partition("#")
+    check_event_name(journey, name)
+    if not sep:
+        return name, None
+    if name not in journey.repeating:
+        raise InputError(
+            f"event {name} does not repeat, so it has no occurrences to number: "
+            f"write {name}=WHEN (the latest recording wins)"
+        )
+    digits = number.isascii() and number.isdigit() and len(number) <= 5
+    if not digits or not 1 <= int(number) <= MAX_OCCURRENCE:
+        raise InputError(f"bad occurrence '{_typed(text)}': expected {name}#N, N from 1")
+    return name, int(number)
+
+
 def parse_fact(journey: Journey, name: str, text: str) -> bool | int | str:
     """Text typed for a fact -> its typed value, checked against the declaration."""
     fact = journey.facts.get(name)
