@@ -15,7 +15,18 @@ from typing import Annotated
 
 import typer
 
-from alongside import admin, cases, investigations, journeys, ops, outbox, staff, tasks, team
+from alongside import (
+    admin,
+    cases,
+    investigations,
+    journeys,
+    ops,
+    outbox,
+    reports,
+    staff,
+    tasks,
+    team,
+)
 from alongside.context import Invocation
 from alongside.run import demo, run
 from alongside.sweep import digest_command, tick_command
@@ -38,6 +49,7 @@ app.add_typer(tasks.app, name="task")
 app.add_typer(team.app, name="team")
 app.add_typer(outbox.app, name="outbox")
 app.add_typer(ops.app, name="ops")
+app.add_typer(reports.app, name="report")
 app.command("tick")(tick_command)
 app.command("digest")(digest_command)
 app.command("audit")(admin.audit)

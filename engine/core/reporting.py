@@ -1,0 +1,100 @@
+"""What the programme's reports count: periods, journeys over time, the measures' sums.
+
+Pure: the shell (`engine.reports`) reads rows, and these functions decide what they count,
+so every measure's edge (an event on the period's last local day, a case moved after the
+period, a withdrawal then a rejoining) is one rule here, defined in `docs/reporting.md`.
+Reports carry counts only: nothing here returns a case reference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from engine.core.calendar import local_time
+from engine.core.errors import UserError
+
+# The outcome measures, in the order every report shows them (JSON keys, CSV columns).
+OUTCOMES = (
+    "triaged",
+    "full_support",
+    "investigations_supported",
+    "arrests",
+    "charged",
+    "convicted",
+    "engagement_rate",
+    "engagement_linked",
+    "engagement_engaged",
+)
+COUNTED_EVENTS = {"arrest": "arrests", "charge": "charged", "conviction": "convicted"}
+TRIAGE = "triage"  # the journey every referral starts on; any other journey is full support
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """`--from` and `--to` as local dates, both included; in one time zone, the instants
+    `[start, end)`: 00:00 local on the first day to 00:00 local after the last."""
+
+    first: date
+    last: date
+
+    def bounds(self, zone: ZoneInfo) -> tuple[datetime, datetime]:
+        end = local_time(self.last + timedelta(days=1), time(0), zone)
+        return local_time(self.first, time(0), zone), end
+
+
+def period(first: str, last: str) -> Period:
+    """A period from `--from` and `--to` text (ISO dates); one line when either is wrong."""
+    days = []
+    for option, text in (("--from", first), ("--to", last)):
+        try:
+            days.append(date.fromisoformat(text.strip()))
+        except ValueError:
+            raise UserError(f"{option} '{text[:40]}' is not a date (YYYY-MM-DD)") from None
+    if days[0] > days[1]:
+        raise UserError(f"--from {days[0]} is after --to {days[1]}")
+    return Period(days[0], days[1])
+
+
+def journey_at(current: str, moves: Sequence[tuple[datetime, str, str]], at: datetime) -> str:
+    """The journey a case was on at instant `at`, from its journey now and its moves
+    `(instant, from, to)` in the order they happened."""
+    for moved_at, previous, _ in moves:
+        if moved_at >= at:
+            return previous
+    return current
+
+
+def first_journey(current: str, moves: Sequence[tuple[datetime, str, str]]) -> str:
+    """The journey a case was opened on."""
+    return moves[0][1] if moves else current
+
+
+def rate(part: int, whole: int) -> float | None:
+    """A share from 0 to 1, rounded for reading; None where there is nothing to share."""
+    return round(part / whole, 4) if whole else None
+
+
+def empty_outcomes() -> dict[str, int | float | None]:
+    counts: dict[str, int | float | None] = dict.fromkeys(OUTCOMES, 0)
+    counts["engagement_rate"] = None
+    return counts
+
+
+def total(rows: Iterable[dict]) -> dict[str, int | float | None]:
+    """The measures over several organisations: sums, and the rate of the sums."""
+    summed = empty_outcomes()
+    for row in rows:
+        for key in OUTCOMES:
+            if key != "engagement_rate":
+                summed[key] += row[key]
+    summed["engagement_rate"] = rate(summed["engagement_engaged"], summed["engagement_linked"])
+    return summed
+
+
+def outcome_rows(report: dict) -> list[dict]:
+    """The outcomes report as table rows: one per organisation, then `all` (counts only)."""
+    total = {"organisation": "all", **{key: report[key] for key in OUTCOMES}}
+    return [*report["organisations"], total]

@@ -1,0 +1,257 @@
+"""The programme's reports: outcome measures over a period, per organisation, counts only.
+
+Each report reads, per kind of row, one set-based query over the whole period (widened to
+cover every organisation's local days) through indexed columns (`case_event` and
+`investigation_event` by name and instant), then lets the pure rules of
+`engine.core.reporting` decide what each row counts for, per organisation in that
+organisation's own time zone. The measures are defined in `docs/reporting.md`.
+
+Reports are for programme leads (their organisations) and programme admins. Nothing a
+report returns names a case: rows carry organisation ids and counts.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from engine.catalog import Catalog
+from engine.core.actors import Actor
+from engine.core.errors import UserError
+from engine.core.investigations import ENGAGEMENT_EVENTS, engaged
+from engine.core.reporting import (
+    COUNTED_EVENTS,
+    TRIAGE,
+    Period,
+    empty_outcomes,
+    first_journey,
+    journey_at,
+    rate,
+    total,
+)
+from engine.core.text import printable
+from engine.store import (
+    Case,
+    CaseEvent,
+    CaseMove,
+    Investigation,
+    InvestigationCase,
+    InvestigationEvent,
+    Organisation,
+)
+
+case_t, event_t, move_t = Case.__table__, CaseEvent.__table__, CaseMove.__table__
+inv_t, link_t, inv_event_t = (
+    Investigation.__table__,
+    InvestigationCase.__table__,
+    InvestigationEvent.__table__,
+)
+CHUNK = 1000  # ids per IN (...) list
+
+Bounds = dict[str, tuple[datetime, datetime]]
+
+
+def _chunks(ids: list[int]) -> Iterator[list[int]]:
+    for start in range(0, len(ids), CHUNK):
+        yield ids[start : start + CHUNK]
+
+
+def organisations(session: Session, actor: Actor, only: str | None) -> list[Organisation]:
+    """The organisations a report covers: the actor's (all, for an admin), or `only`."""
+    if not (actor.is_admin or "programme_lead" in actor.roles):
+        raise UserError("reports are for programme leads and programme admins")
+    query = sa.select(Organisation).order_by(Organisation.id)
+    if not actor.is_admin:
+        query = query.where(Organisation.id.in_(sorted(actor.organisations)))
+    found = list(session.execute(query).scalars())
+    if only is not None:
+        found = [org for org in found if org.id == only]
+        if not found:
+            raise UserError(f"unknown organisation '{printable(only, 40)}'")
+    return found
+
+
+def _bounds(orgs: list[Organisation], period: Period) -> Bounds:
+    return {org.id: period.bounds(ZoneInfo(org.timezone)) for org in orgs}
+
+
+def _inside(bounds: Bounds, org: str, instant: datetime) -> bool:
+    start, end = bounds[org]
+    return start <= instant < end
+
+
+def _widest(bounds: Bounds) -> tuple[datetime, datetime]:
+    return min(b[0] for b in bounds.values()), max(b[1] for b in bounds.values())
+
+
+def _moves(session: Session, ids: list[int]) -> dict[int, list[tuple[datetime, str, str]]]:
+    """Each case's journey moves, in the order they happened."""
+    found: dict[int, list[tuple[datetime, str, str]]] = defaultdict(list)
+    for chunk in _chunks(ids):
+        rows = session.execute(
+            sa.select(move_t.c.case_id, move_t.c.at, move_t.c.from_journey, move_t.c.to_journey)
+            .where(move_t.c.case_id.in_(chunk))
+            .order_by(move_t.c.at, move_t.c.id)
+        )
+        for r in rows:
+            found[r.case_id].append((r.at, r.from_journey, r.to_journey))
+    return found
+
+
+def _start_events(catalog: Catalog) -> dict[str, str]:
+    """Each installed journey's start event, by journey id."""
+    found = {}
+    for path in catalog.files():
+        try:
+            journey = catalog.resolve(str(path))
+        except UserError:
+            continue  # a broken file is `journeys validate`'s to report
+        found[journey.journey] = journey.start
+    return found
+
+
+def _triage(session: Session, catalog: Catalog, bounds: Bounds, counts: dict[str, dict]) -> None:
+    """`triaged` and `full_support`, per organisation (see docs/reporting.md)."""
+    starts = _start_events(catalog)
+    if not starts:
+        return
+    lo, hi = _widest(bounds)
+    later = event_t.alias("later")
+    rows = session.execute(
+        sa.select(
+            case_t.c.id,
+            case_t.c.organisation_id,
+            case_t.c.journey_id,
+            event_t.c.name,
+            event_t.c.instant,
+        )
+        .join(case_t, case_t.c.id == event_t.c.case_id)
+        .where(
+            event_t.c.name.in_(sorted(set(starts.values()))),
+            event_t.c.instant >= lo,
+            event_t.c.instant < hi,
+            case_t.c.organisation_id.in_(sorted(bounds)),
+            ~sa.exists().where(  # the latest recording of the start event is the one that counts
+                later.c.case_id == event_t.c.case_id,
+                later.c.name == event_t.c.name,
+                later.c.id > event_t.c.id,
+            ),
+        )
+    ).all()
+    rows = [r for r in rows if _inside(bounds, r.organisation_id, r.instant)]
+    moves = _moves(session, [r.id for r in rows])
+    for r in rows:
+        history = moves.get(r.id, [])
+        if starts.get(first_journey(r.journey_id, history)) != r.name:
+            continue
+        counts[r.organisation_id]["triaged"] += 1
+        end = bounds[r.organisation_id][1]
+        if journey_at(r.journey_id, history, end) != TRIAGE:
+            counts[r.organisation_id]["full_support"] += 1
+
+
+def _investigation_events(session: Session, bounds: Bounds, counts: dict[str, dict]) -> set[int]:
+    """`investigations_supported`, `arrests`, `charged`, `convicted`, per organisation of
+    the investigation; returns the investigations with any event in the period."""
+    lo, hi = _widest(bounds)
+    rows = session.execute(
+        sa.select(
+            inv_event_t.c.investigation_id,
+            inv_event_t.c.name,
+            inv_event_t.c.instant,
+            inv_event_t.c.count,
+            inv_t.c.organisation_id,
+        )
+        .join(inv_t, inv_t.c.id == inv_event_t.c.investigation_id)
+        .where(
+            inv_event_t.c.instant >= lo,
+            inv_event_t.c.instant < hi,
+            inv_t.c.organisation_id.in_(sorted(bounds)),
+        )
+    ).all()
+    active: set[int] = set()
+    advised: dict[str, set[int]] = defaultdict(set)
+    for r in rows:
+        if not _inside(bounds, r.organisation_id, r.instant):
+            continue
+        active.add(r.investigation_id)
+        if r.name == "strategic_advice":
+            advised[r.organisation_id].add(r.investigation_id)
+        elif r.name in COUNTED_EVENTS:
+            counts[r.organisation_id][COUNTED_EVENTS[r.name]] += r.count or 0
+    for org, ids in advised.items():
+        counts[org]["investigations_supported"] = len(ids)
+    return active
+
+
+def _engagement(
+    session: Session, bounds: Bounds, active: set[int], counts: dict[str, dict]
+) -> None:
+    """`engagement_linked` and `engagement_engaged`, per organisation of the case: the
+    cases linked at the period's end to an investigation with an event in the period."""
+    if not active:
+        return
+    _, hi = _widest(bounds)
+    linked: dict[int, tuple[str, datetime]] = {}
+    for chunk in _chunks(sorted(active)):
+        rows = session.execute(
+            sa.select(
+                case_t.c.id, case_t.c.organisation_id, link_t.c.linked_at, link_t.c.unlinked_at
+            )
+            .join(case_t, case_t.c.id == link_t.c.case_id)
+            .where(
+                link_t.c.investigation_id.in_(chunk),
+                link_t.c.linked_at < hi,
+                case_t.c.organisation_id.in_(sorted(bounds)),
+            )
+        )
+        for r in rows:
+            end = bounds[r.organisation_id][1]
+            if r.linked_at < end and (r.unlinked_at is None or r.unlinked_at >= end):
+                linked[r.id] = (r.organisation_id, end)
+    history: dict[int, list[tuple[datetime, int, str]]] = defaultdict(list)
+    for chunk in _chunks(sorted(linked)):
+        rows = session.execute(
+            sa.select(event_t.c.case_id, event_t.c.instant, event_t.c.id, event_t.c.name).where(
+                event_t.c.case_id.in_(chunk),
+                event_t.c.name.in_(ENGAGEMENT_EVENTS),
+                event_t.c.instant < hi,
+            )
+        )
+        for r in rows:
+            history[r.case_id].append((r.instant, r.id, r.name))
+    for case_id, (org, end) in linked.items():
+        counts[org]["engagement_linked"] += 1
+        if engaged(history.get(case_id, []), end):
+            counts[org]["engagement_engaged"] += 1
+
+
+def outcomes(
+    session: Session,
+    catalog: Catalog,
+    period: Period,
+    actor: Actor,
+    organisation: str | None = None,
+) -> dict:
+    """The outcomes report: the pilot's measures over `period`, in total and per
+    organisation, each organisation's days in its own time zone. Counts only."""
+    orgs = organisations(session, actor, organisation)
+    counts = {org.id: empty_outcomes() for org in orgs}
+    if orgs:
+        bounds = _bounds(orgs, period)
+        _triage(session, catalog, bounds, counts)
+        active = _investigation_events(session, bounds, counts)
+        _engagement(session, bounds, active, counts)
+    for row in counts.values():
+        row["engagement_rate"] = rate(row["engagement_engaged"], row["engagement_linked"])
+    return {
+        "from": period.first.isoformat(),
+        "to": period.last.isoformat(),
+        **total(counts.values()),
+        "organisations": [{"organisation": org, **row} for org, row in counts.items()],
+    }
