@@ -137,19 +137,29 @@ def copy_events(
     actor: Actor,
 ) -> list[Case]:
     """Record `events` on each of `cases` whose journey declares them (skipping any a case
-    already has at that instant), audit each case's, and return the cases that changed."""
+    already has at that instant), audit each case's, and return the cases that changed.
+
+    Where a case's journey declares the event repeating, each copy is its next occurrence
+    (numbered after every occurrence ever recorded on the case, as `case event` does)."""
     if not cases or not events:
         return []
     source = zone_of(session, investigation.organisation_id)
-    have = {
-        (r.case_id, r.name, r.instant)
-        for r in session.execute(
-            sa.select(case_event_t.c.case_id, case_event_t.c.name, case_event_t.c.instant).where(
-                case_event_t.c.case_id.in_([c.id for c in cases]),
-                case_event_t.c.name.in_(sorted({e.name for e in events})),
-            )
+    have: set[tuple[int, str, datetime]] = set()
+    highest: dict[tuple[int, str], int] = {}
+    for r in session.execute(
+        sa.select(
+            case_event_t.c.case_id,
+            case_event_t.c.name,
+            case_event_t.c.instant,
+            case_event_t.c.occurrence,
+        ).where(
+            case_event_t.c.case_id.in_([c.id for c in cases]),
+            case_event_t.c.name.in_(sorted({e.name for e in events})),
         )
-    }
+    ):
+        have.add((r.case_id, r.name, r.instant))
+        key = (r.case_id, r.name)
+        highest[key] = max(highest.get(key, 0), r.occurrence or 1)
     journeys = Journeys(catalog)
     changed = []
     for case in cases:
@@ -158,17 +168,23 @@ def copy_events(
         for name, value in copies(journey, events, source):
             if (case.id, name, value.instant) in have:
                 continue
+            have.add((case.id, name, value.instant))
+            occurrence = None
+            if name in journey.repeating:
+                occurrence = highest[(case.id, name)] = highest.get((case.id, name), 0) + 1
             session.add(
                 CaseEvent(
                     case_id=case.id,
                     name=name,
+                    occurrence=occurrence,
                     instant=value.instant,
                     date_only=value.date_only,
                     recorded_at=now,
                     recorded_by=actor.who,
                 )
             )
-            recorded[name] = value.isoformat(journey.tz)
+            shown = name if occurrence is None else f"{name}#{occurrence}"
+            recorded[shown] = value.isoformat(journey.tz)
         if recorded:
             audit(
                 session,

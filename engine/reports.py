@@ -135,11 +135,13 @@ def _triage(session: Session, catalog: Catalog, bounds: Bounds, counts: dict[str
             event_t.c.name.in_(sorted(set(starts.values()))),
             event_t.c.instant >= lo,
             event_t.c.instant < hi,
+            event_t.c.removed_at.is_(None),
             case_t.c.organisation_id.in_(sorted(bounds)),
             ~sa.exists().where(  # the latest recording of the start event is the one that counts
                 later.c.case_id == event_t.c.case_id,
                 later.c.name == event_t.c.name,
                 later.c.id > event_t.c.id,
+                later.c.removed_at.is_(None),
             ),
         )
     ).all()
@@ -221,6 +223,7 @@ def _engagement(
                 event_t.c.case_id.in_(chunk),
                 event_t.c.name.in_(ENGAGEMENT_EVENTS),
                 event_t.c.instant < hi,
+                event_t.c.removed_at.is_(None),
             )
         )
         for r in rows:

@@ -224,3 +224,36 @@ def test_the_cli_opens_links_records_and_shows(home, tmp_path) -> None:
     bad = run("investigation", "event", "OP-0001", "charge=2027-12-24", ok=False)
     assert bad.returncode == 1 and bad.stderr.startswith("error: charge counts suspects")
     assert "Traceback" not in bad.stderr
+
+
+def test_a_repeating_event_is_copied_as_each_next_occurrence(staffed: str, tmp_path) -> None:
+    """Where a journey declares `arrest` repeating, each arrest on the investigation is a
+    new occurrence on the case, with its own "told of arrest" task; re-running adds none."""
+    import shutil
+
+    from engine.catalog import Catalog
+
+    folder = tmp_path / "journeys"
+    shutil.copytree(CAT.directory, folder)
+    path = folder / "adult-cjs.yaml"
+    text = path.read_text()
+    path.write_text(text.replace("  - arrest  ", "  - {name: arrest, repeats: true}  ", 1))
+    catalog = Catalog(folder)
+    assert "arrest" in catalog.resolve("adult-cjs").repeating
+    with session_scope(staffed) as session:
+        service.open_case(session, catalog, "KNT-0001", "adult-cjs", "nav@example.org",
+                          {"referral": "2027-11-15"}, {"age": "30"}, T0, operator())  # fmt: skip
+        inv.open_investigation(session, catalog, "OP-0001", "kent", T0, operator())
+        inv.link(session, catalog, "OP-0001", ["KNT-0001"], T0, operator())
+        for day in ("2027-12-02", "2027-12-09", "2027-12-09"):
+            inv.record_event(session, catalog, "OP-0001", "arrest", day, 1, T0, operator())
+        rows = session.execute(
+            sa.select(CaseEvent.occurrence, CaseEvent.instant).where(CaseEvent.name == "arrest")
+            .order_by(CaseEvent.id)
+        ).all()  # fmt: skip
+        told = session.execute(
+            sa.select(Task.occurrence, Task.due).where(Task.obligation == "told-of-arrest")
+            .order_by(Task.occurrence)
+        ).all()  # fmt: skip
+    assert [r.occurrence for r in rows] == [1, 2]
+    assert told == [(1, at("2027-12-03T23:59:59")), (2, at("2027-12-10T23:59:59"))]
