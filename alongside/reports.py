@@ -1,4 +1,4 @@
-"""`alongside report outcomes`: the programme's measures over a period, counts only."""
+"""`alongside report outcomes|duties|contact`: the programme's measures, counts only."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from typing import Annotated
 import typer
 
 from alongside.context import current
-from alongside.output import JsonOption, emit_json, print_rows
+from alongside.output import JsonOption, NowOption, emit_json, out, print_rows
 from engine.core.errors import UserError
-from engine.core.reporting import OUTCOMES, outcome_rows, period
+from engine.core.reporting import DUTIES, OUTCOMES, outcome_rows, period
 
 app = typer.Typer(no_args_is_help=True, help="Reports for programme leads: counts only.")
 
@@ -65,3 +65,78 @@ def outcomes(
             ["organisation", *OUTCOMES],
             title=f"Outcomes {report['from']} to {report['to']}",
         )
+
+
+@app.command("duties")
+def duties(
+    ctx: typer.Context,
+    first: FromOption,
+    last: ToOption,
+    organisation: OrganisationOption = None,
+    now: NowOption = None,
+    as_json: JsonOption = False,
+    as_csv: CsvOption = False,
+) -> None:
+    """Duties due in the period, per tag and per obligation: done on time, done late,
+    waived, still open, overdue; the on-time rate and the median days late."""
+    from engine import reports
+
+    _format(as_json, as_csv)
+    when = period(first, last)
+    run = current(ctx)
+    moment = run.instant(now)
+    with run.unit_of_work() as session:
+        report = reports.duties(
+            session, run.catalog, when, moment, run.actor(session), organisation
+        )
+    rows = [{"kind": "tag", "name": t["tag"], **t} for t in report["tags"]] + [
+        {"kind": "obligation", "name": o["obligation"], **o} for o in report["obligations"]
+    ]
+    if as_json:
+        emit_json(report)
+    elif as_csv:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(["kind", "name", "from", "to", *DUTIES])
+        for row in rows:
+            values = ["" if row[key] is None else row[key] for key in DUTIES]
+            writer.writerow([row["kind"], row["name"], report["from"], report["to"], *values])
+    else:
+        print_rows(
+            rows, ["kind", "name", *DUTIES], title=f"Duties due {report['from']} to {report['to']}"
+        )
+
+
+@app.command("contact")
+def contact(
+    ctx: typer.Context,
+    first: FromOption,
+    last: ToOption,
+    organisation: OrganisationOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Of the cases open at the period's end: the share reached in the last 14 and 30
+    days, and the distribution of each case's longest silent gap."""
+    from engine import reports
+
+    when = period(first, last)
+    run = current(ctx)
+    with run.unit_of_work() as session:
+        report = reports.contact(session, run.catalog, when, run.actor(session), organisation)
+    if as_json:
+        emit_json(report)
+        return
+    gap = report["longest_silent_gap"]
+    out.print(
+        f"Contact at the end of {report['from']} to {report['to']}: "
+        f"{report['open_cases']} open cases"
+    )
+    out.print(
+        f"reached in the last 14 days: {report['reached_14_days']}, "
+        f"in the last 30 days: {report['reached_30_days']}"
+    )
+    print_rows(
+        [{"days": band, "cases": n} for band, n in gap["bands"].items()],
+        ["days", "cases"],
+        title="Longest silent gap per case",
+    )
+    out.print(f"median {gap['median_days']} days, longest {gap['longest_days']} days")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -28,9 +28,13 @@ from engine.core.reporting import (
     COUNTED_EVENTS,
     TRIAGE,
     Period,
+    duty_measures,
+    duty_state,
     empty_outcomes,
     first_journey,
+    gap_distribution,
     journey_at,
+    longest_gap,
     rate,
     total,
 )
@@ -43,9 +47,11 @@ from engine.store import (
     InvestigationCase,
     InvestigationEvent,
     Organisation,
+    Task,
 )
 
 case_t, event_t, move_t = Case.__table__, CaseEvent.__table__, CaseMove.__table__
+task_t = Task.__table__
 inv_t, link_t, inv_event_t = (
     Investigation.__table__,
     InvestigationCase.__table__,
@@ -257,4 +263,155 @@ def outcomes(
         "to": period.last.isoformat(),
         **total(counts.values()),
         "organisations": [{"organisation": org, **row} for org, row in counts.items()],
+    }
+
+
+# --- duties ---------------------------------------------------------------------------------
+
+
+def _obligations(catalog: Catalog) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """Each obligation id of the installed journeys: its title and its tags (the union over
+    journeys sharing the id, such as `told-of-charge`)."""
+    found: dict[str, tuple[str, tuple[str, ...]]] = {}
+    for path in catalog.files():
+        try:
+            journey = catalog.resolve(str(path))
+        except UserError:
+            continue
+        for ob_id, (_, ob) in journey.obligations.items():
+            title, tags = found.get(ob_id, (ob.title, ()))
+            found[ob_id] = (title, tuple(sorted({*tags, *ob.tags})))
+    return found
+
+
+def duties(
+    session: Session,
+    catalog: Catalog,
+    period: Period,
+    now: datetime,
+    actor: Actor,
+    organisation: str | None = None,
+) -> dict:
+    """Duties: of the tasks due in the period (cancelled ones are not duties), per tag and
+    per obligation, how many were done on time, done late, waived, are still open (not
+    yet due) or overdue at `now`; the on-time rate and the median days late."""
+    orgs = organisations(session, actor, organisation)
+    by_obligation: dict[str, list[str]] = defaultdict(list)
+    late: dict[str, list[float]] = defaultdict(list)
+    if orgs:
+        bounds = _bounds(orgs, period)
+        lo, hi = _widest(bounds)
+        rows = session.execute(
+            sa.select(
+                task_t.c.obligation,
+                task_t.c.status,
+                task_t.c.due,
+                task_t.c.closed_at,
+                case_t.c.organisation_id,
+            )
+            .join(case_t, case_t.c.id == task_t.c.case_id)
+            .where(
+                task_t.c.due >= lo,
+                task_t.c.due < hi,
+                task_t.c.status != "cancelled",
+                case_t.c.organisation_id.in_(sorted(bounds)),
+            )
+        )
+        for r in rows:
+            if not _inside(bounds, r.organisation_id, r.due):
+                continue
+            state = duty_state(r.status, r.due, r.closed_at, now)
+            by_obligation[r.obligation].append(state)
+            if state == "late":
+                late[r.obligation].append((r.closed_at - r.due).total_seconds() / 86400)
+    known = _obligations(catalog)
+    tags: dict[str, list[str]] = defaultdict(list)
+    tag_late: dict[str, list[float]] = defaultdict(list)
+    listed = []
+    for ob_id in sorted(by_obligation):
+        title, ob_tags = known.get(ob_id, (ob_id, ()))
+        for tag in ob_tags:
+            tags[tag] += by_obligation[ob_id]
+            tag_late[tag] += late[ob_id]
+        listed.append(
+            {
+                "obligation": ob_id,
+                "title": title,
+                "tags": list(ob_tags),
+                **duty_measures(by_obligation[ob_id], late[ob_id]),
+            }
+        )
+    return {
+        "from": period.first.isoformat(),
+        "to": period.last.isoformat(),
+        "organisations": [org.id for org in orgs],
+        "tags": [{"tag": t, **duty_measures(tags[t], tag_late[t])} for t in sorted(tags)],
+        "obligations": listed,
+    }
+
+
+# --- contact --------------------------------------------------------------------------------
+
+
+def contact(
+    session: Session,
+    catalog: Catalog,
+    period: Period,
+    actor: Actor,
+    organisation: str | None = None,
+) -> dict:
+    """Contact at the period's end: of the cases open then, the share with a reached
+    contact (a contact task done) in the last 14 and in the last 30 days, and the
+    distribution of each case's longest silent gap, from its opening to the period's end."""
+    del catalog
+    orgs = organisations(session, actor, organisation)
+    opened: dict[int, tuple[str, datetime, datetime]] = {}
+    contacts: dict[int, list[datetime]] = defaultdict(list)
+    if orgs:
+        bounds = _bounds(orgs, period)
+        _, hi = _widest(bounds)
+        cases = session.execute(
+            sa.select(
+                case_t.c.id, case_t.c.organisation_id, case_t.c.opened_at, case_t.c.closed_at
+            ).where(
+                case_t.c.opened_at < hi,
+                case_t.c.organisation_id.in_(sorted(bounds)),
+                sa.or_(case_t.c.closed_at.is_(None), case_t.c.closed_at >= _widest(bounds)[0]),
+            )
+        )
+        for r in cases:
+            end = bounds[r.organisation_id][1]
+            if r.opened_at < end and (r.closed_at is None or r.closed_at >= end):
+                opened[r.id] = (r.organisation_id, r.opened_at, end)
+        done = session.execute(
+            sa.select(task_t.c.case_id, task_t.c.closed_at)
+            .join(case_t, case_t.c.id == task_t.c.case_id)
+            .where(
+                task_t.c.category == "contact",
+                task_t.c.status == "done",
+                sa.or_(task_t.c.outcome.is_(None), task_t.c.outcome != "not_reached"),
+                task_t.c.closed_at < hi,
+                case_t.c.organisation_id.in_(sorted(bounds)),
+            )
+            .order_by(task_t.c.case_id, task_t.c.closed_at)
+        )
+        for r in done:
+            if r.case_id in opened:
+                contacts[r.case_id].append(r.closed_at)
+    within = {14: 0, 30: 0}
+    gaps = []
+    for case_id, (_, start, end) in opened.items():
+        mine = [c for c in contacts.get(case_id, ()) if c < end]
+        for days in within:
+            if mine and mine[-1] >= end - timedelta(days=days):
+                within[days] += 1
+        gaps.append(longest_gap(start, mine, end))
+    return {
+        "from": period.first.isoformat(),
+        "to": period.last.isoformat(),
+        "organisations": [org.id for org in orgs],
+        "open_cases": len(opened),
+        "reached_14_days": rate(within[14], len(opened)),
+        "reached_30_days": rate(within[30], len(opened)),
+        "longest_silent_gap": gap_distribution(gaps),
     }

@@ -334,6 +334,7 @@ class Obligation(_Model):
     id: KebabId
     title: Title
     category: Category
+    tags: tuple[KebabId, ...] = ()  # words for reporting duties, e.g. [victims-code]
     due: AnchorText | None = None
     every: DurationText | None = None
     remind: tuple[DurationText, ...] = ()
@@ -363,6 +364,14 @@ class Obligation(_Model):
                     f"'{key}' needs category contact: only contact tasks are completed not_reached",
                     key,
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _tags_differ(self) -> Obligation:
+        for i, tag in enumerate(self.tags):
+            if tag in self.tags[:i]:
+                first = self.tags.index(tag)
+                raise rule_error(f"'{tag}' is already a tag (tags[{first}])", "tags", i)
         return self
 
     @model_validator(mode="after")

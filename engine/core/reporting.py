@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from itertools import pairwise
+from statistics import median
 from zoneinfo import ZoneInfo
 
 from engine.core.calendar import local_time
@@ -92,6 +94,62 @@ def total(rows: Iterable[dict]) -> dict[str, int | float | None]:
                 summed[key] += row[key]
     summed["engagement_rate"] = rate(summed["engagement_engaged"], summed["engagement_linked"])
     return summed
+
+
+# --- duties ---------------------------------------------------------------------------------
+
+DUTIES = ("due", "on_time", "late", "waived", "open", "overdue", "on_time_rate", "median_days_late")
+
+
+def duty_state(status: str, due: datetime, closed_at: datetime | None, now: datetime) -> str:
+    """What a task due in the period counts as: `on_time`, `late`, `waived`, `open` (not
+    yet due) or `overdue` (open and past due at `now`)."""
+    if status == "done":
+        return "on_time" if closed_at is not None and closed_at <= due else "late"
+    if status == "waived":
+        return "waived"
+    return "overdue" if due < now else "open"
+
+
+def duty_measures(states: Sequence[str], days_late: Sequence[float]) -> dict:
+    """The duty measures of some tasks: counts by state, the on-time rate (of the tasks
+    done, or past due and still open: the ones whose deadline has been tested), and the
+    median days late of those done late."""
+    counts: dict = {key: 0 for key in DUTIES[:6]}
+    for state in states:
+        counts[state] += 1
+    counts["due"] = len(states)
+    tested = counts["on_time"] + counts["late"] + counts["overdue"]
+    counts["on_time_rate"] = rate(counts["on_time"], tested)
+    counts["median_days_late"] = round(median(days_late), 1) if days_late else None
+    return counts
+
+
+# --- contact --------------------------------------------------------------------------------
+
+GAP_BUCKETS = ((0, 14), (15, 30), (31, 60), (61, 90), (91, 180), (181, None))
+
+
+def longest_gap(start: datetime, contacts: Sequence[datetime], end: datetime) -> float:
+    """The longest time in days without a reached contact between `start` (the case's
+    opening) and `end`, over the contacts' instants in order."""
+    points = [start, *(c for c in contacts if start <= c < end), end]
+    return max((b - a).total_seconds() / 86400 for a, b in pairwise(points))
+
+
+def gap_distribution(gaps: Sequence[float]) -> dict:
+    """How many cases' longest silent gap falls in each band of whole days, with the
+    median and the longest."""
+    bands = {}
+    for low, high in GAP_BUCKETS:
+        label = f"{low}-{high}" if high is not None else f"{low}+"
+        bands[label] = sum(1 for g in gaps if int(g) >= low and (high is None or int(g) <= high))
+    return {
+        "cases": len(gaps),
+        "median_days": round(median(gaps), 1) if gaps else None,
+        "longest_days": round(max(gaps), 1) if gaps else None,
+        "bands": bands,
+    }
 
 
 def outcome_rows(report: dict) -> list[dict]:
