@@ -18,6 +18,7 @@ import typer
 from alongside import (
     admin,
     cases,
+    importing,
     investigations,
     journeys,
     ops,
@@ -50,6 +51,7 @@ app.add_typer(team.app, name="team")
 app.add_typer(outbox.app, name="outbox")
 app.add_typer(ops.app, name="ops")
 app.add_typer(reports.app, name="report")
+app.add_typer(importing.app, name="import")
 app.command("tick")(tick_command)
 app.command("digest")(digest_command)
 app.command("audit")(admin.audit)
