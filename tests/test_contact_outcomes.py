@@ -300,3 +300,39 @@ def test_three_failed_attempts_in_a_row_tell_the_team_lead_once_per_run(case_url
     for day in (24, 26, 28):
         attempt(capsys, case_url, f"2027-03-{day}T10:00", *failed)
     assert len(unreached_messages(case_url)) == 2  # a new run, told again
+
+
+@pytest.mark.parametrize("journey_id", ["adult-cjs", "adult-declined-nrm", "safe-return-romania"])
+def test_every_adult_journey_re_engages_weekly_and_tells_the_lead_after_three_failures(
+    staffed: str, journey_id: str
+) -> None:
+    from tests.conftest import shipped_catalog
+
+    shipped = shipped_catalog()
+    navigator = "ro-nav@example.org" if journey_id == "safe-return-romania" else "nav@example.org"
+    lead = "ro-lead@example.org" if journey_id == "safe-return-romania" else "lead@example.org"
+
+    def act(fn, *args, now: str, **options):
+        with session_scope(staffed) as session:
+            return fn(session, shipped, *args, at(now), operator(), **options)
+
+    act(service.open_case, "KNT-0100", journey_id, navigator,
+        {"referral": "2027-01-04T09:00"}, {}, now="2027-01-04T09:05")  # fmt: skip
+    act(service.record_events, "KNT-0100", {"disengaged": "2027-02-28"},
+        now="2027-03-01T11:00")  # fmt: skip
+    attempts = []
+    for day in ("08", "15", "22"):
+        task = open_task(staffed, "re-contact-attempt")
+        attempts.append(task.due.astimezone(shipped.resolve(journey_id).tz).date().isoformat())
+        act(service.complete_task, task.id, None, None, now=f"2027-03-{day}T10:00",
+            outcome="not_reached")  # fmt: skip
+    assert attempts == ["2027-03-07", "2027-03-15", "2027-03-22"]  # weekly
+    [message] = unreached_messages(staffed)
+    assert message.recipient == lead and message.payload["failures"] == 3
+    act(service.record_events, "KNT-0100", {"re_engaged": "2027-03-23"},
+        now="2027-03-24T11:00")  # fmt: skip
+    with session_scope(staffed) as session:
+        statuses = session.execute(
+            sa.select(Task.status).where(Task.obligation == "re-contact-attempt")
+        ).scalars()
+        assert sorted(statuses) == ["cancelled", "done", "done", "done"]

@@ -9,6 +9,7 @@ or clocks; the loader (`engine.core.loader`) turns YAML into these models and er
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import re
 from dataclasses import dataclass
@@ -328,6 +329,49 @@ class FailureEscalation(_Model):
     notify: Roles
 
 
+def _named_ladder(value: Any, info: ValidationInfo) -> Any:
+    """`escalate: victims-code` names a ladder of the journey's `ladders:`: its steps.
+
+    The ladders are validated before the stages (the field order) and left in the context;
+    a ladder with problems of its own gives no steps here, its problems being reported
+    where it is written.
+    """
+    if not isinstance(value, str):
+        return value
+    context = info.context or {}
+    names = context.get("ladders")
+    if names is not None and value not in names:
+        known = sorted(names)
+        close = difflib.get_close_matches(value, known, n=1, cutoff=0.6)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        listed = ", ".join(known) or "none"
+        raise ValueError(f"unknown ladder '{printable(value, 40)}' (ladders: {listed}){hint}")
+    return context.get("ladder_steps", {}).get(value, ())
+
+
+EscalateText = Annotated[
+    tuple[Escalation, ...],
+    BeforeValidator(_named_ladder),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": KEBAB, "description": "a ladder of `ladders:`"},
+                {"type": "array", "items": Escalation.model_json_schema()},
+            ]
+        }
+    ),
+]
+
+
+def _keep_ladders(value: dict[str, tuple[Escalation, ...]], info: ValidationInfo) -> Any:
+    if info.context is not None:
+        info.context["ladder_steps"] = value
+    return value
+
+
+Ladder = Annotated[tuple[Escalation, ...], Field(min_length=1)]
+
+
 class Obligation(_Model):
     """Something the navigator must do: once by `due`, or again and again `every` period."""
 
@@ -338,7 +382,7 @@ class Obligation(_Model):
     due: AnchorText | None = None
     every: DurationText | None = None
     remind: tuple[DurationText, ...] = ()
-    escalate: tuple[Escalation, ...] = ()
+    escalate: EscalateText = ()
     when: ConditionText | None = None
     description: str | None = None
     retry: DurationText | None = None  # after a not_reached completion, instead of `every`
@@ -433,6 +477,8 @@ class Journey(_Model):
     timezone: Annotated[str, AfterValidator(check_timezone)]
     start: EventName
     facts: dict[SnakeName, Fact] = {}
+    # Named escalation ladders, for `escalate: NAME`; before `stages`, which use them.
+    ladders: Annotated[dict[KebabId, Ladder], AfterValidator(_keep_ladders)] = {}
     # Written `events:`; `events` (below) is the names, as everything reading a journey
     # wants them, and this the declarations, with which of them repeat.
     declared_events: tuple[EventEntry, ...] = Field(alias="events", min_length=1)

@@ -409,6 +409,16 @@ def _cross_checks(data: dict, file: str, positions: _Positions):
             declared.add(name)
     seen: dict[str, str] = {}
     clock = _ladder_clock(data)
+    ladders = data.get("ladders") if isinstance(data.get("ladders"), dict) else {}
+    users = [
+        ob for _, stage in _items(data.get("stages")) for _, ob in _items(stage.get("obligations"))
+    ]
+    for name, steps in ladders.items():
+        # checked once where it is written, at the strictest due any user of it has
+        exact = any(_due_is_exact(ob) for ob in users if ob.get("escalate") == name)
+        yield from _ladder_rises(
+            {"escalate": steps}, ("ladders", name), clock, file, positions, exact
+        )
     for s, stage in _items(data.get("stages")):
         yield from _unique(stage.get("id"), ("stages", s, "id"), seen, "stage", file, positions)
         for o, ob in _items(stage.get("obligations")):
@@ -518,7 +528,14 @@ def _due_is_exact(ob: dict) -> bool:
     return False
 
 
-def _ladder_rises(ob: dict, loc: Loc, clock: _Clock | None, file: str, positions: _Positions):
+def _ladder_rises(
+    ob: dict,
+    loc: Loc,
+    clock: _Clock | None,
+    file: str,
+    positions: _Positions,
+    exact: bool | None = None,
+):
     """Each escalation step must fire strictly after the one before, on every due date.
 
     Steps in one unit family compare by their numbers. Mixed units can cross over on a real
@@ -526,7 +543,7 @@ def _ladder_rises(ob: dict, loc: Loc, clock: _Clock | None, file: str, positions
     `2 days` from a Friday), so they are placed on real instants from sample due dates.
     """
     previous: Duration | None = None
-    exact = _due_is_exact(ob)
+    exact = _due_is_exact(ob) if exact is None else exact
     for i, step in _items(ob.get("escalate")):
         try:
             after = check_length(parse_duration(step.get("after")))
@@ -588,9 +605,11 @@ def _context(data: dict) -> dict[str, set[str]]:
     events = data.get("events")
     facts = data.get("facts")
     names = {_event_name(e) for e in events} if isinstance(events, tuple) else set()
+    ladders = data.get("ladders")
     return {
         "events": names - {None},
         "facts": set(facts) if isinstance(facts, dict) else set(),
+        "ladders": set(ladders) if isinstance(ladders, dict) else set(),
     }
 
 
