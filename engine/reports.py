@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from engine.bulk import is_postgres
 from engine.catalog import Catalog
 from engine.core.actors import Actor
 from engine.core.errors import UserError
@@ -353,6 +354,43 @@ def duties(
 # --- contact --------------------------------------------------------------------------------
 
 
+def _days_between(session: Session, a: sa.ColumnElement, b: sa.ColumnElement) -> sa.ColumnElement:
+    """`b - a` in days, as SQL: SQLite keeps instants as text, PostgreSQL as timestamps."""
+    if is_postgres(session):
+        return sa.extract("epoch", b - a) / 86400.0
+    return sa.func.julianday(b) - sa.func.julianday(a)
+
+
+def _contact_spans(session: Session, organisations: list[str], end: datetime) -> dict[int, sa.Row]:
+    """Per case of these organisations: its first and last reached contact before `end`
+    and the longest gap in days between two of them, computed in the database (a window
+    over the contact tasks), so a national caseload's contacts never cross the wire."""
+    previous = sa.func.lag(task_t.c.closed_at).over(
+        partition_by=task_t.c.case_id, order_by=task_t.c.closed_at
+    )
+    done = (
+        sa.select(task_t.c.case_id, task_t.c.closed_at, previous.label("previous"))
+        .join(case_t, case_t.c.id == task_t.c.case_id)
+        .where(
+            task_t.c.category == "contact",
+            task_t.c.status == "done",
+            sa.or_(task_t.c.outcome.is_(None), task_t.c.outcome != "not_reached"),
+            task_t.c.closed_at < end,
+            case_t.c.organisation_id.in_(organisations),
+        )
+        .subquery()
+    )
+    rows = session.execute(
+        sa.select(
+            done.c.case_id,
+            sa.func.min(done.c.closed_at).label("first"),
+            sa.func.max(done.c.closed_at).label("last"),
+            sa.func.max(_days_between(session, done.c.previous, done.c.closed_at)).label("between"),
+        ).group_by(done.c.case_id)
+    )
+    return {r.case_id: r for r in rows}
+
+
 def contact(
     session: Session,
     catalog: Catalog,
@@ -361,57 +399,40 @@ def contact(
     organisation: str | None = None,
 ) -> dict:
     """Contact at the period's end: of the cases open then, the share with a reached
-    contact (a contact task done) in the last 14 and in the last 30 days, and the
-    distribution of each case's longest silent gap, from its opening to the period's end."""
+    contact (a contact task done, not `not_reached`) in the last 14 and in the last 30
+    days, and the distribution of each case's longest silent gap, from its opening to the
+    period's end."""
     del catalog
     orgs = organisations(session, actor, organisation)
-    opened: dict[int, tuple[str, datetime, datetime]] = {}
-    contacts: dict[int, list[datetime]] = defaultdict(list)
-    if orgs:
-        bounds = _bounds(orgs, period)
-        _, hi = _widest(bounds)
+    within = {14: 0, 30: 0}
+    gaps: list[float] = []
+    bounds = _bounds(orgs, period) if orgs else {}
+    ends: dict[datetime, list[str]] = defaultdict(list)
+    for org, (_, end) in bounds.items():
+        ends[end].append(org)
+    for end, group in ends.items():
+        spans = _contact_spans(session, sorted(group), end)
         cases = session.execute(
-            sa.select(
-                case_t.c.id, case_t.c.organisation_id, case_t.c.opened_at, case_t.c.closed_at
-            ).where(
-                case_t.c.opened_at < hi,
-                case_t.c.organisation_id.in_(sorted(bounds)),
-                sa.or_(case_t.c.closed_at.is_(None), case_t.c.closed_at >= _widest(bounds)[0]),
+            sa.select(case_t.c.id, case_t.c.opened_at).where(
+                case_t.c.opened_at < end,
+                case_t.c.organisation_id.in_(sorted(group)),
+                sa.or_(case_t.c.closed_at.is_(None), case_t.c.closed_at >= end),
             )
         )
         for r in cases:
-            end = bounds[r.organisation_id][1]
-            if r.opened_at < end and (r.closed_at is None or r.closed_at >= end):
-                opened[r.id] = (r.organisation_id, r.opened_at, end)
-        done = session.execute(
-            sa.select(task_t.c.case_id, task_t.c.closed_at)
-            .join(case_t, case_t.c.id == task_t.c.case_id)
-            .where(
-                task_t.c.category == "contact",
-                task_t.c.status == "done",
-                sa.or_(task_t.c.outcome.is_(None), task_t.c.outcome != "not_reached"),
-                task_t.c.closed_at < hi,
-                case_t.c.organisation_id.in_(sorted(bounds)),
-            )
-            .order_by(task_t.c.case_id, task_t.c.closed_at)
-        )
-        for r in done:
-            if r.case_id in opened:
-                contacts[r.case_id].append(r.closed_at)
-    within = {14: 0, 30: 0}
-    gaps = []
-    for case_id, (_, start, end) in opened.items():
-        mine = [c for c in contacts.get(case_id, ()) if c < end]
-        for days in within:
-            if mine and mine[-1] >= end - timedelta(days=days):
-                within[days] += 1
-        gaps.append(longest_gap(start, mine, end))
+            span = spans.get(r.id)
+            first, last = (span.first, span.last) if span else (None, None)
+            for days in within:
+                if last is not None and last >= end - timedelta(days=days):
+                    within[days] += 1
+            between = float(span.between) if span and span.between is not None else None
+            gaps.append(longest_gap(r.opened_at, first, last, between, end))
     return {
         "from": period.first.isoformat(),
         "to": period.last.isoformat(),
         "organisations": [org.id for org in orgs],
-        "open_cases": len(opened),
-        "reached_14_days": rate(within[14], len(opened)),
-        "reached_30_days": rate(within[30], len(opened)),
+        "open_cases": len(gaps),
+        "reached_14_days": rate(within[14], len(gaps)),
+        "reached_30_days": rate(within[30], len(gaps)),
         "longest_silent_gap": gap_distribution(gaps),
     }

@@ -73,3 +73,26 @@ def test_preview_benchmark_previews_every_open_case_on_the_journey() -> None:
     assert result["redated"] > 0 and result["cases_changed"] <= result["open_cases"]
     assert len(result["preview_runs_s"]) == 3
     assert result["replan_s"] > 0
+
+
+@pytest.mark.slow
+def test_reports_benchmark_times_each_report_over_a_planned_caseload() -> None:
+    """The reports bench at a small size: investigations are added, each report runs over
+    the month before the bench's now, against the baseline count."""
+    done = bench("bench.reports_bench", "--cases", "400", "--json")
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout)
+    assert result["investigations"] > 0 and result["linked"] == 3 * result["investigations"]
+    assert set(result["reports"]) == {"outcomes", "duties", "contact"}
+    assert all(len(r["runs_s"]) == 3 for r in result["reports"].values())
+    assert result["outcomes_totals"]["triaged"] > 0
+    assert result["baseline_count_tasks_due_s"] > 0
+
+
+@pytest.mark.slow
+def test_import_benchmark_imports_every_row_and_replans_them() -> None:
+    done = bench("bench.import_bench", "--cases", "200", "--json")
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout)
+    assert result["cases"] == 200 and result["tasks"] > 200
+    assert result["import_s"] > 0 and result["replan_same_cases_s"] > 0

@@ -33,8 +33,12 @@ def fires(schedule: Schedule, start: datetime, count: int) -> list[datetime]:
 
 def test_the_project_yaml_has_the_tick_every_15_minutes_and_the_digest_on_weekday_mornings():
     deployments = {d.name: d for d in read_deployments()}
-    assert set(deployments) == {"tick", "digest"}
+    assert set(deployments) == {"tick", "digest", "report"}
     tick, digest = deployments["tick"], deployments["digest"]
+    report = deployments["report"]
+    assert report.entrypoint == "flows/outcomes.py:report_flow"
+    (monthly,) = report.schedules
+    assert monthly.cron == "0 6 1 * *" and monthly.timezone == "Europe/London"
     assert tick.entrypoint == "flows/sweep.py:tick_flow" and tick.parameters == {"batch_size": 500}
     assert digest.entrypoint == "flows/sweep.py:digest_flow"
     (every,) = tick.schedules

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from itertools import pairwise
 from statistics import median
 from zoneinfo import ZoneInfo
 
@@ -130,11 +129,23 @@ def duty_measures(states: Sequence[str], days_late: Sequence[float]) -> dict:
 GAP_BUCKETS = ((0, 14), (15, 30), (31, 60), (61, 90), (91, 180), (181, None))
 
 
-def longest_gap(start: datetime, contacts: Sequence[datetime], end: datetime) -> float:
-    """The longest time in days without a reached contact between `start` (the case's
-    opening) and `end`, over the contacts' instants in order."""
-    points = [start, *(c for c in contacts if start <= c < end), end]
-    return max((b - a).total_seconds() / 86400 for a, b in pairwise(points))
+def longest_gap(
+    start: datetime,
+    first: datetime | None,
+    last: datetime | None,
+    between: float | None,
+    end: datetime,
+) -> float:
+    """The longest time in days without a reached contact from `start` (the case's
+    opening) to `end`: before the `first` contact, the longest gap `between` two contacts
+    (days), and after the `last`; with no contact, the whole time."""
+
+    def days(a: datetime, b: datetime) -> float:
+        return max(0.0, (b - a).total_seconds() / 86400)
+
+    if first is None or last is None:
+        return days(start, end)
+    return max(days(start, first), between or 0.0, days(last, end))
 
 
 def gap_distribution(gaps: Sequence[float]) -> dict:
@@ -150,6 +161,12 @@ def gap_distribution(gaps: Sequence[float]) -> dict:
         "longest_days": round(max(gaps), 1) if gaps else None,
         "bands": bands,
     }
+
+
+def previous_month(day: date) -> Period:
+    """The calendar month before the one `day` is in: what a monthly report covers."""
+    last = day.replace(day=1) - timedelta(days=1)
+    return Period(last.replace(day=1), last)
 
 
 def outcome_rows(report: dict) -> list[dict]:

@@ -69,7 +69,8 @@ def test_prefect_deploy_registers_both_deployments_with_their_schedules(tmp_path
 
         found = httpx.post(f"{api}/deployments/filter", json={}, timeout=30).json()
         deployments = {d["name"]: d for d in found}
-        assert set(deployments) == {"tick", "digest"}
+        assert set(deployments) == {"tick", "digest", "report"}
+        assert deployments["report"]["entrypoint"] == "flows/outcomes.py:report_flow"
         tick, digest = deployments["tick"], deployments["digest"]
 
         assert tick["entrypoint"] == "flows/sweep.py:tick_flow"

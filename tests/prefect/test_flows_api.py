@@ -280,3 +280,23 @@ def test_a_failing_batch_fails_the_run_without_leaking_the_statement(
     held = everything_prefect_holds(state.state_details.flow_run_id)
     assert "IntegrityError" in held
     assert NICKNAME not in held and "UPDATE case" not in held
+
+
+def test_the_monthly_report_publishes_last_months_outcomes_with_no_case_reference(
+    programme: str,
+) -> None:
+    from flows import outcomes
+
+    state = run(outcomes.report_flow, now=at("2027-02-03T06:00"))
+    assert state.is_completed(), state.message
+    totals = state.result()
+    assert (totals["from"], totals["to"], totals["triaged"]) == ("2027-01-01", "2027-01-31", 3)
+    run_id = state.state_details.flow_run_id
+    assert flow_run(run_id).name == f"report-2027-02-03T06:00:00Z-{run_id.hex[:6]}"
+    table = artifacts(run_id)[outcomes.OUTCOMES_KEY].data
+    rows = {r["organisation"]: r for r in (json.loads(table) if isinstance(table, str) else table)}
+    assert set(rows) == {"kent", "ro", "all"}
+    assert (rows["kent"]["triaged"], rows["ro"]["triaged"], rows["all"]["triaged"]) == (2, 1, 3)
+    held = everything_prefect_holds(run_id)
+    for reference in ("KNT-0001", "KNT-0002", "RO-0001", NICKNAME, SHOE_SIZE):
+        assert reference not in held
