@@ -18,11 +18,16 @@ OPERATIONS = (REPO / "docs" / "operations.md").read_text()
 
 
 def readme_commands() -> list[list[str]]:
-    """The `alongside ...` lines of the README's "Using it" block that touch one case."""
+    """The README's `alongside ...` lines (its "Using it" block) on cases and investigations."""
     block = README.split("## Using it", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
     # A comment starts at " #"; `arrest#2` is an occurrence, not a comment.
     lines = [re.split(r"\s#", line, maxsplit=1)[0].strip() for line in block.splitlines()]
-    wanted = ("alongside staff import", "alongside case ", "alongside task list")
+    wanted = (
+        "alongside staff import",
+        "alongside case ",
+        "alongside task list",
+        "alongside investigation",
+    )
     return [shlex.split(line)[1:] for line in lines if line.startswith(wanted)]
 
 
