@@ -96,7 +96,7 @@ def test_bad_event_entries_are_reported_at_their_line_and_column() -> None:
     assert problems(text) == [
         "repeats.yaml:11:5: events[4]: expected an event name, or a mapping such as "
         "{name: arrest, repeats: true}",
-        "repeats.yaml:12:20: events[5].repeat: unknown key 'repeat'",
+        "repeats.yaml:12:20: events[5].repeat: unknown key 'repeat'; did you mean 'repeats'?",
     ]
 
 

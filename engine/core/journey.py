@@ -454,7 +454,8 @@ class Stage(_Model):
     title: Title
     starts: AnchorText | None = None
     ends: AnchorText | None = None
-    obligations: tuple[Obligation, ...] = ()
+    # a stage with nothing to do is a mistake (a stage's obligations pasted elsewhere)
+    obligations: tuple[Obligation, ...] = Field(min_length=1)
     description: str | None = None
 
 

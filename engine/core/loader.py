@@ -11,7 +11,9 @@ of them are reported together.
 
 from __future__ import annotations
 
+import difflib
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -33,7 +35,19 @@ from engine.core.calendar import (
     parse_duration,
     shift,
 )
-from engine.core.journey import KEBAB, NOT_BLANK, SNAKE, Journey, parse_anchor
+from engine.core.journey import (
+    KEBAB,
+    NOT_BLANK,
+    SNAKE,
+    Escalation,
+    Event,
+    Fact,
+    FailureEscalation,
+    Journey,
+    Obligation,
+    Stage,
+    parse_anchor,
+)
 from engine.core.text import printable
 
 MAX_NODES = 20_000  # a large journey has a few thousand nodes; aliases must not blow this up
@@ -221,6 +235,27 @@ def _one_line(error: Exception) -> str:
     return " ".join(str(text).split())
 
 
+_INDENTATION = "this line is indented differently from the lines above it"
+# PyYAML's words for the mistakes people make most, and what they mean for a journey file.
+_PLAIN = {
+    "found character '\\t' that cannot start any token": "a tab: indent with spaces, not tabs",
+    "expected <block end>": _INDENTATION,
+    "did not find expected key": _INDENTATION,
+    "mapping values are not allowed here": (
+        f"{_INDENTATION} (or a value has ': ' in it and needs quotes)"
+    ),
+}
+
+
+def _plain_words(error: yaml.MarkedYAMLError) -> str:
+    """A YAML syntax error in the words of the mistake behind it, where it is a common one."""
+    text = _one_line(error)
+    for marker, plain in _PLAIN.items():
+        if marker in text:
+            return plain
+    return text
+
+
 def _position(text: str, index: int) -> tuple[int, int]:
     line_start = text.rfind("\n", 0, index) + 1
     return text.count("\n", 0, index) + 1, index - line_start + 1
@@ -244,7 +279,7 @@ def read_document(text: str, file: str) -> tuple[Any, _Positions, list[Problem],
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problem = Problem(file, line, col, f"not valid YAML: {_one_line(error)}")
+        problem = Problem(file, line, col, f"not valid YAML: {_plain_words(error)}")
         return None, positions, [problem], False
     except yaml.reader.ReaderError as error:
         line, col = _position(text, error.position)
@@ -316,7 +351,7 @@ def _pydantic_problems(error: ValidationError, data: dict, positions: _Positions
             message = item["msg"]
             line, col = positions.of(loc)
         elif kind == "extra_forbidden":
-            message = f"unknown key '{loc[-1]}'"
+            message = f"unknown key '{loc[-1]}'" + _did_you_mean(str(loc[-1]), _keys_at(loc[:-1]))
             line, col = positions.of(loc, prefer_key=True)
         elif kind == "missing":
             message = f"missing required key '{loc[-1]}'"
@@ -325,6 +360,9 @@ def _pydantic_problems(error: ValidationError, data: dict, positions: _Positions
             message = item["msg"].removeprefix("Value error, ")
             if kind == "literal_error":
                 message = f"'{printable(item['input'])}' is not allowed: {message.lower()}"
+                expected = re.findall(r"'([^']*)'", (item.get("ctx") or {}).get("expected", ""))
+                if isinstance(item["input"], str):
+                    message += _did_you_mean(item["input"], expected)
             elif kind == "string_pattern_mismatch":
                 pattern = (item.get("ctx") or {}).get("pattern")
                 if pattern in _PATTERNS:
@@ -337,6 +375,36 @@ def _pydantic_problems(error: ValidationError, data: dict, positions: _Positions
             line, col = positions.of(loc, prefer_key="[key]" in item["loc"])
         where = _where(loc)
         yield Problem(file, line, col, f"{where}: {message}" if where else message)
+
+
+def _did_you_mean(given: str, allowed: Iterable[str]) -> str:
+    """`; did you mean 'court'?` for a near miss (case does not count), else nothing."""
+    allowed = list(allowed)
+    by_case = {name.lower(): name for name in allowed}
+    if given.lower() in by_case:
+        return f"; did you mean '{by_case[given.lower()]}'?"
+    close = difflib.get_close_matches(given.lower(), list(by_case), n=1, cutoff=0.75)
+    return f"; did you mean '{by_case[close[0]]}'?" if close else ""
+
+
+def _keys_at(loc: Loc) -> list[str]:
+    """The keys the language allows in the mapping at `loc` of a journey document."""
+    path = tuple("#" if isinstance(part, int) else part for part in loc)
+    model: Any = {
+        (): Journey,
+        ("events", "#"): Event,
+        ("stages", "#"): Stage,
+        ("stages", "#", "obligations", "#"): Obligation,
+        ("stages", "#", "obligations", "#", "escalate", "#"): Escalation,
+        ("stages", "#", "obligations", "#", "escalate_after_failures"): FailureEscalation,
+    }.get(path)
+    if model is None and len(path) == 2 and path[0] == "facts":
+        model = Fact
+    if model is None and len(path) == 3 and path[0] == "ladders":
+        model = Escalation
+    if model is None:
+        return []
+    return [field.alias or name for name, field in model.model_fields.items()]
 
 
 def _describe(value: Any) -> str:
