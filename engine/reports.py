@@ -143,7 +143,6 @@ def _triage(session: Session, catalog: Catalog, bounds: Bounds, counts: dict[str
             event_t.c.instant >= lo,
             event_t.c.instant < hi,
             event_t.c.removed_at.is_(None),
-            case_t.c.organisation_id.in_(sorted(bounds)),
             ~sa.exists().where(  # the latest recording of the start event is the one that counts
                 later.c.case_id == event_t.c.case_id,
                 later.c.name == event_t.c.name,
@@ -152,6 +151,9 @@ def _triage(session: Session, catalog: Catalog, bounds: Bounds, counts: dict[str
             ),
         )
     ).all()
+    # The organisations are filtered here, not in SQL: a filter on the case's organisation
+    # can lead a planner to walk every case of it instead of the period's few events.
+    rows = [r for r in rows if r.organisation_id in bounds]
     rows = [r for r in rows if _inside(bounds, r.organisation_id, r.instant)]
     moves = _moves(session, [r.id for r in rows])
     for r in rows:
@@ -216,10 +218,11 @@ def _engagement(
             .where(
                 link_t.c.investigation_id.in_(chunk),
                 link_t.c.linked_at < hi,
-                case_t.c.organisation_id.in_(sorted(bounds)),
             )
         )
         for r in rows:
+            if r.organisation_id not in bounds:
+                continue
             end = bounds[r.organisation_id][1]
             if r.linked_at < end and (r.unlinked_at is None or r.unlinked_at >= end):
                 linked[r.id] = (r.organisation_id, end)
@@ -361,10 +364,12 @@ def _days_between(session: Session, a: sa.ColumnElement, b: sa.ColumnElement) ->
     return sa.func.julianday(b) - sa.func.julianday(a)
 
 
-def _contact_spans(session: Session, organisations: list[str], end: datetime) -> dict[int, sa.Row]:
-    """Per case of these organisations: its first and last reached contact before `end`
-    and the longest gap in days between two of them, computed in the database (a window
-    over the contact tasks), so a national caseload's contacts never cross the wire."""
+def _contact_spans(session: Session, bounds: Bounds) -> dict[int, sa.Row]:
+    """Per case of these organisations: its first and last reached contact before its
+    organisation's period end and the longest gap in days between two of them, computed
+    in the database in one pass (a window over the contact tasks), so a national
+    caseload's contacts never cross the wire."""
+    end = sa.case({org: hi for org, (_, hi) in bounds.items()}, value=case_t.c.organisation_id)
     previous = sa.func.lag(task_t.c.closed_at).over(
         partition_by=task_t.c.case_id, order_by=task_t.c.closed_at
     )
@@ -375,8 +380,8 @@ def _contact_spans(session: Session, organisations: list[str], end: datetime) ->
             task_t.c.category == "contact",
             task_t.c.status == "done",
             sa.or_(task_t.c.outcome.is_(None), task_t.c.outcome != "not_reached"),
+            case_t.c.organisation_id.in_(sorted(bounds)),
             task_t.c.closed_at < end,
-            case_t.c.organisation_id.in_(organisations),
         )
         .subquery()
     )
@@ -407,19 +412,22 @@ def contact(
     within = {14: 0, 30: 0}
     gaps: list[float] = []
     bounds = _bounds(orgs, period) if orgs else {}
-    ends: dict[datetime, list[str]] = defaultdict(list)
-    for org, (_, end) in bounds.items():
-        ends[end].append(org)
-    for end, group in ends.items():
-        spans = _contact_spans(session, sorted(group), end)
+    spans = _contact_spans(session, bounds) if bounds else {}
+    if bounds:
+        lo, hi = _widest(bounds)
         cases = session.execute(
-            sa.select(case_t.c.id, case_t.c.opened_at).where(
-                case_t.c.opened_at < end,
-                case_t.c.organisation_id.in_(sorted(group)),
-                sa.or_(case_t.c.closed_at.is_(None), case_t.c.closed_at >= end),
+            sa.select(
+                case_t.c.id, case_t.c.organisation_id, case_t.c.opened_at, case_t.c.closed_at
+            ).where(
+                case_t.c.opened_at < hi,
+                case_t.c.organisation_id.in_(sorted(bounds)),
+                sa.or_(case_t.c.closed_at.is_(None), case_t.c.closed_at >= lo),
             )
         )
         for r in cases:
+            end = bounds[r.organisation_id][1]
+            if r.opened_at >= end or (r.closed_at is not None and r.closed_at < end):
+                continue
             span = spans.get(r.id)
             first, last = (span.first, span.last) if span else (None, None)
             for days in within:
