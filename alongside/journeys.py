@@ -28,7 +28,7 @@ def validate(
 ) -> None:
     """Check journeys; print one line per valid file, or every problem as FILE:LINE:COL."""
     from engine.catalog import load_journey
-    from engine.core.loader import JourneyError
+    from engine.core.loader import JourneyError, journey_warnings
 
     files = paths or current(ctx).catalog.files()
     if not files:
@@ -42,6 +42,8 @@ def validate(
             for problem in error.problems:
                 typer.echo(str(problem))
             continue
+        for warning in journey_warnings(Path(path).read_text(encoding="utf-8"), str(path)):
+            typer.echo(str(warning))
         count = sum(len(s.obligations) for s in journey.stages)
         typer.echo(
             f"{path}: ok: {journey.journey} v{journey.version}, "

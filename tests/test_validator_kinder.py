@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.core.loader import JourneyError, parse_journey
+from engine.core.loader import JourneyError, journey_warnings, parse_journey
 
 GOOD = """\
 journey: kind
@@ -87,3 +87,62 @@ def test_a_stage_with_no_obligations_is_an_error() -> None:
     assert problems(missing) == [
         "kind.yaml:15:5: stages[1].obligations: missing required key 'obligations'"
     ]
+
+
+WARNED = """\
+journey: warn
+title: Warnings
+calendar: england-and-wales
+timezone: Europe/London
+start: referral
+events: [referral, charge]
+stages:
+  - id: backwards
+    title: Backwards
+    starts: charge
+    ends: 2 days before charge
+    obligations:
+      - {id: a, title: A, category: court, due: charge}
+  - id: hourly
+    title: Hourly
+    obligations:
+      - {id: b, title: B, category: contact, every: 4 hours}
+  - id: fine
+    title: Fine
+    starts: 8 weeks before charge
+    ends: 2 hours after charge
+    obligations:
+      - {id: c, title: C, category: contact, every: 4 hours}
+"""
+
+
+def test_likely_mistakes_are_warnings_at_their_line_and_the_journey_still_loads() -> None:
+    assert parse_journey(WARNED, "warn.yaml").journey == "warn"
+    assert [str(w) for w in journey_warnings(WARNED, "warn.yaml")] == [
+        "warn.yaml:11:11: stages[0].ends: warning: '2 days before charge' always falls before "
+        "starts 'charge': the stage is never active",
+        "warn.yaml:17:53: stages[1].obligations[0].every: warning: every 4 hours on a stage "
+        "with no 'ends': a task every few hours, for ever",
+    ]
+    assert journey_warnings(GOOD, "kind.yaml") == []
+
+
+def test_validate_prints_warnings_and_exits_0(tmp_path, monkeypatch, capsys) -> None:
+    from alongside.app import main
+
+    path = tmp_path / "warn.yaml"
+    path.write_text(WARNED)
+    monkeypatch.setenv("ALONGSIDE_HOME", str(tmp_path / "home"))
+    capsys.readouterr()
+    try:
+        main(["journeys", "validate", str(path)])
+        code = 0
+    except SystemExit as exit:
+        code = exit.code or 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert code == 0
+    assert [line.split(": ")[1] for line in lines[:2]] == [
+        "stages[0].ends",
+        "stages[1].obligations[0].every",
+    ]
+    assert lines[2].startswith(f"{path}: ok: warn v")

@@ -721,6 +721,73 @@ def _sorted(problems: list[Problem]) -> list[Problem]:
     return sorted(lines, key=lambda p: (p.line, p.column, p.message))
 
 
+# Units whose offsets from one event compare by their numbers alone; an event alone is 0.
+_SAME_UNIT_DAYS = {"day": 1, "week": 7}
+
+
+def _offset(anchor: Any) -> tuple[str, int]:
+    """(unit family, signed count) of an anchor's offset from its event."""
+    if anchor.offset is None:
+        return ("bare", 0)
+    unit = anchor.offset.unit
+    days = _SAME_UNIT_DAYS.get(unit)
+    family = "day" if days else unit
+    return family, anchor.sign * anchor.offset.count * (days or 1)
+
+
+def _never_active(starts: Any, ends: Any) -> bool:
+    """Whether `ends` always falls before `starts` (same event, comparable offsets)."""
+    if starts.event != ends.event:
+        return False
+    (start_unit, start_at), (end_unit, end_at) = _offset(starts), _offset(ends)
+    units = {start_unit, end_unit}
+    # an event alone is the end of its day: it compares with days, not with exact hours
+    comparable = len(units - {"bare"}) <= 1 and units != {"bare", "hour"}
+    return comparable and end_at < start_at
+
+
+def journey_warnings(text: str, file: str) -> list[Problem]:
+    """What a valid journey probably did not mean (printed by `journeys validate`, which
+    still succeeds): a stage that ends before it starts, and hourly recurring work on a
+    stage that never ends."""
+    data, positions, _, usable = read_document(text, file)
+    if not usable:
+        return []
+    warnings = []
+    for s, stage in _items(data.get("stages")):
+        loc: Loc = ("stages", s)
+        try:
+            start_text = stage.get("starts", data.get("start"))
+            starts = parse_anchor(start_text) if isinstance(start_text, str) else None
+            ends = parse_anchor(stage["ends"]) if isinstance(stage.get("ends"), str) else None
+        except ValueError:
+            continue
+        if starts is not None and ends is not None and _never_active(starts, ends):
+            line, col = positions.of((*loc, "ends"))
+            message = (
+                f"{_where((*loc, 'ends'))}: warning: '{ends}' always falls before "
+                f"starts '{starts}': the stage is never active"
+            )
+            warnings.append(Problem(file, line, col, message))
+        if ends is None and "ends" not in stage:
+            for o, ob in _items(stage.get("obligations")):
+                try:
+                    hourly = isinstance(ob.get("every"), str) and (
+                        parse_duration(ob["every"]).unit == "hour"
+                    )
+                except ValueError:
+                    continue
+                if hourly:
+                    where = (*loc, "obligations", o, "every")
+                    line, col = positions.of(where)
+                    message = (
+                        f"{_where(where)}: warning: every {ob['every']} on a stage with no "
+                        "'ends': a task every few hours, for ever"
+                    )
+                    warnings.append(Problem(file, line, col, message))
+    return _sorted(warnings)
+
+
 def json_schema() -> str:
     """The JSON Schema of the language, for editors (yaml-language-server) and tools."""
     schema = Journey.model_json_schema(mode="validation")
