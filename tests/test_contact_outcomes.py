@@ -336,3 +336,47 @@ def test_every_adult_journey_re_engages_weekly_and_tells_the_lead_after_three_fa
             sa.select(Task.status).where(Task.obligation == "re-contact-attempt")
         ).scalars()
         assert sorted(statuses) == ["cancelled", "done", "done", "done"]
+
+
+def test_guidance_is_in_journeys_show_and_task_show(case_url, catalog, capsys) -> None:
+    guidance = "Try another time of day, or the officer in the case."
+    code, out, _ = cli(capsys, "journeys", "show", "contact")
+    assert code == 0
+    lines = out.splitlines()
+    attempt_line = next(i for i, line in enumerate(lines) if "[re-contact, contact]" in line)
+    assert lines[attempt_line + 1] == f"      guidance: {guidance}"
+    assert "      not reached: try again 2 days later" in lines
+    assert "      not reached 3 times in a row: tell the team lead" in lines
+    task = open_task(case_url)
+    shown = json.loads(cli(capsys, "task", "show", str(task.id), "--json")[1])
+    assert shown["guidance"] == guidance
+    assert f"guidance: {guidance}" in cli(capsys, "task", "show", str(task.id))[1]
+    gp = open_task(case_url, "gp")  # an obligation without a description: no guidance
+    assert json.loads(cli(capsys, "task", "show", str(gp.id), "--json")[1])["guidance"] is None
+
+
+def test_reminder_and_escalation_emails_carry_the_guidance(staffed: str) -> None:
+    from engine import sweep
+    from notifications.render import render_bodies
+    from tests.conftest import shipped_catalog
+
+    shipped = shipped_catalog()
+    with session_scope(staffed) as session:
+        service.open_case(session, shipped, "KNT-0200", "adult-cjs", "nav@example.org",
+            {"referral": "2027-01-04T09:00"}, {}, at("2027-01-04T09:05"), operator(),
+        )  # fmt: skip
+    sweep.plan_and_alert(staffed, shipped, at("2027-01-05T05:00"))  # 4 hours before: remind
+    sweep.plan_and_alert(staffed, shipped, at("2027-01-05T11:30"))  # 2 hours late: escalate
+    _, ob = shipped.resolve("adult-cjs").obligations["safe-accommodation"]
+    guidance = " ".join(ob.description.split())
+    with session_scope(staffed) as session:
+        rows = session.execute(
+            sa.select(OutboxMessage).where(OutboxMessage.kind.in_(("reminder", "escalation")))
+        ).scalars()
+        shown = {}
+        for row in rows:
+            text = render_bodies(row).text
+            if "Safe accommodation arranged" in text:
+                shown[row.kind] = " ".join(text.split())
+    assert set(shown) == {"reminder", "escalation"}
+    assert all(f"Guidance: {guidance}" in text for text in shown.values())
