@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: setup demo run test lint format bench clean
+.PHONY: setup demo run test lint format bench clean vendor
 
 $(BIN)/alongside: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,27 @@ format: setup
 
 bench: setup
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# The web app's front-end assets, vendored from npm at pinned versions (needs node and npm):
+# GOV.UK Frontend's components compiled with our settings (web/assets/govuk.scss), its JS,
+# and htmx. The built files are committed; run this only to change a version.
+GOVUK_FRONTEND_VERSION := 6.6.0
+HTMX_VERSION := 2.0.11
+SASS_VERSION := 1.97.3
+VENDOR := web/static/vendor
+
+vendor:
+	rm -rf .vendor-build && mkdir -p .vendor-build $(VENDOR)
+	cd .vendor-build && npm install --silent --no-audit --no-fund --ignore-scripts \
+		govuk-frontend@$(GOVUK_FRONTEND_VERSION) htmx.org@$(HTMX_VERSION) sass@$(SASS_VERSION)
+	.vendor-build/node_modules/.bin/sass --load-path=.vendor-build/node_modules \
+		--style=compressed --no-source-map web/assets/govuk.scss $(VENDOR)/govuk-frontend.min.css
+	sed 's|//# sourceMappingURL=.*||' .vendor-build/node_modules/govuk-frontend/dist/govuk/govuk-frontend.min.js \
+		> $(VENDOR)/govuk-frontend.min.js
+	cp .vendor-build/node_modules/htmx.org/dist/htmx.min.js $(VENDOR)/htmx.min.js
+	printf 'govuk-frontend %s\nhtmx.org %s\nsass %s\n' $(GOVUK_FRONTEND_VERSION) \
+		$(HTMX_VERSION) $(SASS_VERSION) > $(VENDOR)/VERSIONS
+	rm -rf .vendor-build
 
 lock:
 	uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock

@@ -30,6 +30,7 @@ from alongside import (
 )
 from alongside.context import Invocation
 from alongside.run import demo, run
+from alongside.serve import serve
 from alongside.sweep import digest_command, tick_command
 from engine.core.errors import UserError
 
@@ -57,6 +58,7 @@ app.command("digest")(digest_command)
 app.command("audit")(admin.audit)
 app.command("run")(run)
 app.command("demo")(demo)
+app.command("serve")(serve)
 
 
 @app.callback()

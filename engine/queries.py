@@ -254,6 +254,45 @@ def task_detail(session: Session, actor: Actor, task_id: int) -> dict:
     }
 
 
+QUIET_DAYS = 14  # a case with no contact done for this long is flagged on the web pages
+
+
+def _last_contact(cases: sa.Select) -> sa.Subquery:
+    """When each case of `cases` (a SELECT of case ids) last had a contact task done.
+
+    Restricted to those cases, so the cost follows what a page or a team shows, not the
+    whole task table (grouping every done contact task took seconds at 100,000 cases).
+    """
+    return (
+        sa.select(task_t.c.case_id, sa.func.max(task_t.c.closed_at).label("last"))
+        .where(
+            task_t.c.case_id.in_(cases),
+            task_t.c.category == "contact",
+            task_t.c.status == "done",
+        )
+        .group_by(task_t.c.case_id)
+        .subquery()
+    )
+
+
+def quiet_cases(
+    session: Session, refs: list[str], now: datetime, days: int = QUIET_DAYS
+) -> dict[str, datetime | None]:
+    """Of the cases `refs`, those with no contact task done in `days` days (counted from
+    opening if never): reference -> when contact was last done, or None."""
+    if not refs:
+        return {}
+    chosen = sa.select(case_t.c.id).where(case_t.c.ref.in_(refs))
+    last = _last_contact(chosen)
+    cutoff = now - timedelta(days=days)
+    rows = session.execute(
+        sa.select(case_t.c.ref, case_t.c.opened_at, last.c.last)
+        .outerjoin(last, last.c.case_id == case_t.c.id)
+        .where(case_t.c.ref.in_(refs))
+    )
+    return {r.ref: r.last for r in rows if (r.last or r.opened_at) < cutoff}
+
+
 def team(session: Session, actor: Actor, now: datetime, lead: str | None, days: int) -> list[dict]:
     """Per navigator (or covering lead) in scope: open, overdue and escalated tasks, and the
     cases with no done contact task in `days` days (since opening, if never)."""
@@ -284,12 +323,7 @@ def team(session: Session, actor: Actor, now: datetime, lead: str | None, days: 
             .group_by(visible.c.navigator_id)
         )
     }
-    last_contact = (
-        sa.select(task_t.c.case_id, sa.func.max(task_t.c.closed_at).label("last"))
-        .where(task_t.c.category == "contact", task_t.c.status == "done")
-        .group_by(task_t.c.case_id)
-        .subquery()
-    )
+    last_contact = _last_contact(sa.select(visible.c.id))
     quiet: dict[int, list[str]] = {}
     for r in session.execute(
         sa.select(case_t.c.ref, case_t.c.navigator_id)
@@ -379,4 +413,33 @@ def outbox(
             "last_error": m.last_error,
         }
         for m in session.execute(query.limit(limit))
+    ]
+
+
+def organisations(session: Session, actor: Actor, now: datetime) -> list[dict]:
+    """Each organisation with cases in the actor's scope: its open cases, and its overdue
+    open tasks by category (counts only)."""
+    in_scope = sa.and_(case_t.c.status == "open", case_filter(actor, case_t))
+    found: dict[str, dict] = {}
+    for r in session.execute(
+        sa.select(case_t.c.organisation_id, sa.func.count().label("n"))
+        .where(in_scope)
+        .group_by(case_t.c.organisation_id)
+    ):
+        found[r.organisation_id] = {"organisation": r.organisation_id, "open_cases": r.n}
+    for r in session.execute(
+        sa.select(case_t.c.organisation_id, task_t.c.category, sa.func.count().label("n"))
+        .join(case_t, case_t.c.id == task_t.c.case_id)
+        .where(in_scope, task_t.c.status == "open", task_t.c.due < now)
+        .group_by(case_t.c.organisation_id, task_t.c.category)
+    ):
+        row = found.setdefault(r.organisation_id, {"organisation": r.organisation_id})
+        row.setdefault("overdue", {})[r.category] = r.n
+    return [
+        {
+            "organisation": org,
+            "open_cases": row.get("open_cases", 0),
+            "overdue": dict(sorted(row.get("overdue", {}).items())),
+        }
+        for org, row in sorted(found.items())
     ]

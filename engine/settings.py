@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     working_hours: str = "08:00-18:00"
     # the web app, for the link every email carries (task id and case reference only)
     base_url: str = "http://127.0.0.1:8000"
+    # signs the web app's CSRF cookie and keys its sign-in rate limits; every worker of one
+    # installation needs the same (default: one made at random, kept in <home>/web-secret)
+    web_secret: str | None = None
 
     @field_validator("mail_from")
     @classmethod

@@ -266,6 +266,37 @@ class CaseMove(SQLModel, table=True):
 
 # The reports find events by name and period (referrals, engagement) over every case.
 sa.Index("ix_case_event_name_instant", CaseEvent.__table__.c.name, CaseEvent.__table__.c.instant)
+class SignInLink(SQLModel, table=True):
+    """One request for an emailed sign-in link (web app), known address or not.
+
+    Only the token's SHA-256 is kept, so the table cannot sign anyone in. A request for an
+    unknown address is a row too (no token, no person), so the rate limits count it the same
+    and nothing about the answer tells whether an address belongs to someone. The address
+    and the client are kept as keyed hashes, only to count requests.
+    """
+
+    __tablename__ = "signin_link"
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str | None = Field(default=None, unique=True)
+    staff_id: int | None = Field(default=None, foreign_key="staff.id")
+    address_key: str = Field(index=True)
+    client_key: str = Field(index=True)
+    created_at: datetime = _instant(index=True)
+    expires_at: datetime = _instant()
+    used_at: datetime | None = _instant(nullable=True)
+
+
+class WebSession(SQLModel, table=True):
+    """A signed-in browser: server-side, so signing out (everywhere) ends it at once."""
+
+    __tablename__ = "web_session"
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(unique=True)  # SHA-256 of the cookie's value
+    staff_id: int = Field(foreign_key="staff.id", index=True)
+    created_at: datetime = _instant()
+    last_seen_at: datetime = _instant()
+    expires_at: datetime = _instant()  # the absolute limit; idleness is from last_seen_at
+    ended_at: datetime | None = _instant(nullable=True)
 
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"

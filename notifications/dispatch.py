@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -93,8 +94,11 @@ class DispatchResult:
 class _Run:
     """One dispatch: the claimed batches, their outcomes and the marks in the database."""
 
-    def __init__(self, url: str, now: datetime, settings: Settings) -> None:
+    def __init__(
+        self, url: str, now: datetime, settings: Settings, only: Sequence[int] | None = None
+    ) -> None:
         self.now = now
+        self.only = only
         self.settings = settings
         self.connection: Connection = engine_for(url).connect()
         self.postgres = self.connection.dialect.name == "postgresql"
@@ -113,6 +117,8 @@ class _Run:
             .order_by(c.next_attempt_at, c.id)
             .limit(size)
         )
+        if self.only is not None:
+            due = due.where(c.id.in_(self.only))
         if self.postgres:
             due = due.with_for_update(skip_locked=True)
         with self.connection.begin():
@@ -243,13 +249,19 @@ class _Run:
 
 
 async def dispatch_async(
-    url: str, now: datetime, settings: Settings, *, limit: int | None = None
+    url: str,
+    now: datetime,
+    settings: Settings,
+    *,
+    limit: int | None = None,
+    only: Sequence[int] | None = None,
 ) -> DispatchResult:
-    """Deliver queued messages due at `now` (at most `limit`); see the module docstring."""
+    """Deliver queued messages due at `now` (at most `limit`; with `only`, just those ids,
+    for a message that cannot wait for the sweep); see the module docstring."""
     transport = transport_for(settings)
     channels: list[Channel] = [transport.channel() for _ in range(transport.concurrency)]
     everything = list(channels)
-    run = _Run(url, now, settings)
+    run = _Run(url, now, settings, only)
     try:
         remaining = limit
         while channels and (remaining is None or remaining > 0):
@@ -298,14 +310,19 @@ def requeue(url: str, outbox_id: int, now: datetime, *, actor: str) -> None:
 
 
 def dispatch(
-    url: str, now: datetime, settings: Settings, *, limit: int | None = None
+    url: str,
+    now: datetime,
+    settings: Settings,
+    *,
+    limit: int | None = None,
+    only: Sequence[int] | None = None,
 ) -> DispatchResult:
     """Synchronous dispatch for the CLI and Prefect tasks.
 
     Runs its own event loop; called from inside a running loop it uses a worker thread,
     because a loop cannot be nested.
     """
-    work = dispatch_async(url, now, settings, limit=limit)
+    work = dispatch_async(url, now, settings, limit=limit, only=only)
     try:
         asyncio.get_running_loop()
     except RuntimeError:

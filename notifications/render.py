@@ -51,6 +51,7 @@ from engine.core.messages import (
     MessageKind,
     ReminderPayload,
     ReplanPayload,
+    SignInPayload,
     TaskItem,
     UnreachedPayload,
 )
@@ -74,6 +75,12 @@ class Links:
 
     def case(self, ref: str) -> str:
         return f"{self.base.rstrip('/')}/cases/{quote(ref, safe='')}"
+
+    def sign_in(self, token: str, next_path: str | None = None) -> str:
+        """A sign-in link: it opens a page whose button (a POST) uses the token; `next_path`
+        is the page of this site it goes on to."""
+        link = f"{self.base.rstrip('/')}/sign-in/{quote(token, safe='')}"
+        return f"{link}?next={quote(next_path, safe='/')}" if next_path else link
 
     def work(self) -> str:
         """The recipient's own list of tasks: where "and N more" sends them."""
@@ -331,6 +338,11 @@ def _handover(payload: HandoverPayload) -> View:
     }
 
 
+def _sign_in(payload: SignInPayload, links: Links) -> View:
+    link = links.sign_in(payload["token"], payload.get("next"))
+    return "Your sign-in link", {"link": link, "minutes": payload["minutes"]}
+
+
 def _view(row: OutboxRow, links: Links) -> View:
     """(subject, template context) for a row; the subject never holds more than the body."""
     payload: Any = row.payload  # stored JSON: its shape is the kind's payload type
@@ -351,6 +363,8 @@ def _view(row: OutboxRow, links: Links) -> View:
         return _handover(payload)
     if kind == "unreached":
         return _unreached(payload, tz, as_of, links)
+    if kind == "signin":
+        return _sign_in(payload, links)
     raise ValueError(f"unknown message kind {kind!r}")
 
 

@@ -66,7 +66,8 @@ def _empty_postgres(url: str) -> None:
     with engine.begin() as connection:
         connection.execute(
             sa.text(
-                "TRUNCATE audit, outbox, task_history, acknowledgement, installation, task, "
+                "TRUNCATE web_session, signin_link, audit, outbox, task_history, "
+                "acknowledgement, installation, task, "
                 "investigation_event, investigation_case, investigation, case_move, "
                 'case_event, "case", staff, organisation RESTART IDENTITY CASCADE'
             )

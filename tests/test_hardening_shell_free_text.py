@@ -177,6 +177,7 @@ def test_no_message_kind_renders_a_note_or_reason_even_if_a_payload_carried_one(
                                     "sequence": 0} for t in tasks], **tz},
             "unreached": {**item(tasks[1]), "failures": 3, "navigator": "nav@example.org",
                           **tz},
+            "signin": {"token": "abc", "minutes": 15},
         }  # fmt: skip
         queue(
             session,
@@ -255,8 +256,9 @@ def test_the_sweep_dispatch_and_prefect_texts_never_carry_free_text(
     # No shipped journey escalates to the navigator (the `overdue` kind): the test above
     # renders that kind, with the marker in its payload.
     # every kind a sweep makes (no one escalates to a navigator here; nobody changes hands;
-    # no contact attempt fails: tests/test_contact_outcomes.py sends `unreached`)
-    made = set(KINDS) - {"overdue", "handover", "unreached"}
+    # no contact attempt fails: tests/test_contact_outcomes.py sends `unreached`; sign-in
+    # links come from the web app)
+    made = set(KINDS) - {"overdue", "handover", "unreached", "signin"}
     assert {r.kind for r in rows} >= made, sorted({r.kind for r in rows})
     assert {r.status for r in rows} == {"sent"}
     for row in rows:

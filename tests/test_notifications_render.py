@@ -335,6 +335,7 @@ def test_every_kind_has_both_templates_and_an_auto_submitted_header(kind):
             "failures": 3,
             "navigator": "nav@example.org",
         },
+        "signin": {"token": "abc", "minutes": 15},
     }
     message = render(row(kind, payloads[kind]), SETTINGS, NOW)
     text, html, _ = parts(message)

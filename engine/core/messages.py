@@ -14,7 +14,8 @@ from datetime import datetime
 from typing import Literal, NotRequired, TypedDict
 
 MessageKind = Literal[
-    "reminder", "overdue", "escalation", "replan", "digest", "handover", "calendar", "unreached"
+    "reminder", "overdue", "escalation", "replan", "digest", "handover", "calendar",
+    "unreached", "signin",
 ]
 MessageStatus = Literal["queued", "sending", "sent", "failed"]
 MESSAGE_STATUSES: tuple[MessageStatus, ...] = ("queued", "sending", "sent", "failed")
@@ -130,6 +131,15 @@ class CalendarPayload(TypedDict):
     items: list[CalendarItem]
 
 
+class SignInPayload(TypedDict):
+    """`signin`: a person asked the web app for a sign-in link. No case, no task: the token,
+    removed from the row once the message is sent (`web.signin`)."""
+
+    token: str
+    minutes: int  # how long the link works
+    next: NotRequired[str]  # the page they were going to (a task or case path, no more)
+
+
 Payload = (
     ReminderPayload
     | EscalationPayload
@@ -138,6 +148,7 @@ Payload = (
     | HandoverPayload
     | CalendarPayload
     | UnreachedPayload
+    | SignInPayload
 )
 
 

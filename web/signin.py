@@ -1,0 +1,212 @@
+"""Emailed sign-in links and server-side sessions: the web app's whole idea of who is there.
+
+A link is single-use and works for `LINK_LIFETIME`; it opens a confirm page and only that
+page's button (a POST) spends it, because mail scanners open every link they see. The
+database keeps only SHA-256 digests of tokens, so a copy of it signs nobody in. A request
+for an address nobody has is recorded like any other (no token, no message), so the rate
+limits and the answer are the same for known and unknown addresses.
+
+A session ends after `IDLE` without a request, at `ABSOLUTE` after signing in whatever
+happens, or when its person signs out (here or everywhere) or leaves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from engine.addresses import AddressError, check_address
+from engine.core.errors import UserError
+from engine.core.messages import Message, SignInPayload
+from engine.outbox import queue
+from engine.store import AuditEntry, OutboxMessage, SignInLink, Staff, WebSession
+
+LINK_LIFETIME = timedelta(minutes=15)
+RATE_WINDOW = timedelta(minutes=15)
+PER_ADDRESS = 5  # links asked for one address in RATE_WINDOW
+PER_CLIENT = 20  # links asked from one client address in RATE_WINDOW
+IDLE = timedelta(minutes=30)
+ABSOLUTE = timedelta(hours=12)
+TOUCH_EVERY = timedelta(seconds=30)  # a session's last_seen_at is written at most this often
+
+
+class TooManyRequests(UserError):
+    """More sign-in links asked for than the rate limits allow."""
+
+
+class LinkUnusable(UserError):
+    """A sign-in link that is unknown, used, expired, or for someone who has left."""
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _keyed(secret: str, text: str) -> str:
+    """A keyed digest: counts requests per address without keeping the address."""
+    return hmac.new(secret.encode(), text.encode(), hashlib.sha256).hexdigest()
+
+
+def work_address(text: str) -> str:
+    """The address typed into the sign-in form, checked; a `UserError` saying what is wrong."""
+    text = (text or "").strip()
+    if not text:
+        raise UserError("Enter your work email address")
+    try:
+        return check_address(text)
+    except AddressError:
+        raise UserError(
+            "Enter an email address in the correct format, like name@example.org"
+        ) from None
+
+
+def request_link(
+    session: Session,
+    address: str,
+    client: str,
+    now: datetime,
+    secret: str,
+    next_path: str | None = None,
+) -> int | None:
+    """Record a request for a link to `address` from `client`; for an active person, queue
+    the message. Returns the outbox id to deliver at once (None for an unknown address).
+    `next_path` (a page of this site) is where the link's confirm page sends them.
+
+    Raises `TooManyRequests` past either rate limit, whoever the address belongs to.
+    """
+    address = work_address(address)
+    address_key = _keyed(secret, address.lower())
+    client_key = _keyed(secret, client)
+    since = now - RATE_WINDOW
+    recent = SignInLink.__table__.c
+    for column, key, most in (
+        (recent.address_key, address_key, PER_ADDRESS),
+        (recent.client_key, client_key, PER_CLIENT),
+    ):
+        asked = session.execute(
+            sa.select(sa.func.count()).where(column == key, recent.created_at > since)
+        ).scalar_one()
+        if asked >= most:
+            raise TooManyRequests(
+                "Too many sign-in links have been asked for. Wait 15 minutes, then try again"
+            )
+    person = session.exec(
+        select(Staff).where(sa.func.lower(Staff.email) == address.lower(), Staff.active)
+    ).first()
+    token = secrets.token_urlsafe(32) if person is not None else None
+    link = SignInLink(
+        token_hash=digest(token) if token else None,
+        staff_id=person.id if person else None,
+        address_key=address_key,
+        client_key=client_key,
+        created_at=now,
+        expires_at=now + LINK_LIFETIME,
+    )
+    session.add(link)
+    session.flush()
+    if person is None or token is None:
+        return None
+    key = f"signin:{link.id}"
+    minutes = int(LINK_LIFETIME.total_seconds() // 60)
+    payload = SignInPayload(token=token, minutes=minutes)
+    if next_path:
+        payload["next"] = next_path
+    queue(session, [Message(key, "signin", person.email, None, payload)], now)
+    return session.exec(select(OutboxMessage.id).where(OutboxMessage.key == key)).one()
+
+
+def forget_token(session: Session, outbox_id: int) -> None:
+    """Once the message is sent, the outbox row no longer holds a usable token."""
+    row = session.get(OutboxMessage, outbox_id)
+    if row is not None and row.status == "sent":
+        row.payload = {**row.payload, "token": ""}
+        session.add(row)
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    """A session that is still good, and the person it belongs to."""
+
+    session_id: int
+    staff: Staff
+    ends_at: datetime  # the earlier of the idle and the absolute limit, as of this request
+
+
+def redeem(session: Session, token: str, now: datetime) -> tuple[str, Staff]:
+    """Spend a sign-in link: (the new session's cookie value, the person).
+
+    The UPDATE that marks the link used is also the check that it was unused, so two
+    presses of the button (or two browsers) cannot both sign in with one link.
+    """
+    links = SignInLink.__table__.c
+    spent = session.execute(
+        sa.update(SignInLink)
+        .where(
+            links.token_hash == digest(token or ""),
+            links.used_at.is_(None),
+            links.expires_at > now,
+            links.staff_id.is_not(None),
+        )
+        .values(used_at=now)
+        .returning(links.staff_id)
+    ).first()
+    person = session.get(Staff, spent.staff_id) if spent else None
+    if person is None or not person.active:
+        raise LinkUnusable("This sign-in link has expired or has already been used")
+    value = secrets.token_urlsafe(32)
+    session.add(
+        WebSession(
+            token_hash=digest(value),
+            staff_id=person.id,
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + ABSOLUTE,
+        )
+    )
+    session.add(AuditEntry(at=now, actor=person.email, action="web.sign_in", detail={}))
+    return value, person
+
+
+def current(session: Session, value: str | None, now: datetime) -> SignedIn | None:
+    """The session a cookie names, if it is still good; its idle clock restarts now."""
+    if not value:
+        return None
+    row = session.exec(
+        select(WebSession).where(
+            WebSession.token_hash == digest(value), WebSession.ended_at.is_(None)
+        )
+    ).first()
+    if row is None or now >= row.expires_at or now >= row.last_seen_at + IDLE:
+        return None
+    person = session.get(Staff, row.staff_id)
+    if person is None or not person.active:
+        return None
+    if now - row.last_seen_at >= TOUCH_EVERY:
+        row.last_seen_at = now
+        session.add(row)
+    return SignedIn(row.id, person, min(row.last_seen_at + IDLE, row.expires_at))
+
+
+def end(session: Session, value: str | None, now: datetime, *, everywhere: bool = False) -> None:
+    """Sign out this browser, or (`everywhere`) every session of the same person."""
+    if not value:
+        return
+    row = session.exec(select(WebSession).where(WebSession.token_hash == digest(value))).first()
+    if row is None:
+        return
+    which = WebSession.staff_id == row.staff_id if everywhere else WebSession.id == row.id
+    session.execute(
+        sa.update(WebSession)
+        .where(which, WebSession.ended_at.is_(None))
+        .values(ended_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    person = session.get(Staff, row.staff_id)
+    action = "web.sign_out_everywhere" if everywhere else "web.sign_out"
+    session.add(AuditEntry(at=now, actor=person.email if person else "?", action=action, detail={}))
