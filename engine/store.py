@@ -266,6 +266,8 @@ class CaseMove(SQLModel, table=True):
 
 # The reports find events by name and period (referrals, engagement) over every case.
 sa.Index("ix_case_event_name_instant", CaseEvent.__table__.c.name, CaseEvent.__table__.c.instant)
+
+
 class SignInLink(SQLModel, table=True):
     """One request for an emailed sign-in link (web app), known address or not.
 

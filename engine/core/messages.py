@@ -14,8 +14,15 @@ from datetime import datetime
 from typing import Literal, NotRequired, TypedDict
 
 MessageKind = Literal[
-    "reminder", "overdue", "escalation", "replan", "digest", "handover", "calendar",
-    "unreached", "signin",
+    "reminder",
+    "overdue",
+    "escalation",
+    "replan",
+    "digest",
+    "handover",
+    "calendar",
+    "unreached",
+    "signin",
 ]
 MessageStatus = Literal["queued", "sending", "sent", "failed"]
 MESSAGE_STATUSES: tuple[MessageStatus, ...] = ("queued", "sending", "sent", "failed")
