@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: setup demo run test lint format bench clean vendor
+.PHONY: setup demo run test lint format bench clean vendor screenshots
 
 $(BIN)/alongside: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,10 @@ vendor:
 	printf 'govuk-frontend %s\nhtmx.org %s\nsass %s\n' $(GOVUK_FRONTEND_VERSION) \
 		$(HTMX_VERSION) $(SASS_VERSION) > $(VENDOR)/VERSIONS
 	rm -rf .vendor-build
+
+# The screenshots in docs/navigators.md and docs/team-leads.md, taken by the browser tests.
+screenshots: setup
+	ALONGSIDE_SCREENSHOTS=docs/images $(BIN)/pytest tests/web/test_browser.py -q
 
 lock:
 	uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock

@@ -90,6 +90,14 @@ def run(
     asyncio.run(engine.serve(catch_up))
 
 
+# Who the demo's closing lines offer a sign-in link for.
+DEMO_PEOPLE = [
+    ("navigator", "amira@example.org"),
+    ("team lead", "kent.lead@example.org"),
+    ("programme lead", "programme.lead@example.org"),
+]
+
+
 def demo(
     ctx: typer.Context,
     days: Annotated[
@@ -171,5 +179,14 @@ def demo(
     outcome.seconds = time.perf_counter() - began
     for line in summary.report_lines(outcome, home, log, prefect_home if ephemeral else None):
         _say(line)
+    _say("")
+    _say("Open the demo in a browser: `alongside serve`, then one of these sign-in links")
+    _say("(each works once, for 15 minutes; the emails are in the outbox too):")
+    from engine.clock import utcnow
+    from web.signin import links_for
+
+    links = links_for(settings, [email for _, email in DEMO_PEOPLE], utcnow())
+    for (role, _), link in zip(DEMO_PEOPLE, links, strict=True):
+        _say(f"  {role:15} {link}")
     if outcome.failed_runs:
         raise typer.Exit(1)

@@ -123,4 +123,6 @@ def test_the_demo_on_a_fresh_home_runs_to_the_end_and_leaves_messages(tmp_path: 
     assert "120 tick flow runs through Prefect" in out
     for heading in ("tasks ", "overdue ", "messages ", "Where to look:", "prefect server start"):
         assert heading in out
+    assert "Open the demo in a browser" in out
+    assert out.count("http://127.0.0.1:8000/sign-in/") == 3  # navigator, team lead, programme lead
     assert took < 120, f"the demo took {took:.0f} s"

@@ -210,3 +210,26 @@ def end(session: Session, value: str | None, now: datetime, *, everywhere: bool 
     person = session.get(Staff, row.staff_id)
     action = "web.sign_out_everywhere" if everywhere else "web.sign_out"
     session.add(AuditEntry(at=now, actor=person.email if person else "?", action=action, detail={}))
+
+
+def links_for(settings, emails: list[str], now: datetime) -> list[str]:
+    """A sign-in link for each of these people, delivered (the file transport leaves it in
+    the outbox) and returned, for `alongside demo` to print: a new user can open the demo
+    in a browser with no mail server."""
+    from engine.store import session_scope
+    from notifications.dispatch import dispatch
+    from notifications.render import Links
+    from web.app import web_secret
+
+    secret, links = web_secret(settings), []
+    for email in emails:
+        with session_scope(settings.url) as session:
+            outbox_id = request_link(session, email, "alongside demo", now, secret)
+            if outbox_id is None:
+                raise UserError(f"{email} cannot sign in: no active staff member")
+            token = session.get(OutboxMessage, outbox_id).payload["token"]
+        dispatch(settings.url, now, settings, only=[outbox_id])
+        with session_scope(settings.url) as session:
+            forget_token(session, outbox_id)
+        links.append(Links(settings.base_url).sign_in(token))
+    return links

@@ -18,6 +18,9 @@ from tests.web.conftest import (
     post,
     sign_in,
 )
+from tests.web.conftest import (
+    START as START_AT,
+)
 from web.app import logged_path, secure_cookies
 
 NAV = "nav@example.org"
@@ -254,3 +257,12 @@ def test_the_access_log_names_paths_only_never_a_token(client, settings, caplog)
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "POST /sign-in/… 303" in logged and token not in logged
     assert logged_path("/cases/KNT-0001") == "/cases/KNT-0001"
+
+
+def test_the_demo_gets_a_working_link_for_each_person_it_names(client, settings):
+    from web.signin import links_for
+
+    [link] = links_for(settings, [NAV], START_AT)
+    assert link == last_link(settings, NAV)
+    path = link.removeprefix(BASE)
+    assert client.post(path, data={"csrftoken": csrf(client, path)}).status_code == 303
