@@ -96,3 +96,14 @@ def test_import_benchmark_imports_every_row_and_replans_them() -> None:
     result = json.loads(done.stdout)
     assert result["cases"] == 200 and result["tasks"] > 200
     assert result["import_s"] > 0 and result["replan_same_cases_s"] > 0
+
+
+def test_web_benchmark_loads_each_page_with_ten_signed_in_users() -> None:
+    """The web bench at a small size: every page answers 200 to every request (the bench
+    asserts it), next to the bare route, with p50, p95 and requests per second."""
+    done = bench("bench.web_bench", "--cases", "400", "--json")
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout)
+    assert set(result["pages"]) == {"bare", "my_work", "case", "team"}
+    for figure in result["pages"].values():
+        assert figure["requests"] == 300 and figure["p95_ms"] >= figure["p50_ms"] > 0
