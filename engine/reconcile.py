@@ -17,6 +17,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 import sqlalchemy as sa
 from sqlmodel import Session
@@ -64,24 +65,46 @@ def cases_due(session: Session, now: datetime, limit: int, after_id: int = 0) ->
 
 
 def mark_changed_journeys(session: Session, catalog: Catalog) -> int:
-    """Cases planned on an older version of their journey need planning again."""
+    """Cases planned on an older version of their journey need planning again.
+
+    Every sweep asks this, so it must cost nothing when no journey changed: an open case on
+    another version sorts just before or just after the installed version in the index on
+    (journey_id, status, journey_version), so two index seeks answer for each journey, and
+    the UPDATE runs only for a journey that has such cases.
+    """
     marked = 0
     for path in catalog.files():
         try:
             journey = catalog.resolve(str(path))
         except UserError:
             continue
+        if not session.execute(on_other_versions(journey)).scalar():
+            continue
         marked += session.execute(
             sa.update(case_t)
             .where(
-                case_t.c.journey_id == journey.journey,
-                case_t.c.status == "open",
-                case_t.c.journey_version != journey.version,
+                sa.or_(*_other_versions(journey)),
                 sa.or_(case_t.c.replan_at.is_(None), case_t.c.replan_at > EPOCH),
             )
             .values(replan_at=EPOCH)
         ).rowcount
     return marked
+
+
+def on_other_versions(journey: Journey) -> sa.Select:
+    """Whether any open case on the journey was planned on another version of it."""
+    older, newer = _other_versions(journey)
+    return sa.select(sa.or_(sa.exists().where(older), sa.exists().where(newer)))
+
+
+def _other_versions(journey: Journey) -> tuple[sa.ColumnElement[bool], sa.ColumnElement[bool]]:
+    """Open cases on the journey planned on a version sorting before, and after, its own:
+    two ranges of the index (`!=` is no range, so neither database would seek on it)."""
+    open_on_journey = sa.and_(case_t.c.journey_id == journey.journey, case_t.c.status == "open")
+    return (
+        sa.and_(open_on_journey, case_t.c.journey_version < journey.version),
+        sa.and_(open_on_journey, case_t.c.journey_version > journey.version),
+    )
 
 
 @dataclass
@@ -197,12 +220,12 @@ def reconcile_cases(session: Session, catalog: Catalog, ids: list[int], now: dat
                 {"_id": case.id, "replan_at": retry, "journey_version": case.journey_version}
             )
             continue
-        _gather(writes, state, journey, changes, directory, now)
+        labels = changes.labels()
+        _gather(writes, state, journey, changes, labels, directory, now)
         writes.notices += _unreached_notices(state, journey, result.unreached, directory, now)
         writes.cases.append(
             {"_id": case.id, "replan_at": result.next_change, "journey_version": journey.version}
         )
-        labels = changes.labels()
         counts.cases += 1
         counts.created += len(labels["created"])
         counts.redated += len(labels["redated"])
@@ -229,14 +252,35 @@ def plan_and_diff(state: _CaseState, journey: Journey, now: datetime) -> tuple[P
 
 
 def _alerts_for(journey: Journey, now: datetime):
-    """The alert state a task due as planned starts with: its ladder rebased to `now`."""
+    """The alert state a task due as planned starts with: its ladder rebased to `now`.
+
+    It depends only on the journey's version, the obligation, the due instant and `now`,
+    and a caseload's deadlines fall on few instants, so each is worked out once per sweep
+    (`_alert_states`) rather than once per task: the states are only ever copied into rows.
+    """
     calendar = get_calendar(journey.calendar)
+    known = _alert_states(journey.version, now)
+    if len(known) > MAX_ALERT_STATES:
+        known.clear()
 
     def alerts(planned: PlannedTask) -> AlertState:
-        _, ob = journey.obligations[planned.obligation]
-        return alert_state(*rebased(ob, planned.due, calendar, journey.tz, now))
+        key = (planned.obligation, planned.due)
+        state = known.get(key)
+        if state is None:
+            _, ob = journey.obligations[planned.obligation]
+            state = alert_state(*rebased(ob, planned.due, calendar, journey.tz, now))
+            known[key] = state
+        return state
 
     return alerts
+
+
+MAX_ALERT_STATES = 200_000  # per journey version and sweep: some tens of MB at most
+
+
+@lru_cache(maxsize=8)  # the latest sweeps' instants, for each journey
+def _alert_states(version: str, now: datetime) -> dict[tuple[str, datetime], AlertState]:
+    return {}
 
 
 def _gather(
@@ -244,16 +288,19 @@ def _gather(
     state: _CaseState,
     journey: Journey,
     changes: Changes,
+    labels: dict[str, list[str]],
     directory: Directory,
     now: datetime,
 ) -> None:
     """One case's changes as rows of the batch's writes, with its audit and its notice."""
     case = state.case
-    writes.inserts += [{"case_id": case.id, **row} for _, row in changes.created]
+    for _, row in changes.created:  # each row is a new dict of the diff's own
+        row["case_id"] = case.id
+        writes.inserts.append(row)
     writes.updates += [{"_id": r.before.id, **r.update} for r in changes.redated]
     writes.updates += [{"_id": task.id, **row} for task, row in changes.cancelled]
     if changes:
-        detail = {kind: keys for kind, keys in changes.labels().items() if keys}
+        detail = {kind: keys for kind, keys in labels.items() if keys}
         writes.audits.append(
             {
                 "at": now,
@@ -264,8 +311,10 @@ def _gather(
             }
         )
     moved = [_moved(r.before, r.planned, journey) for r in changes.redated if r.moved]
+    if not moved:
+        return
     prefs = directory.staff[case.navigator_id].email_prefs
-    if moved and email_choice(prefs, "tasks") == "each":  # else: the digest and calendar say it
+    if email_choice(prefs, "tasks") == "each":  # else: the digest and calendar say it
         writes.notices.append(_replan_notice(case, moved, directory))
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -48,6 +48,29 @@ class UTCDateTime(sa.TypeDecorator):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def bind_processor(self, dialect: Any) -> Any:
+        """On SQLite, the text SQLAlchemy's DATETIME would store, in one cached step.
+
+        A sweep planning a national caseload binds millions of instants, most of them one
+        of a few thousand deadlines: converting each through `process_bind_param` and then
+        SQLAlchemy's `%`-formatting cost a tenth of the plan. PostgreSQL takes the
+        instant itself.
+        """
+        if dialect.name == "sqlite":
+            return _sqlite_text
+        return super().bind_processor(dialect)
+
+
+@lru_cache(maxsize=65536)
+def _sqlite_text(value: datetime | None) -> str | None:
+    """`2027-03-01 10:00:00.000000` in UTC, exactly SQLAlchemy's SQLite DATETIME storage
+    format; equal instants give the same text whatever their zone, so caching is safe."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to the store; instants are aware UTC")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _instant(*, nullable: bool = False, index: bool = False) -> Any:
@@ -82,6 +105,12 @@ class Staff(SQLModel, table=True):
 
 
 class Case(SQLModel, table=True):
+    # The sweep asks each journey whether an open case is planned on another version of it
+    # (`reconcile.mark_changed_journeys`): two seeks in this index instead of a scan of the
+    # whole table, so a sweep with nothing changed costs milliseconds at any caseload.
+    __table_args__ = (
+        sa.Index("ix_case_journey_status_version", "journey_id", "status", "journey_version"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     ref: str = Field(unique=True)
     journey_id: str

@@ -107,3 +107,14 @@ def test_web_benchmark_loads_each_page_with_ten_signed_in_users() -> None:
     assert set(result["pages"]) == {"bare", "my_work", "case", "team"}
     for figure in result["pages"].values():
         assert figure["requests"] == 300 and figure["p95_ms"] >= figure["p50_ms"] > 0
+
+
+@pytest.mark.slow
+def test_concurrent_plan_benchmark_plans_the_same_tasks_with_two_processes() -> None:
+    """The two-tick-process bench at a small size (SQLite here; PostgreSQL in RESULTS.md):
+    one process and two write the same tasks, and the ratio is reported."""
+    done = bench("bench.concurrent_plan", "--cases", "200", "--repeats", "1", "--json")
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout)
+    assert result["tasks"] > 0 and result["open_cases"] > 150
+    assert result["two_vs_one"] == round(result["two_processes_s"] / result["one_process_s"], 3)
