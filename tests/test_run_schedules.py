@@ -200,7 +200,7 @@ def test_jobs_coalesce_never_overlap_and_the_tick_catches_up_at_start(tmp_path: 
     now = datetime(2027, 3, 5, 16, 2, tzinfo=UTC)  # a Friday afternoon
     engine.schedule(scheduler, now, catch_up=True)
     jobs = {job.name: job for job in scheduler.get_jobs()}
-    assert set(jobs) == {"tick", "digest"}
+    assert set(jobs) == {"tick", "digest", "report"}
     for job in jobs.values():
         assert job.coalesce and job.max_instances == 1 and job.misfire_grace_time is None
     assert jobs["tick"].next_run_time == now  # the sweep catches up at start-up
@@ -208,6 +208,7 @@ def test_jobs_coalesce_never_overlap_and_the_tick_catches_up_at_start(tmp_path: 
     assert said == [
         "  tick      every 15 minutes (Europe/London); next now",
         "  digest    cron '0 8 * * 1-5' (Europe/London); next 2027-03-08 08:00 UTC",
+        "  report    cron '0 6 1 * *' (Europe/London); next 2027-04-01 05:00 UTC",
     ]
 
     later = AsyncIOScheduler(timezone=UTC)
