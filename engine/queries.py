@@ -258,7 +258,8 @@ QUIET_DAYS = 14  # a case with no contact done for this long is flagged on the w
 
 
 def _last_contact(cases: sa.Select) -> sa.Subquery:
-    """When each case of `cases` (a SELECT of case ids) last had a contact task done.
+    """When each case of `cases` (a SELECT of case ids) last had a contact task done with
+    the survivor reached (an attempt marked `not_reached` is no contact).
 
     Restricted to those cases, so the cost follows what a page or a team shows, not the
     whole task table (grouping every done contact task took seconds at 100,000 cases).
@@ -269,6 +270,7 @@ def _last_contact(cases: sa.Select) -> sa.Subquery:
             task_t.c.case_id.in_(cases),
             task_t.c.category == "contact",
             task_t.c.status == "done",
+            sa.or_(task_t.c.outcome.is_(None), task_t.c.outcome != "not_reached"),
         )
         .group_by(task_t.c.case_id)
         .subquery()

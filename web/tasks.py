@@ -44,6 +44,8 @@ def field_of(message: str) -> str:
     """Which field of a task's forms a service message is about."""
     if message.startswith("--at") or "counts from" in message:
         return "done-at"
+    if "outcome" in message or "reached" in message:
+        return "outcome"
     if "reason" in message or "waiv" in message:
         return "reason"
     return "note"
@@ -120,6 +122,7 @@ def complete(
     task_id: int,
     note: str = Form(""),
     done_at: str = Form(""),
+    outcome: str = Form(""),
     return_to: str | None = Form(None),
 ) -> Response:
     zone = web(request).settings.zone
@@ -127,9 +130,13 @@ def complete(
     def change(session: Session, now: datetime, me: Visitor) -> None:
         at = parse_instant(done_at, zone) if done_at.strip() else None
         catalog = web(request).catalog
-        service.complete_task(session, catalog, task_id, at, note.strip() or None, now, me.actor)
+        service.complete_task(
+            session, catalog, task_id, at, note.strip() or None, now, me.actor,
+            outcome=outcome or None,
+        )  # fmt: skip
 
-    return _act(request, task_id, return_to, change, {"note": note, "done-at": done_at})
+    values = {"note": note, "done-at": done_at, "outcome": outcome}
+    return _act(request, task_id, return_to, change, values)
 
 
 @router.post("/tasks/{task_id}/waive")

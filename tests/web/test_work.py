@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from sqlmodel import select
@@ -178,3 +179,24 @@ def test_another_navigators_task_is_not_found_like_a_missing_one(client, setting
     assert refused.text == missing.text
     with session_scope(cases) as session:
         assert session.get(Task, theirs).status == "open"
+
+
+def test_a_contact_task_is_completed_reached_or_not_and_only_reached_counts_as_contact(
+    client, settings, cases, clock
+):
+    sign_in(client, settings, NAV)
+    tid = task_id(cases, "KNT-0001", "weekly-check-in")
+    page = client.get("/work").text.split(f'id="task-{tid}"')[1].split("</li>")[0]
+    assert 'name="outcome" type="radio" value="not_reached"' in page
+    clock.advance(minutes=20)
+    between = START + timedelta(minutes=10)  # after the case opened, before the call
+    tried = post(client, f"/tasks/{tid}/done", {"outcome": "not_reached", "return_to": "/work"})
+    assert tried.status_code == 303
+    with session_scope(cases) as session:
+        assert session.get(Task, tid).outcome == "not_reached"
+        assert "KNT-0001" in queries.quiet_cases(session, ["KNT-0001"], between, days=0)
+    assert post(client, f"/tasks/{tid}/reopen", {"return_to": "/work"}).status_code == 303
+    post(client, f"/tasks/{tid}/done", {"outcome": "reached", "return_to": "/work"})
+    with session_scope(cases) as session:
+        assert session.get(Task, tid).outcome == "reached"
+        assert queries.quiet_cases(session, ["KNT-0001"], between, days=0) == {}
