@@ -7,7 +7,6 @@ real command in a fresh process and home, ephemeral Prefect API and all, as `mak
 from __future__ import annotations
 
 import subprocess
-import time
 from datetime import date
 from pathlib import Path
 
@@ -112,9 +111,7 @@ def test_the_demo_refuses_a_home_it_did_not_make(home: Path) -> None:
 @pytest.mark.slow
 def test_the_demo_on_a_fresh_home_runs_to_the_end_and_leaves_messages(tmp_path: Path) -> None:
     home = tmp_path / "demo-home"
-    began = time.perf_counter()
     result = run_demo(home)
-    took = time.perf_counter() - began
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     messages = list((home / "outbox").glob("*.eml"))
     assert len(messages) > 100
@@ -125,4 +122,3 @@ def test_the_demo_on_a_fresh_home_runs_to_the_end_and_leaves_messages(tmp_path: 
         assert heading in out
     assert "Open the demo in a browser" in out
     assert out.count("http://127.0.0.1:8000/sign-in/") == 3  # navigator, team lead, programme lead
-    assert took < 120, f"the demo took {took:.0f} s"
