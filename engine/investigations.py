@@ -28,7 +28,7 @@ from engine.core.investigations import can_see_investigation, check_event, on_ca
 from engine.core.journey import Journey
 from engine.core.text import printable
 from engine.core.values import EventTime, parse_event_time
-from engine.service import FAR_AHEAD, audit, check_reference, get_case, replan
+from engine.service import FAR_AHEAD, add_event, audit, check_reference, get_case, replan
 from engine.store import (
     Case,
     CaseEvent,
@@ -172,17 +172,7 @@ def copy_events(
             occurrence = None
             if name in journey.repeating:
                 occurrence = highest[(case.id, name)] = highest.get((case.id, name), 0) + 1
-            session.add(
-                CaseEvent(
-                    case_id=case.id,
-                    name=name,
-                    occurrence=occurrence,
-                    instant=value.instant,
-                    date_only=value.date_only,
-                    recorded_at=now,
-                    recorded_by=actor.who,
-                )
-            )
+            add_event(session, case.id, name, occurrence, value, now, actor)
             shown = name if occurrence is None else f"{name}#{occurrence}"
             recorded[shown] = value.isoformat(journey.tz)
         if recorded:

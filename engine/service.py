@@ -267,6 +267,30 @@ def _numbers(session: Session, case_id: int, name: str) -> tuple[set[int], int]:
     return live, max((row.occurrence or 1 for row in rows), default=0)
 
 
+def add_event(
+    session: Session,
+    case_id: int,
+    name: str,
+    occurrence: int | None,
+    value: EventTime,
+    now: datetime,
+    actor: Actor,
+) -> None:
+    """One recording of an event on a case, by whom and when: the one way a case event
+    row is written, whether from `case event` or copied from an investigation."""
+    session.add(
+        CaseEvent(
+            case_id=case_id,
+            name=name,
+            occurrence=occurrence,
+            instant=value.instant,
+            date_only=value.date_only,
+            recorded_at=now,
+            recorded_by=actor.who,
+        )
+    )
+
+
 def _record_events(
     session: Session,
     case: Case,
@@ -297,17 +321,7 @@ def _record_events(
                     f"{name}#{number} is not recorded on {case.ref} (recorded: {shown}); "
                     f"record a new occurrence as {name}=WHEN"
                 )
-        session.add(
-            CaseEvent(
-                case_id=case.id,
-                name=name,
-                occurrence=occurrence,
-                instant=value.instant,
-                date_only=value.date_only,
-                recorded_at=now,
-                recorded_by=actor.who,
-            )
-        )
+        add_event(session, case.id, name, occurrence, value, now, actor)
         written[name if occurrence is None else f"{name}#{occurrence}"] = value.isoformat(
             journey.tz
         )
