@@ -50,6 +50,32 @@ staff:
 """
 
 
+def cli(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:
+    """Run `alongside ARGS` in this process: (exit code, stdout, stderr)."""
+    from alongside.app import main
+
+    capsys.readouterr()
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exit:
+        code = exit.code if isinstance(exit.code, int) else 1
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def only_journey(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, text: str):
+    """A journeys folder holding this one journey, which the setting then names: the
+    shipped journeys are out of the way, and the CLI sees what the test's catalog sees."""
+    from engine.catalog import Catalog
+
+    folder = tmp_path / "journeys"
+    folder.mkdir()
+    (folder / name).write_text(text)
+    monkeypatch.setenv("ALONGSIDE_JOURNEYS_DIR", str(folder))
+    return Catalog(folder)
+
+
 def at(text: str) -> datetime:
     """A UTC instant from ISO text, for readable tests."""
     moment = datetime.fromisoformat(text)

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from alongside.app import main
 from engine import service
 from engine.catalog import Catalog
 from engine.core.actors import operator
@@ -22,7 +21,7 @@ from engine.core.loader import JourneyError, parse_journey
 from engine.core.planner import Completion, Unreached, collect, plan
 from engine.core.values import parse_event_time
 from engine.store import AuditEntry, OutboxMessage, Task, session_scope
-from tests.conftest import at
+from tests.conftest import at, cli, only_journey
 
 CONTACT = """\
 journey: contact
@@ -173,11 +172,7 @@ def test_failures_of_an_earlier_episode_do_not_count_in_the_next(journey: Journe
 
 @pytest.fixture
 def catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Catalog:
-    folder = tmp_path / "journeys"
-    folder.mkdir()
-    (folder / "contact.yaml").write_text(CONTACT)
-    monkeypatch.setenv("ALONGSIDE_JOURNEYS_DIR", str(folder))
-    return Catalog(folder)
+    return only_journey(tmp_path, monkeypatch, "contact.yaml", CONTACT)
 
 
 REF = "KNT-0009"
@@ -191,17 +186,6 @@ def case_url(staffed: str, catalog: Catalog) -> str:
             at("2027-03-02T09:00"), operator(),
         )  # fmt: skip
     return staffed
-
-
-def cli(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exit:
-        code = exit.code if isinstance(exit.code, int) else 1
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def open_task(url: str, obligation: str = "re-contact") -> Task:

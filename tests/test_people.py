@@ -19,13 +19,12 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from alongside.app import main
 from engine import access, queries, service, store, sweep
 from engine.core.actors import Actor, CaseScope, can_see, operator
 from engine.core.errors import UserError
 from engine.core.staff_file import StaffFileError, parse_staff_file
 from engine.store import AuditEntry, Case, OutboxMessage, Task, session_scope
-from tests.conftest import at, shipped_catalog
+from tests.conftest import at, cli, shipped_catalog
 from tests.test_cli_cases import state
 
 PEOPLE_YAML = """
@@ -254,18 +253,6 @@ def _emails(session: Session) -> list[tuple[str]]:
 
 
 # --- the command line -------------------------------------------------------------------
-
-
-def cli(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:
-    """Run `alongside ARGS` in this process: (exit code, stdout, stderr)."""
-    capsys.readouterr()
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exit:
-        code = exit.code if isinstance(exit.code, int) else 1
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def task_of(url: str, ref: str, obligation: str) -> int:

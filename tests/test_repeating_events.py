@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from alongside.app import main
 from engine import service
 from engine.catalog import Catalog
 from engine.core.actors import operator
@@ -24,7 +23,7 @@ from engine.core.loader import JourneyError, parse_journey
 from engine.core.planner import Episode, collect, plan, stage_episodes
 from engine.core.values import EventTime, parse_event_key, parse_event_time
 from engine.store import AuditEntry, CaseEvent, Task, session_scope
-from tests.conftest import at
+from tests.conftest import at, cli, only_journey
 
 REPEATS = """\
 journey: repeats
@@ -248,11 +247,7 @@ def test_a_repeating_event_given_as_one_plain_value_is_its_first_occurrence(
 
 @pytest.fixture
 def catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Catalog:
-    folder = tmp_path / "journeys"
-    folder.mkdir()
-    (folder / "repeats.yaml").write_text(REPEATS)
-    monkeypatch.setenv("ALONGSIDE_JOURNEYS_DIR", str(folder))
-    return Catalog(folder)
+    return only_journey(tmp_path, monkeypatch, "repeats.yaml", REPEATS)
 
 
 REF = "KNT-0007"
@@ -266,17 +261,6 @@ def case_url(staffed: str, catalog: Catalog) -> str:
             at("2027-03-01T10:00"), operator(),
         )  # fmt: skip
     return staffed
-
-
-def cli(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exit:
-        code = exit.code if isinstance(exit.code, int) else 1
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def arrest_tasks(url: str) -> dict[int, tuple[str, str]]:
