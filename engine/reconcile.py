@@ -17,7 +17,6 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import lru_cache
 
 import sqlalchemy as sa
 from sqlmodel import Session
@@ -252,35 +251,14 @@ def plan_and_diff(state: _CaseState, journey: Journey, now: datetime) -> tuple[P
 
 
 def _alerts_for(journey: Journey, now: datetime):
-    """The alert state a task due as planned starts with: its ladder rebased to `now`.
-
-    It depends only on the journey's version, the obligation, the due instant and `now`,
-    and a caseload's deadlines fall on few instants, so each is worked out once per sweep
-    (`_alert_states`) rather than once per task: the states are only ever copied into rows.
-    """
+    """The alert state a task due as planned starts with: its ladder rebased to `now`."""
     calendar = get_calendar(journey.calendar)
-    known = _alert_states(journey.version, now)
-    if len(known) > MAX_ALERT_STATES:
-        known.clear()
 
     def alerts(planned: PlannedTask) -> AlertState:
-        key = (planned.obligation, planned.due)
-        state = known.get(key)
-        if state is None:
-            _, ob = journey.obligations[planned.obligation]
-            state = alert_state(*rebased(ob, planned.due, calendar, journey.tz, now))
-            known[key] = state
-        return state
+        _, ob = journey.obligations[planned.obligation]
+        return alert_state(*rebased(ob, planned.due, calendar, journey.tz, now))
 
     return alerts
-
-
-MAX_ALERT_STATES = 200_000  # per journey version and sweep: some tens of MB at most
-
-
-@lru_cache(maxsize=8)  # the latest sweeps' instants, for each journey
-def _alert_states(version: str, now: datetime) -> dict[tuple[str, datetime], AlertState]:
-    return {}
 
 
 def _gather(
