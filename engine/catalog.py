@@ -14,6 +14,7 @@ from pathlib import Path
 from engine.core.errors import UserError
 from engine.core.journey import Journey
 from engine.core.loader import MAX_BYTES, JourneyError, Problem, parse_journey, too_large
+from engine.files import private_dir
 
 
 def load_journey(path: str | Path) -> Journey:
@@ -67,7 +68,7 @@ def seed(directory: Path, shipped: Path) -> None:
     """
     if directory.exists():
         return
-    directory.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(directory.parent)  # often the new home itself: 0700, whatever the umask
     staging = Path(tempfile.mkdtemp(prefix=".journeys-", dir=directory.parent))
     for path in shipped.glob("*.yaml"):
         shutil.copy2(path, staging / path.name)

@@ -74,6 +74,21 @@ def test_a_new_home_its_database_and_every_message_are_private(
 
 
 @pytest.mark.parametrize("mask", UMASKS)
+def test_a_home_made_by_seeding_its_journeys_is_private(
+    home: Path, monkeypatch: pytest.MonkeyPatch, mask: int
+) -> None:
+    """The first thing a new home may get is its own copy of the shipped journeys (as in
+    `make demo`); the folders that creates are 0700 like the rest."""
+    monkeypatch.delenv("ALONGSIDE_JOURNEYS_DIR")
+    assert not home.exists()
+    first = cli("journeys", "validate", mask=mask)
+    assert first.returncode == 0, first.stderr
+    assert mode(home) == 0o700 and mode(home / "journeys") == 0o700
+    again = cli("journeys", "validate", mask=mask)
+    assert (again.returncode, again.stderr) == (0, "")  # no "readable by other users"
+
+
+@pytest.mark.parametrize("mask", UMASKS)
 def test_sqlite_wal_and_shm_are_private_while_the_database_is_open(
     tmp_path: Path, mask: int
 ) -> None:
