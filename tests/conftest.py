@@ -66,12 +66,14 @@ def cli(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:
 
 def only_journey(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, text: str):
     """A journeys folder holding this one journey, which the setting then names: the
-    shipped journeys are out of the way, and the CLI sees what the test's catalog sees."""
+    shipped journeys are out of the way, and the CLI sees what the test's catalog sees.
+    The home is the test's own too (as the `home` fixture makes it), never the checkout's."""
     from engine.catalog import Catalog
 
     folder = tmp_path / "journeys"
     folder.mkdir()
     (folder / name).write_text(text)
+    monkeypatch.setenv("ALONGSIDE_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("ALONGSIDE_JOURNEYS_DIR", str(folder))
     return Catalog(folder)
 
