@@ -806,9 +806,11 @@ def _counted_from(session: Session, catalog: Catalog, case: Case, task: Task) ->
         return None
     query = select(CaseEvent.instant).where(
         CaseEvent.case_id == case.id,
-        CaseEvent.name == anchor.event,
+        CaseEvent.name.in_(anchor.events),
         CaseEvent.removed_at.is_(None),
     )
+    if anchor.pick is not None:  # counted from one of them: the earliest bounds it
+        return session.exec(query.order_by(CaseEvent.instant)).first()
     if anchor.event in journey.repeating:
         if ob.due is None:  # an episode's task: its episode began at one of them at least
             return session.exec(query.order_by(CaseEvent.instant)).first()

@@ -40,38 +40,128 @@ SNAKE = r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$"
 
 
 @dataclass(frozen=True, slots=True)
-class Anchor:
-    """`EVENT`, `DURATION after EVENT` or `DURATION before EVENT`."""
+class Pick:
+    """`first of (A, B, ...)` or `last of (A, B, ...)`: one of several anchors.
 
-    event: str
-    offset: Duration | None = None
-    sign: int = 1
+    `first of` is the earliest of the items that can be worked out, known as soon as any
+    can; `last of` is the latest, known only once all of them can. Items are plain anchors
+    (`EVENT` or `N UNIT after/before EVENT`), never repeating events: a repeating event
+    plans each occurrence on its own, so "the first of" its occurrences and another event
+    would mean nothing stable.
+    """
+
+    which: Literal["first", "last"]
+    items: tuple[Anchor, ...]
 
     def __str__(self) -> str:
+        return f"{self.which} of ({', '.join(map(str, self.items))})"
+
+
+@dataclass(frozen=True, slots=True)
+class Anchor:
+    """`EVENT`, `DURATION after EVENT` or `DURATION before EVENT`; or, in place of the
+    event, a `first of (...)` / `last of (...)` (then `event` is None and `pick` says)."""
+
+    event: str | None
+    offset: Duration | None = None
+    sign: int = 1
+    pick: Pick | None = None
+
+    def __str__(self) -> str:
+        base = self.event if self.pick is None else str(self.pick)
         if self.offset is None:
-            return self.event
-        return f"{self.offset} {'after' if self.sign > 0 else 'before'} {self.event}"
+            return base
+        return f"{self.offset} {'after' if self.sign > 0 else 'before'} {base}"
+
+    @property
+    def events(self) -> tuple[str, ...]:
+        """Every event the anchor counts from, in the order written."""
+        if self.pick is None:
+            return (self.event,)
+        return tuple(item.event for item in self.pick.items)
 
     @property
     def precision(self) -> Literal["day", "hour"]:
-        """Hour offsets give exact instants; everything else lands at the end of a day."""
-        return "hour" if self.offset is not None and self.offset.unit == "hour" else "day"
+        """Hour offsets give exact instants; everything else lands at the end of a day. A
+        pick is as exact as its most exact item (it may land on that one)."""
+        if self.offset is not None:
+            return "hour" if self.offset.unit == "hour" else "day"
+        if self.pick is not None and any(i.precision == "hour" for i in self.pick.items):
+            return "hour"
+        return "day"
 
 
 _ANCHOR = re.compile(r"^\s*(?:(?P<duration>.+?)\s+(?P<dir>after|before)\s+)?(?P<event>\S+)\s*$")
+_PICK = re.compile(
+    r"^\s*(?:(?P<duration>.+?)\s+(?P<dir>after|before)\s+)?"
+    r"(?P<which>first|last)\s+of\b\s*(?P<rest>.*?)\s*$",
+    re.DOTALL,
+)
+_EXPECTED_ANCHOR = (
+    "expected EVENT, 'N UNIT after EVENT', 'N UNIT before EVENT', "
+    "or 'first of (A, B)' / 'last of (A, B)'"
+)
 
 
 def parse_anchor(text: str) -> Anchor:
     """Parse an anchor; raises ValueError with a one-line message for programme leads."""
+    pick = _PICK.match(text)
+    if pick is not None:
+        offset, sign = _anchor_offset(pick)
+        return Anchor(None, offset, sign, _parse_pick(pick["which"], pick["rest"], text))
     match = _ANCHOR.match(text)
     if not match or not re.match(SNAKE, match["event"]):
-        raise ValueError(
-            f"bad anchor '{text}': expected EVENT, 'N UNIT after EVENT' or 'N UNIT before EVENT'"
-        )
+        raise ValueError(f"bad anchor '{text}': {_EXPECTED_ANCHOR}")
+    offset, sign = _anchor_offset(match)
+    return Anchor(match["event"], offset, sign)
+
+
+def _anchor_offset(match: re.Match[str]) -> tuple[Duration | None, int]:
     if match["duration"] is None:
-        return Anchor(match["event"])
-    offset = check_length(parse_duration(match["duration"]))
-    return Anchor(match["event"], offset, 1 if match["dir"] == "after" else -1)
+        return None, 1
+    return check_length(parse_duration(match["duration"])), 1 if match["dir"] == "after" else -1
+
+
+def _parse_pick(which: str, rest: str, text: str) -> Pick:
+    """The items of `first of (A, B, ...)`: two or more plain anchors, each once."""
+    form = f"{which} of"
+    if rest.startswith("(") and ")" not in rest:
+        raise ValueError(
+            f"bad anchor '{text}': the bracket after '{form}' is not closed (inside {{ }} "
+            "or [ ], put the whole anchor in quotes: YAML splits it at each comma)"
+        )
+    if not (rest.startswith("(") and rest.endswith(")")):
+        raise ValueError(
+            f"bad anchor '{text}': write the anchors of '{form}' in brackets, "
+            f"such as '{form} (charge, no_charge)'"
+        )
+    inner = rest[1:-1]
+    if re.search(r"\b(first|last)\s+of\b", inner):
+        raise ValueError(
+            f"bad anchor '{text}': '{form}' cannot hold another 'first of' or 'last of': "
+            "list all the anchors in one"
+        )
+    items: list[Anchor] = []
+    for part in inner.split(","):
+        if not part.strip():
+            raise ValueError(
+                f"bad anchor '{text}': an empty item in '{form}': separate anchors with one comma"
+            )
+        match = _ANCHOR.match(part)
+        if not match or not re.match(SNAKE, match["event"]):
+            raise ValueError(
+                f"bad anchor '{part.strip()}' in '{form}': expected EVENT, "
+                "'N UNIT after EVENT' or 'N UNIT before EVENT'"
+            )
+        item = Anchor(match["event"], *_anchor_offset(match))
+        if item in items:
+            raise ValueError(f"'{item}' is listed twice in '{form}'")
+        items.append(item)
+    if len(items) < 2:
+        raise ValueError(
+            f"'{form}' needs at least two anchors to choose from; with one, write it alone"
+        )
+    return Pick(which, tuple(items))  # type: ignore[arg-type]
 
 
 def rule_error(message: str, *at: str | int) -> PydanticCustomError:
@@ -103,7 +193,16 @@ def _to_anchor(value: Any, info: ValidationInfo) -> Anchor:
     if not isinstance(value, str):
         raise ValueError("expected an anchor such as 'referral' or '14 days after referral'")
     anchor = parse_anchor(value)
-    _check_event(anchor.event, info)
+    for event in anchor.events:
+        _check_event(event, info)
+    if anchor.pick is not None:
+        repeating = _declared(info, "repeating") or set()
+        for event in anchor.events:
+            if event in repeating:
+                raise ValueError(
+                    f"'{event}' repeats, so it cannot be in '{anchor.pick.which} of': each "
+                    "occurrence is planned on its own (anchor on it alone)"
+                )
     return anchor
 
 
@@ -156,8 +255,11 @@ def check_timezone(name: str) -> str:
 
 
 _DURATION_PATTERN = r"^[1-9][0-9]* (hours?|days?|working days?|weeks?|months?)$"
+_OFFSET_PATTERN = r"([1-9][0-9]* (hours?|days?|working days?|weeks?|months?) (after|before) )?"
+_EVENT_ANCHOR_PATTERN = _OFFSET_PATTERN + r"[a-z][a-z0-9_]*"
 _ANCHOR_PATTERN = (
-    r"^([1-9][0-9]* (hours?|days?|working days?|weeks?|months?) (after|before) )?[a-z][a-z0-9_]*$"
+    f"^({_EVENT_ANCHOR_PATTERN}|{_OFFSET_PATTERN}(first|last) of "
+    rf"\(({_EVENT_ANCHOR_PATTERN})(, ?{_EVENT_ANCHOR_PATTERN})+\))$"
 )
 
 DurationText = Annotated[
@@ -173,7 +275,14 @@ AnchorText = Annotated[
     BeforeValidator(_to_anchor),
     PlainSerializer(str, return_type=str),
     WithJsonSchema(
-        {"type": "string", "pattern": _ANCHOR_PATTERN, "examples": ["14 days after referral"]}
+        {
+            "type": "string",
+            "pattern": _ANCHOR_PATTERN,
+            "examples": [
+                "14 days after referral",
+                "5 working days after first of (charge, no_charge)",
+            ],
+        }
     ),
 ]
 ConditionText = Annotated[

@@ -672,10 +672,15 @@ def _context(data: dict) -> dict[str, set[str]]:
     """Declared names, so anchors and conditions can be checked while they are parsed."""
     events = data.get("events")
     facts = data.get("facts")
-    names = {_event_name(e) for e in events} if isinstance(events, tuple) else set()
+    entries = events if isinstance(events, tuple) else ()
+    names = {_event_name(e) for e in entries}
     ladders = data.get("ladders")
     return {
         "events": names - {None},
+        "repeating": {
+            _event_name(e) for e in entries if isinstance(e, dict) and e.get("repeats") is True
+        }
+        - {None},
         "facts": set(facts) if isinstance(facts, dict) else set(),
         "ladders": set(ladders) if isinstance(ladders, dict) else set(),
     }
@@ -737,7 +742,7 @@ def _offset(anchor: Any) -> tuple[str, int]:
 
 def _never_active(starts: Any, ends: Any) -> bool:
     """Whether `ends` always falls before `starts` (same event, comparable offsets)."""
-    if starts.event != ends.event:
+    if starts.pick is not None or ends.pick is not None or starts.event != ends.event:
         return False
     (start_unit, start_at), (end_unit, end_at) = _offset(starts), _offset(ends)
     units = {start_unit, end_unit}

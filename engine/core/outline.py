@@ -85,9 +85,10 @@ def mermaid_diagram(journey: Journey) -> str:
         noun = "obligation" if count == 1 else "obligations"
         lines.append(f'  {node}["{_label(stage.title)}<br/>{count} {noun}"]')
         start = journey.stage_start(stage)
-        lines.append(f'  ev_{start.event} -->|"starts: {start}"| {node}')
-        if stage.ends:
-            lines.append(f'  ev_{stage.ends.event} -.->|"ends: {stage.ends}"| {node}')
+        for event in dict.fromkeys(start.events):
+            lines.append(f'  ev_{event} -->|"starts: {start}"| {node}')
+        for event in dict.fromkeys(stage.ends.events if stage.ends else ()):
+            lines.append(f'  ev_{event} -.->|"ends: {stage.ends}"| {node}')
     return "\n".join(lines)
 
 

@@ -8,12 +8,20 @@ instant so it never re-plans a case for nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time
 from typing import Literal
 
-from engine.core.calendar import OutOfRange, end_of_day, get_calendar, local_date, shift
+from engine.core.calendar import (
+    OutOfRange,
+    add_days,
+    end_of_day,
+    get_calendar,
+    local_date,
+    local_time,
+    shift,
+)
 from engine.core.errors import UserError
 from engine.core.journey import Anchor, Journey, Obligation, Stage
 from engine.core.values import EventTime, effective_facts
@@ -109,7 +117,7 @@ class Episode:
 
 
 def at(anchor: Anchor, event: EventTime, journey: Journey) -> datetime:
-    """The instant an anchor names, counted from one recording of its event."""
+    """The instant a plain anchor (one event, no pick) names, from one recording of it."""
     if anchor.offset is None:
         return end_of_day(local_date(event.instant, journey.tz), journey.tz)
     return shift(
@@ -118,9 +126,87 @@ def at(anchor: Anchor, event: EventTime, journey: Journey) -> datetime:
 
 
 def resolve(anchor: Anchor, events: Mapping[str, EventTime], journey: Journey) -> datetime | None:
-    """The instant an anchor names from the latest recording, or None while it has none."""
-    event = events.get(anchor.event)
-    return None if event is None else at(anchor, event, journey)
+    """The instant an anchor names from the latest recordings, or None while unknown."""
+    found = deadline(anchor, events, journey)
+    return None if found is None else found[0]
+
+
+def deadline(
+    anchor: Anchor, events: Mapping[str, EventTime], journey: Journey
+) -> tuple[datetime, Literal["day", "hour"]] | None:
+    """(instant, precision) of an anchor as a deadline, from the latest recordings; None
+    while it cannot be worked out. A pick's precision is that of the item it lands on."""
+    if anchor.pick is None:
+        event = events.get(anchor.event)
+        return None if event is None else (at(anchor, event, journey), anchor.precision)
+    point = _picked(anchor, events, journey, lambda p: _due(p, journey))
+    return None if point is None else (_due(point, journey), "hour" if point.exact else "day")
+
+
+@dataclass(frozen=True, slots=True)
+class _Point:
+    """Where an anchor lands, before it becomes a deadline: an exact instant, or a whole
+    local day (then `instant` is the day's 00:00 local), for choosing between the items of
+    a `first of` / `last of` and for counting on from the one chosen."""
+
+    instant: datetime
+    day: date | None  # the local day, when the point is a whole day
+    exact: bool  # an hour offset: as a deadline, this very instant
+
+
+def _shifted(point: _Point, anchor: Anchor, journey: Journey) -> _Point:
+    """`point` moved by the anchor's offset: hours exactly, day-based units on local days."""
+    if anchor.offset is None:
+        return point
+    calendar = get_calendar(journey.calendar)
+    if anchor.offset.unit == "hour":
+        return _Point(
+            shift(point.instant, anchor.offset, anchor.sign, calendar, journey.tz), None, True
+        )
+    day = point.day or local_date(point.instant, journey.tz)
+    day = add_days(day, anchor.offset, anchor.sign, calendar)
+    return _Point(local_time(day, time(0), journey.tz), day, False)
+
+
+def _recorded(event: EventTime, journey: Journey) -> _Point:
+    """An event as a point: a date-only recording is its whole day."""
+    day = local_date(event.instant, journey.tz) if event.date_only else None
+    return _Point(event.instant, day, False)
+
+
+def _due(point: _Point, journey: Journey) -> datetime:
+    """A point as a deadline: an exact instant stays; a day (or a date-time event, whose
+    deadline is its day's) is the end of that local day."""
+    if point.exact:
+        return point.instant
+    return end_of_day(point.day or local_date(point.instant, journey.tz), journey.tz)
+
+
+def _picked(
+    anchor: Anchor,
+    events: Mapping[str, EventTime],
+    journey: Journey,
+    order: Callable[[_Point], datetime],
+) -> _Point | None:
+    """The point of a `[N UNIT after/before] first of / last of (...)` anchor, or None.
+
+    `first of` takes the earliest item that can be worked out (known once any can);
+    `last of` the latest, known only once all can. Unshifted, the items are compared as
+    what the anchor is used for (`order`: as deadlines, or as stage boundaries), so the
+    pick is the earliest or latest of exactly those instants; shifted, as the instants the
+    offset counts from.
+    """
+    pick = anchor.pick
+    points = [
+        _shifted(_recorded(events[item.event], journey), item, journey)
+        for item in pick.items
+        if item.event in events
+    ]
+    if not points or (pick.which == "last" and len(points) < len(pick.items)):
+        return None
+    key = order if anchor.offset is None else (lambda p: p.instant)
+    chosen = (min if pick.which == "first" else max)(points, key=key)
+    return _shifted(chosen, anchor, journey)
 
 
 def recordings(
@@ -157,35 +243,57 @@ def stage_episodes(
     """
     occurrences = occurrences or {}
     anchor = journey.stage_start(stage)
+    if anchor.pick is not None:
+        start = boundary(anchor, events, journey)
+        if start is None:
+            return []
+        return [Episode(start, _episode_end(journey, stage, start, events, occurrences))]
     opened = recordings(anchor.event, journey, events, occurrences)
     episodes = []
     for i, (_, begun) in enumerate(opened):
-        end = _episode_end(journey, stage, begun, events, occurrences)
+        end = _episode_end(journey, stage, begun.instant, events, occurrences)
         if i + 1 < len(opened):
-            following = at(anchor, opened[i + 1][1], journey)
+            following = _bound(anchor, opened[i + 1][1], journey)
             end = following if end is None else min(end, following)
-        episodes.append(Episode(at(anchor, begun, journey), end))
+        episodes.append(Episode(_bound(anchor, begun, journey), end))
     return episodes
 
 
 def _episode_end(
     journey: Journey,
     stage: Stage,
-    begun: EventTime,
+    since: datetime,
     events: Mapping[str, EventTime],
     occurrences: Occurrences,
 ) -> datetime | None:
+    """Where a stage's episode opened at `since` ends: its `ends`, or for a repeating `ends`
+    event the first recording of it at or after `since`; None while unknown."""
     if stage.ends is None:
         return None
-    if stage.ends.event not in journey.repeating:
-        return resolve(stage.ends, events, journey)
+    if stage.ends.pick is not None or stage.ends.event not in journey.repeating:
+        return boundary(stage.ends, events, journey)
     later = (
         event
         for _, event in recordings(stage.ends.event, journey, events, occurrences)
-        if event.instant >= begun.instant
+        if event.instant >= since
     )
     first = next(later, None)
-    return None if first is None else at(stage.ends, first, journey)
+    return None if first is None else _bound(stage.ends, first, journey)
+
+
+def boundary(anchor: Anchor, events: Mapping[str, EventTime], journey: Journey) -> datetime | None:
+    """The instant a stage `starts` or `ends` anchor names from the latest recordings, or
+    None while it cannot be worked out."""
+    if anchor.pick is None:
+        event = events.get(anchor.event)
+        return None if event is None else _bound(anchor, event, journey)
+    point = _picked(anchor, events, journey, lambda p: _due(p, journey))
+    return None if point is None else _due(point, journey)
+
+
+def _bound(anchor: Anchor, event: EventTime, journey: Journey) -> datetime:
+    """A plain stage boundary from one recording of its event."""
+    return at(anchor, event, journey)
 
 
 def stage_window(
@@ -234,6 +342,11 @@ def plan(
             if ob.when is not None and not ob.when.evaluate(known):
                 continue
             try:
+                if ob.every is None and ob.due.pick is not None:
+                    found = deadline(ob.due, events, journey)
+                    if found is not None:
+                        tasks.append(_task(stage, ob, 1, *found))
+                    continue
                 if ob.every is None:
                     for number, event in recordings(ob.due.event, journey, events, occurrences):
                         due = at(ob.due, event, journey)
