@@ -78,6 +78,16 @@ def only_journey(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, tex
     return Catalog(folder)
 
 
+def problems(text: str, file: str) -> list[str]:
+    """The validation problems of journey `text` as `file`, each as printed; the text must
+    have some."""
+    from engine.core.loader import JourneyError, parse_journey
+
+    with pytest.raises(JourneyError) as raised:
+        parse_journey(text, file)
+    return [str(p) for p in raised.value.problems]
+
+
 def at(text: str) -> datetime:
     """A UTC instant from ISO text, for readable tests."""
     moment = datetime.fromisoformat(text)

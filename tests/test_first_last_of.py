@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from engine.core.journey import Anchor, Journey, Pick, parse_anchor
-from engine.core.loader import JourneyError, journey_warnings, parse_journey
+from engine.core.loader import journey_warnings, parse_journey
 from engine.core.outline import mermaid_diagram, outline
 from engine.core.planner import plan, stage_episodes
 from engine.core.values import parse_event_time
-from tests.conftest import cli, only_journey
+from tests.conftest import cli, only_journey, problems
 
 PICKS = """\
 journey: picks
@@ -73,12 +73,6 @@ def dues(journey: Journey, now: str, **events: str) -> dict[str, tuple[str, str]
     recorded = {name: parse_event_time(text, journey.tz) for name, text in events.items()}
     result = plan(journey, {}, recorded, {}, utc(now))
     return {t.obligation: (t.due.isoformat(), t.precision) for t in result.tasks}
-
-
-def problems(text: str) -> list[str]:
-    with pytest.raises(JourneyError) as error:
-        parse_journey(text, "picks.yaml")
-    return [str(p) for p in error.value.problems]
 
 
 # --- the language --------------------------------------------------------------------------
@@ -138,12 +132,14 @@ def test_plain_anchors_keep_their_meaning() -> None:
 )  # fmt: skip
 def test_bad_picks_are_reported_at_the_anchor(anchor: str, line: int, col: int, message: str):
     text = PICKS.replace("due: 2 days after charge", f"due: {anchor}")
-    assert problems(text) == [f"picks.yaml:{line}:{col}: stages[1].obligations[0].due: {message}"]
+    assert problems(text, "picks.yaml") == [
+        f"picks.yaml:{line}:{col}: stages[1].obligations[0].due: {message}"
+    ]
 
 
 def test_a_bad_stage_boundary_pick_is_reported_at_its_line_and_column() -> None:
     text = PICKS.replace("ends: last of (90 days", "ends: latest of (90 days")
-    assert problems(text) == [
+    assert problems(text, "picks.yaml") == [
         "picks.yaml:16:11: stages[0].ends: bad anchor 'latest of (90 days after referral, "
         "conclusive_grounds)': expected EVENT, 'N UNIT after EVENT', 'N UNIT before EVENT', "
         "or 'first of (A, B)' / 'last of (A, B)'"
@@ -154,7 +150,7 @@ def test_an_unquoted_pick_in_a_flow_mapping_is_told_to_quote_it() -> None:
     text = PICKS.replace(
         'due: "first of (24 hours after referral, charge)"', "due: first of (a, b)"
     )
-    assert problems(text)[0] == (
+    assert problems(text, "picks.yaml")[0] == (
         "picks.yaml:27:15: stages[0].obligations[2].due: bad anchor 'first of (a': the "
         "bracket after 'first of' is not closed (inside { } or [ ], put the whole anchor in "
         "quotes: YAML splits it at each comma)"

@@ -39,6 +39,12 @@ Evaluation (never raises):
 - `x in [..]` is true when x equals one of the values; `x not in [..]` is true when x is
   known, of the list's kind, and equals none of them (i.e. `!=` holds for every value).
 
+Types (language 1.1), when the journey's facts are given: each comparison is checked
+against its fact's declared type, and one that could never be true is a load-time error at
+its character: booleans only with true/false (an unquoted `yes`, `no`, `on` or `off` is
+told so), integers with numbers within `min`/`max`, choices with their declared choices,
+text with text; a fact alone must be a boolean; two facts must be of one kind.
+
 Limits, so a hostile journey cannot exhaust the parser: at most `MAX_LENGTH` characters and
 at most `MAX_DEPTH` brackets or `not`s inside each other.
 """
@@ -52,7 +58,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
-from typing import Final
+from typing import Final, Protocol
 
 __all__ = [
     "MAX_DEPTH",
@@ -361,7 +367,8 @@ def _describe(token: _Token) -> str:
 
 
 class _Parser:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, types: Mapping[str, FactType]) -> None:
+        self._types = types  # the declared facts, when known: for the message below
         self._stream = _tokens(text)
         self._buffer: list[_Token] = []
         self._previous: _Token | None = None
@@ -507,7 +514,7 @@ class _Parser:
                 self._advance()
             in_token = self._advance()
             self._note(left, False)
-            node = Membership(left, self._list(in_token), negated, token.column)
+            node = Membership(left, self._list(in_token, left), negated, token.column)
         else:
             if isinstance(left, Literal) and not isinstance(left.value, bool):
                 example = "support_level == 'full'" if isinstance(left.value, str) else "age >= 18"
@@ -546,7 +553,7 @@ class _Parser:
             hint = " (use 'in' to check against a list)"
         raise self._expected(what, after, hint)
 
-    def _list(self, in_token: _Token) -> tuple[Literal, ...]:
+    def _list(self, in_token: _Token, left: Literal | FactName) -> tuple[Literal, ...]:
         opening = self._peek()
         if opening.kind != "[":
             raise self._expected("a list after 'in', like ['full', 'advice']", None)
@@ -560,6 +567,9 @@ class _Parser:
             if token.kind == "end":
                 raise ConditionError("unclosed '['", opening.column)
             if token.kind == "name":
+                fact = self._types.get(left.name) if isinstance(left, FactName) else None
+                if token.text.lower() in _YES_NO and fact is not None and fact.type == "boolean":
+                    raise ConditionError(_BOOLEANS.format(token.text), token.column)
                 raise ConditionError(
                     f"put text in quotes inside a list: '{token.text}'", token.column
                 )
@@ -612,11 +622,16 @@ def _unknown_fact(name: str, compared: bool, known_names: Collection[str]) -> st
     return message
 
 
-def parse_condition(text: str, known_names: Collection[str] | None = None) -> Condition:
+def parse_condition(
+    text: str,
+    known_names: Collection[str] | None = None,
+    types: Mapping[str, FactType] | None = None,
+) -> Condition:
     """Parse a `when:` expression.
 
     Raises `ConditionError` on a syntax error, or, when `known_names` is given, on the first
-    fact name (in reading order) that is not among them.
+    fact name (in reading order) that is not among them; and, when `types` gives the
+    declared facts, on the first comparison that can never be true for its fact's type.
     """
     if not isinstance(text, str):
         if text is None:
@@ -633,10 +648,204 @@ def parse_condition(text: str, known_names: Collection[str] | None = None) -> Co
         )
     if not text.strip():
         raise ConditionError("the condition is empty", 0)
-    parser = _Parser(text)
+    parser = _Parser(text, types or {})
     tree = parser.parse()
     if known_names is not None:
         for node, compared in parser.names:
             if node.name not in known_names:
+                if types and _partner_is_boolean(tree, node, types):
+                    raise ConditionError(_BOOLEANS.format(node.name), node.column)
                 raise ConditionError(_unknown_fact(node.name, compared, known_names), node.column)
+    if types:
+        _check_types(tree, types)
     return Condition(text, frozenset(node.name for node, _ in parser.names), tree)
+
+
+# --------------------------------------------------------------------------------------
+# Types: comparisons that can never be true
+
+
+class FactType(Protocol):
+    """What the type check needs of a declared fact (`engine.core.journey.Fact`)."""
+
+    type: str
+    min: int | None
+    max: int | None
+    choices: tuple[str, ...] | None
+
+
+# YAML's other words for true and false: written unquoted in a condition they read as names
+_YES_NO: Final = frozenset({"yes", "no", "on", "off"})
+_BOOLEANS: Final = "booleans are written true or false, not {}"
+_KIND_OF_TYPE: Final = {"boolean": "bool", "integer": "number", "text": "text", "choice": "text"}
+_WHAT: Final = {
+    "boolean": "true or false",
+    "integer": "a whole number",
+    "text": "text",
+    "choice": "a choice",
+}
+_FLIPPED: Final = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
+
+
+def _show(node: Literal | FactName) -> str:
+    if isinstance(node, FactName):
+        return node.name
+    if isinstance(node.value, bool):
+        return "true" if node.value else "false"
+    if isinstance(node.value, str):
+        return repr(node.value) if "'" not in node.value else f'"{node.value}"'
+    return str(node.value)
+
+
+def _comparisons(node: Node) -> Iterator[Node]:
+    """Every comparison, membership and lone value of a tree, in reading order."""
+    match node:
+        case Or(operands) | And(operands):
+            for operand in operands:
+                yield from _comparisons(operand)
+        case Not(operand):
+            yield from _comparisons(operand)
+        case _:
+            yield node
+
+
+def _partner_is_boolean(tree: Node, name: FactName, types: Mapping[str, FactType]) -> bool:
+    """Whether an undeclared `yes`/`no`/`on`/`off` is compared with a boolean fact."""
+    if name.name.lower() not in _YES_NO:
+        return False
+    for node in _comparisons(tree):
+        if isinstance(node, Compare) and name in (node.left, node.right):
+            other = node.right if node.left is name else node.left
+            fact = types.get(other.name) if isinstance(other, FactName) else None
+            return fact is not None and fact.type == "boolean"
+    return False
+
+
+def _check_types(tree: Node, types: Mapping[str, FactType]) -> None:
+    """Raise ConditionError at the first comparison that can never be true."""
+    for node in _comparisons(tree):
+        match node:
+            case FactName(name, column) if name in types and types[name].type != "boolean":
+                fact = types[name]
+                raise ConditionError(
+                    f"{name} is {_WHAT[fact.type]}, not true or false: on its own it is never "
+                    f"true; compare it, such as {_example(name, fact)}",
+                    column,
+                )
+            case Compare(op, left, right, column):
+                _check_compare(op, left, right, column, types)
+            case Membership(value, items, negated, column):
+                if isinstance(value, Literal):
+                    if not _truth(node, {}):
+                        raise ConditionError(
+                            f"'{_show(value)} {'not in' if negated else 'in'} [...]' can never "
+                            "be true: it tests a value, not a fact",
+                            column,
+                        )
+                    continue
+                for item in items:
+                    _check_value(value, "==", item, types)
+
+
+def _check_compare(
+    op: str,
+    left: Literal | FactName,
+    right: Literal | FactName,
+    column: int,
+    types: Mapping[str, FactType],
+) -> None:
+    shown = f"{_show(left)} {op} {_show(right)}"
+    if isinstance(left, Literal) and isinstance(right, Literal):
+        if not _compare(op, left.value, right.value):
+            raise ConditionError(
+                f"'{shown}' can never be true: it compares two values, not a fact", column
+            )
+        return
+    if isinstance(left, FactName) and isinstance(right, FactName):
+        a, b = types.get(left.name), types.get(right.name)
+        if a is None or b is None:
+            return
+        if _KIND_OF_TYPE[a.type] != _KIND_OF_TYPE[b.type]:
+            raise ConditionError(
+                f"'{shown}' can never be true: {left.name} is {_WHAT[a.type]} and "
+                f"{right.name} is {_WHAT[b.type]}",
+                column,
+            )
+        if a.type == "boolean" and op not in ("==", "!="):
+            raise ConditionError(
+                f"'{shown}' can never be true: true or false facts are only compared with == or !=",
+                column,
+            )
+        return
+    if isinstance(left, FactName):
+        _check_value(left, op, right, types)  # type: ignore[arg-type]
+    else:
+        _check_value(right, _FLIPPED[op], left, types)  # type: ignore[arg-type]
+
+
+def _check_value(name: FactName, op: str, value: Literal, types: Mapping[str, FactType]) -> None:
+    """`name op value` (the fact on the left) against the fact's declared type."""
+    fact = types.get(name.name)
+    if fact is None:
+        return
+    kind = _kind(value.value)
+    if fact.type == "boolean":
+        if kind != "bool":
+            raise ConditionError(_BOOLEANS.format(_show(value)), value.column)
+        return
+    if fact.type == "integer":
+        if kind != "number":
+            raise ConditionError(
+                f"{name.name} is a whole number: compare it with a number, not {_show(value)}",
+                value.column,
+            )
+        reason = _out_of_range(op, value.value, fact)  # type: ignore[arg-type]
+        if reason:
+            raise ConditionError(
+                f"'{name.name} {op} {_show(value)}' can never be true: {reason}", value.column
+            )
+        return
+    if kind != "text":
+        raise ConditionError(
+            f"{name.name} is {_WHAT[fact.type]}: put the value in quotes, such as "
+            f"{name.name} {op} '{_show(value)}'",
+            value.column,
+        )
+    if fact.type == "choice" and value.value not in (fact.choices or ()):
+        choices = ", ".join(fact.choices or ())
+        close = difflib.get_close_matches(str(value.value), list(fact.choices or ()), n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise ConditionError(
+            f"{_show(value)} is not a choice of {name.name} (choices: {choices}){hint}",
+            value.column,
+        )
+
+
+def _out_of_range(op: str, value: int | Decimal, fact: FactType) -> str | None:
+    """Why `fact op value` is false for every whole number between the fact's bounds."""
+    low, high = fact.min, fact.max
+    if op == "==" and value != int(value):
+        return f"{value} is not a whole number"
+    if op == "==" and low is not None and value < low:
+        return f"the fact is at least {low}"
+    if op == "==" and high is not None and value > high:
+        return f"the fact is at most {high}"
+    if op == "!=" and low is not None and low == high == value:
+        return f"the fact can only be {low}"
+    if op == "<" and low is not None and value <= low:
+        return f"the fact is at least {low}"
+    if op == "<=" and low is not None and value < low:
+        return f"the fact is at least {low}"
+    if op == ">" and high is not None and value >= high:
+        return f"the fact is at most {high}"
+    if op == ">=" and high is not None and value > high:
+        return f"the fact is at most {high}"
+    return None
+
+
+def _example(name: str, fact: FactType) -> str:
+    if fact.type == "integer":
+        return f"{name} >= {fact.min if fact.min is not None else 1}"
+    if fact.type == "choice" and fact.choices:
+        return f"{name} == '{fact.choices[0]}'"
+    return f"{name} == 'some text'"

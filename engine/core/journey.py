@@ -220,7 +220,7 @@ def _to_condition(value: Any, info: ValidationInfo) -> Condition:
     if isinstance(value, bool) or not isinstance(value, str):
         raise ValueError("expected a condition such as 'age < 18' or 'not remote_evidence'")
     try:
-        return parse_condition(value, _declared(info, "facts"))
+        return parse_condition(value, _declared(info, "facts"), _declared(info, "fact_types"))
     except ConditionError as error:
         raise ValueError(f"{error.message} (at character {error.column + 1})") from None
 
@@ -472,6 +472,16 @@ EscalateText = Annotated[
 ]
 
 
+def _keep_facts(value: dict[str, Fact], info: ValidationInfo) -> Any:
+    """Leave the declared facts in the context, so `when:` (in the stages, validated after)
+    is checked against their types. Facts with problems of their own leave none there:
+    their conditions are then checked by name only, the facts' problems being reported
+    where they are written."""
+    if info.context is not None:
+        info.context["fact_types"] = value
+    return value
+
+
 def _keep_ladders(value: dict[str, tuple[Escalation, ...]], info: ValidationInfo) -> Any:
     if info.context is not None:
         info.context["ladder_steps"] = value
@@ -586,7 +596,8 @@ class Journey(_Model):
     calendar: Literal["england-and-wales", "scotland", "northern-ireland", "romania"]
     timezone: Annotated[str, AfterValidator(check_timezone)]
     start: EventName
-    facts: dict[SnakeName, Fact] = {}
+    # before `stages`, whose conditions are checked against the facts' types
+    facts: Annotated[dict[SnakeName, Fact], AfterValidator(_keep_facts)] = {}
     # Named escalation ladders, for `escalate: NAME`; before `stages`, which use them.
     ladders: Annotated[dict[KebabId, Ladder], AfterValidator(_keep_ladders)] = {}
     # Written `events:`; `events` (below) is the names, as everything reading a journey
