@@ -15,13 +15,14 @@ loses nothing.
 from __future__ import annotations
 
 import hashlib
-from collections import defaultdict
+from array import array
+from collections.abc import Iterator
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from engine.bulk import is_postgres, update_by_id
+from engine.bulk import is_postgres
 from engine.catalog import Catalog, Journeys
 from engine.core.errors import UserError
 from engine.core.messages import CalendarItem, CalendarPayload, Message, task_item
@@ -46,22 +47,44 @@ def out_of_step() -> sa.ColumnElement[bool]:
     )
 
 
+# Flagged tasks read, written and queued at a time. After a large plan (an import, the
+# initial plan of a caseload) every task is flagged: the pass first reads only each flagged
+# task's id and navigator, then the rest of the rows a few thousand at a time, whole
+# navigators at once, so its memory follows one navigator's entries, not the caseload's.
+CHUNK = 5_000
+
+
 def queue_calendar(session: Session, catalog: Catalog, now: datetime) -> int:
     """Queue the calendar entries flagged tasks are owed; returns how many entries."""
+    directory = Directory(session)
+    owed, unowed = _flagged(session, directory)
+    # The flag is only a hint: every flagged task is unflagged, the owed ones also sent.
+    for ids in _slices(unowed):
+        session.execute(
+            sa.update(task_t).where(task_t.c.id.in_(ids)).values(calendar_pending=False)
+        )
+    if not owed:
+        return 0
+    installation = installation_id(session)
+    journeys = Journeys(catalog)
+    chunk: list[tuple[tuple[int, str], array]] = []
+    for group in owed.items():
+        chunk.append(group)
+        if sum(len(ids) for _, ids in chunk) >= CHUNK:
+            _queue_chunk(session, chunk, directory, journeys, installation, now)
+            chunk = []
+    if chunk:
+        _queue_chunk(session, chunk, directory, journeys, installation, now)
+    return sum(len(ids) for ids in owed.values())
+
+
+def _flagged(session: Session, directory: Directory) -> tuple[dict[tuple[int, str], array], array]:
+    """The flagged tasks' ids: the owed ones by (navigator, time zone), in the order of each
+    group's first task (so messages are queued in task order), and the rest."""
     query = (
         sa.select(
             task_t.c.id,
-            task_t.c.obligation,
-            task_t.c.stage,
-            task_t.c.title,
-            task_t.c.category,
-            task_t.c.due,
-            task_t.c.precision,
-            task_t.c.status,
-            task_t.c.calendar_seq,
             out_of_step().label("owed"),
-            case_t.c.ref,
-            case_t.c.journey_id,
             case_t.c.navigator_id,
             case_t.c.organisation_id,
         )
@@ -71,56 +94,89 @@ def queue_calendar(session: Session, catalog: Catalog, now: datetime) -> int:
     )
     if is_postgres(session):
         query = query.with_for_update(skip_locked=True, of=task_t)
-    flagged = session.execute(query).all()
-    if not flagged:
-        return 0
-    # The flag is only a hint: every flagged task is unflagged, the owed ones also sent.
-    unflag = [{"_id": row.id, "calendar_pending": False} for row in flagged if not row.owed]
-    rows = [row for row in flagged if row.owed]
-    if not rows:
-        update_by_id(session, task_t, unflag)
-        return 0
-    installation = installation_id(session)
-    directory = Directory(session)
-    journeys = Journeys(catalog)
-    by_navigator: dict[tuple[str, str], list[CalendarItem]] = defaultdict(list)
-    updates = []
-    for row in rows:
-        stage, guidance = _journey_text(journeys, row.journey_id, row.stage, row.obligation)
-        live = row.status == "open"
-        item = task_item(
-            case=row.ref,
-            task_id=row.id,
-            title=row.title,
-            stage=stage,
-            category=row.category,
-            due=row.due,
-            precision=row.precision,
-            guidance=guidance,
-        )
-        entry = CalendarItem(
-            **item,
-            uid=task_uid(row.id, installation),
-            method="REQUEST" if live else "CANCEL",
-            sequence=row.calendar_seq,
-        )
-        recipient = directory.navigator_email(row.navigator_id)
-        by_navigator[(recipient, directory.timezone(row.organisation_id))].append(entry)
-        updates.append(
-            {
-                "_id": row.id,
-                "calendar_pending": False,
-                "calendar_due": row.due if live else None,
-                "calendar_seq": row.calendar_seq + 1,
-            }
+    owed: dict[tuple[int, str], array] = {}
+    unowed = array("q")
+    for task_id, is_owed, navigator_id, organisation_id in session.execute(query):
+        if not is_owed:
+            unowed.append(task_id)
+            continue
+        key = (navigator_id, directory.timezone(organisation_id))
+        ids = owed.get(key)
+        if ids is None:
+            ids = owed[key] = array("q")
+        ids.append(task_id)
+    return owed, unowed
+
+
+def _slices(ids: array) -> Iterator[list[int]]:
+    for start in range(0, len(ids), CHUNK):
+        yield ids[start : start + CHUNK].tolist()
+
+
+def _queue_chunk(
+    session: Session,
+    groups: list[tuple[tuple[int, str], array]],
+    directory: Directory,
+    journeys: Journeys,
+    installation: str,
+    now: datetime,
+) -> None:
+    """One message per group, its entries in task order, and the tasks marked as sent."""
+    entries: dict[int, CalendarItem] = {}
+    for ids in _slices(array("q", (i for _, group in groups for i in group))):
+        for row in session.execute(_entries_query().where(task_t.c.id.in_(ids))):
+            entries[row.id] = _entry(row, journeys, installation)
+        session.execute(
+            sa.update(task_t)
+            .where(task_t.c.id.in_(ids))
+            .values(
+                calendar_pending=False,
+                calendar_due=sa.case((task_t.c.status == "open", task_t.c.due)),
+                calendar_seq=task_t.c.calendar_seq + 1,
+            )
         )
     messages = [
-        _message(recipient, timezone, items)
-        for (recipient, timezone), items in by_navigator.items()
+        _message(directory.navigator_email(navigator_id), timezone, [entries[i] for i in ids])
+        for (navigator_id, timezone), ids in groups
     ]
-    update_by_id(session, task_t, updates + unflag)
     queue(session, messages, now)
-    return len(rows)
+
+
+def _entries_query() -> sa.Select:
+    return sa.select(
+        task_t.c.id,
+        task_t.c.obligation,
+        task_t.c.stage,
+        task_t.c.title,
+        task_t.c.category,
+        task_t.c.due,
+        task_t.c.precision,
+        task_t.c.status,
+        task_t.c.calendar_seq,
+        case_t.c.ref,
+        case_t.c.journey_id,
+    ).join(case_t, case_t.c.id == task_t.c.case_id)
+
+
+def _entry(row: sa.Row, journeys: Journeys, installation: str) -> CalendarItem:
+    """A task's calendar entry: a REQUEST while it is open, else a CANCEL."""
+    stage, guidance = _journey_text(journeys, row.journey_id, row.stage, row.obligation)
+    item = task_item(
+        case=row.ref,
+        task_id=row.id,
+        title=row.title,
+        stage=stage,
+        category=row.category,
+        due=row.due,
+        precision=row.precision,
+        guidance=guidance,
+    )
+    return CalendarItem(
+        **item,
+        uid=task_uid(row.id, installation),
+        method="REQUEST" if row.status == "open" else "CANCEL",
+        sequence=row.calendar_seq,
+    )
 
 
 def _journey_text(

@@ -9,11 +9,11 @@ import pytest
 import sqlalchemy as sa
 from icalendar import Calendar
 
-from engine import service, sweep
+from engine import calendar_notices, service, sweep
 from engine.core.actors import operator
 from engine.installation import installation_id
 from engine.settings import Settings
-from engine.store import OutboxMessage, Task, session_scope
+from engine.store import Case, OutboxMessage, Staff, Task, session_scope
 from notifications.dispatch import dispatch
 from notifications.testing import Recorder, smtp_server
 from tests.conftest import STAFF_YAML, at, shipped_catalog
@@ -150,3 +150,30 @@ def test_email_preferences_from_the_staff_file(staffed: str) -> None:
     assert to_lead == ["Safe accommodation arranged"] * 2  # urgent steps reach Lee anyway
     calendars = {m.recipient for m in queued(staffed, "calendar")}
     assert calendars == {"nav@example.org", "nav2@example.org"}  # calendars always go
+
+
+def test_a_large_calendar_pass_still_sends_one_message_per_navigator_in_task_order(
+    staffed: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pass reads and writes a few tasks at a time (here 3, far fewer than one
+    navigator's): each navigator still gets one message with every entry, in task order."""
+    monkeypatch.setattr(calendar_notices, "CHUNK", 3)
+    for n, navigator in enumerate(["nav@example.org", "nav2@example.org"] * 2):
+        open_case(staffed, f"KNT-041{n}", "2027-01-04T09:00", "2027-01-04T09:30", navigator)
+    sweep.plan_and_alert(staffed, shipped_catalog(), at("2027-01-04T09:30"))
+    with session_scope(staffed) as session:
+        tasks = session.execute(
+            sa.select(Task.id, Staff.email, Task.calendar_pending, Task.calendar_seq)
+            .join(Case, Case.id == Task.case_id)
+            .join(Staff, Staff.id == Case.navigator_id)
+            .order_by(Task.id)
+        ).all()
+    messages = queued(staffed, "calendar")
+    assert [m.recipient for m in messages] == ["nav@example.org", "nav2@example.org"]
+    for message in messages:
+        mine = [t.id for t in tasks if t.email == message.recipient]
+        assert len(mine) > 3
+        assert [i["task_id"] for i in message.payload["items"]] == mine
+    assert {(t.calendar_pending, t.calendar_seq) for t in tasks} == {(False, 1)}
+    sweep.plan_and_alert(staffed, shipped_catalog(), at("2027-01-04T09:30"))
+    assert len(queued(staffed, "calendar")) == 2  # nothing more to say
