@@ -30,12 +30,10 @@ from engine.core.reporting import (
     TRIAGE,
     Period,
     duty_measures,
-    duty_state,
     empty_outcomes,
     first_journey,
     gap_distribution,
     journey_at,
-    longest_gap,
     rate,
     total,
 )
@@ -288,6 +286,44 @@ def _obligations(catalog: Catalog) -> dict[str, tuple[str, tuple[str, ...]]]:
     return found
 
 
+def _by_organisation(bounds: Bounds, side: int, column: sa.ColumnElement) -> sa.ColumnElement:
+    """Each row's organisation's period start (`side` 0) or end (1), as SQL, typed as
+    `column` is, so one statement can hold every organisation to its own local days."""
+    return sa.case(
+        {org: sa.literal(b[side], column.type) for org, b in bounds.items()},
+        value=case_t.c.organisation_id,
+    )
+
+
+def _duty_state(now: datetime) -> sa.ColumnElement:
+    """`engine.core.reporting.duty_state` as SQL (a test holds the two to the same answers)."""
+    due, closed = task_t.c.due, task_t.c.closed_at
+    return sa.case(
+        (
+            task_t.c.status == "done",
+            sa.case((sa.and_(closed.is_not(None), closed <= due), "on_time"), else_="late"),
+        ),
+        (task_t.c.status == "waived", "waived"),
+        (due < sa.literal(now, due.type), "overdue"),
+        else_="open",
+    )
+
+
+def _due_in(bounds: Bounds) -> list[sa.ColumnElement]:
+    """The tasks (not cancelled) due in their own organisation's period: through the index
+    on `due` for the widest period, then each organisation's own bounds."""
+    lo, hi = _widest(bounds)
+    due = task_t.c.due
+    return [
+        due >= sa.literal(lo, due.type),
+        due < sa.literal(hi, due.type),
+        task_t.c.status != "cancelled",
+        case_t.c.organisation_id.in_(sorted(bounds)),
+        due >= _by_organisation(bounds, 0, due),
+        due < _by_organisation(bounds, 1, due),
+    ]
+
+
 def duties(
     session: Session,
     catalog: Catalog,
@@ -298,36 +334,31 @@ def duties(
 ) -> dict:
     """Duties: of the tasks due in the period (cancelled ones are not duties), per tag and
     per obligation, how many were done on time, done late, waived, are still open (not
-    yet due) or overdue at `now`; the on-time rate and the median days late."""
+    yet due) or overdue at `now`; the on-time rate and the median days late.
+
+    Counted in the database (one grouped pass over the period's tasks); only the late
+    ones' lateness comes back row by row, for the medians."""
     orgs = organisations(session, actor, organisation)
     by_obligation: dict[str, list[str]] = defaultdict(list)
     late: dict[str, list[float]] = defaultdict(list)
     if orgs:
-        bounds = _bounds(orgs, period)
-        lo, hi = _widest(bounds)
-        rows = session.execute(
-            sa.select(
-                task_t.c.obligation,
-                task_t.c.status,
-                task_t.c.due,
-                task_t.c.closed_at,
-                case_t.c.organisation_id,
-            )
+        where = _due_in(_bounds(orgs, period))
+        state = _duty_state(now).label("state")
+        counted = session.execute(
+            sa.select(task_t.c.obligation, state, sa.func.count().label("n"))
             .join(case_t, case_t.c.id == task_t.c.case_id)
-            .where(
-                task_t.c.due >= lo,
-                task_t.c.due < hi,
-                task_t.c.status != "cancelled",
-                case_t.c.organisation_id.in_(sorted(bounds)),
-            )
+            .where(*where)
+            .group_by(task_t.c.obligation, state)
         )
-        for r in rows:
-            if not _inside(bounds, r.organisation_id, r.due):
-                continue
-            state = duty_state(r.status, r.due, r.closed_at, now)
-            by_obligation[r.obligation].append(state)
-            if state == "late":
-                late[r.obligation].append((r.closed_at - r.due).total_seconds() / 86400)
+        for r in counted:
+            by_obligation[r.obligation] += [r.state] * r.n
+        lateness = session.execute(
+            sa.select(task_t.c.obligation, task_t.c.due, task_t.c.closed_at)
+            .join(case_t, case_t.c.id == task_t.c.case_id)
+            .where(*where, task_t.c.status == "done", task_t.c.closed_at > task_t.c.due)
+        )
+        for r in lateness:
+            late[r.obligation].append((r.closed_at - r.due).total_seconds() / 86400)
     known = _obligations(catalog)
     tags: dict[str, list[str]] = defaultdict(list)
     tag_late: dict[str, list[float]] = defaultdict(list)
@@ -357,19 +388,28 @@ def duties(
 # --- contact --------------------------------------------------------------------------------
 
 
-def _days_between(session: Session, a: sa.ColumnElement, b: sa.ColumnElement) -> sa.ColumnElement:
-    """`b - a` in days, as SQL: SQLite keeps instants as text, PostgreSQL as timestamps."""
+def _seconds_between(
+    session: Session, a: sa.ColumnElement, b: sa.ColumnElement
+) -> sa.ColumnElement:
+    """`b - a` in seconds, as SQL, exact to the millisecond: PostgreSQL subtracts
+    timestamps; SQLite keeps instants as text, whose Julian days differ by a float that is
+    rounded back to whole milliseconds. Divided by 86,400 in Python, whole seconds give
+    the very float that subtracting the datetimes would."""
     if is_postgres(session):
-        return sa.extract("epoch", b - a) / 86400.0
-    return sa.func.julianday(b) - sa.func.julianday(a)
+        return sa.extract("epoch", b - a)
+    return sa.func.round((sa.func.julianday(b) - sa.func.julianday(a)) * 86400.0, 3)
 
 
-def _contact_spans(session: Session, bounds: Bounds) -> dict[int, sa.Row]:
+def _greatest(session: Session, *values: sa.ColumnElement) -> sa.ColumnElement:
+    return (sa.func.greatest if is_postgres(session) else sa.func.max)(*values)
+
+
+def _contact_spans(session: Session, bounds: Bounds) -> sa.Subquery:
     """Per case of these organisations: its first and last reached contact before its
-    organisation's period end and the longest gap in days between two of them, computed
-    in the database in one pass (a window over the contact tasks), so a national
+    organisation's period end and the longest time in seconds between two of them, as
+    one pass of the database over the done contact tasks (a window), so a national
     caseload's contacts never cross the wire."""
-    end = sa.case({org: hi for org, (_, hi) in bounds.items()}, value=case_t.c.organisation_id)
+    end = _by_organisation(bounds, 1, task_t.c.closed_at)
     previous = sa.func.lag(task_t.c.closed_at).over(
         partition_by=task_t.c.case_id, order_by=task_t.c.closed_at
     )
@@ -385,15 +425,61 @@ def _contact_spans(session: Session, bounds: Bounds) -> dict[int, sa.Row]:
         )
         .subquery()
     )
-    rows = session.execute(
+    return (
         sa.select(
             done.c.case_id,
             sa.func.min(done.c.closed_at).label("first"),
             sa.func.max(done.c.closed_at).label("last"),
-            sa.func.max(_days_between(session, done.c.previous, done.c.closed_at)).label("between"),
-        ).group_by(done.c.case_id)
+            sa.func.max(_seconds_between(session, done.c.previous, done.c.closed_at)).label(
+                "between"
+            ),
+        )
+        .group_by(done.c.case_id)
+        .subquery()
     )
-    return {r.case_id: r for r in rows}
+
+
+def _contact_gaps(session: Session, bounds: Bounds) -> list[sa.Row]:
+    """Per case open at its organisation's period end: whether its last reached contact
+    was in the 14 and in the 30 days before the end, and its longest silent time in
+    seconds (`engine.core.reporting.longest_gap`, as SQL: before the first contact,
+    between two, after the last; with none, the whole time). One statement."""
+    end = _by_organisation(bounds, 1, case_t.c.opened_at)
+    spans = _contact_spans(session, bounds)
+
+    def within(days: int) -> sa.ColumnElement:
+        since = sa.case(
+            {o: sa.literal(b[1] - timedelta(days=days), case_t.c.opened_at.type)
+             for o, b in bounds.items()},
+            value=case_t.c.organisation_id,
+        )  # fmt: skip
+        return sa.case((spans.c.last >= since, 1), else_=0)
+
+    def seconds(a: sa.ColumnElement, b: sa.ColumnElement) -> sa.ColumnElement:
+        return _seconds_between(session, a, b)
+
+    opened = case_t.c.opened_at
+    gap = sa.case(
+        (spans.c.first.is_(None), _greatest(session, sa.literal(0.0), seconds(opened, end))),
+        else_=_greatest(
+            session,
+            sa.literal(0.0),
+            seconds(opened, spans.c.first),
+            sa.func.coalesce(spans.c.between, 0.0),
+            seconds(spans.c.last, end),
+        ),
+    )
+    _, hi = _widest(bounds)
+    return session.execute(
+        sa.select(within(14).label("d14"), within(30).label("d30"), gap.label("gap"))
+        .select_from(case_t.outerjoin(spans, spans.c.case_id == case_t.c.id))
+        .where(
+            case_t.c.organisation_id.in_(sorted(bounds)),
+            opened < sa.literal(hi, opened.type),
+            opened < end,
+            sa.or_(case_t.c.closed_at.is_(None), case_t.c.closed_at >= end),
+        )
+    ).all()
 
 
 def contact(
@@ -409,38 +495,14 @@ def contact(
     period's end."""
     del catalog
     orgs = organisations(session, actor, organisation)
-    within = {14: 0, 30: 0}
-    gaps: list[float] = []
-    bounds = _bounds(orgs, period) if orgs else {}
-    spans = _contact_spans(session, bounds) if bounds else {}
-    if bounds:
-        lo, hi = _widest(bounds)
-        cases = session.execute(
-            sa.select(
-                case_t.c.id, case_t.c.organisation_id, case_t.c.opened_at, case_t.c.closed_at
-            ).where(
-                case_t.c.opened_at < hi,
-                case_t.c.organisation_id.in_(sorted(bounds)),
-                sa.or_(case_t.c.closed_at.is_(None), case_t.c.closed_at >= lo),
-            )
-        )
-        for r in cases:
-            end = bounds[r.organisation_id][1]
-            if r.opened_at >= end or (r.closed_at is not None and r.closed_at < end):
-                continue
-            span = spans.get(r.id)
-            first, last = (span.first, span.last) if span else (None, None)
-            for days in within:
-                if last is not None and last >= end - timedelta(days=days):
-                    within[days] += 1
-            between = float(span.between) if span and span.between is not None else None
-            gaps.append(longest_gap(r.opened_at, first, last, between, end))
+    rows = _contact_gaps(session, _bounds(orgs, period)) if orgs else []
+    gaps = [float(r.gap) / 86400 for r in rows]
     return {
         "from": period.first.isoformat(),
         "to": period.last.isoformat(),
         "organisations": [org.id for org in orgs],
         "open_cases": len(gaps),
-        "reached_14_days": rate(within[14], len(gaps)),
-        "reached_30_days": rate(within[30], len(gaps)),
+        "reached_14_days": rate(sum(r.d14 for r in rows), len(gaps)),
+        "reached_30_days": rate(sum(r.d30 for r in rows), len(gaps)),
         "longest_silent_gap": gap_distribution(gaps),
     }

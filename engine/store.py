@@ -149,7 +149,12 @@ class CaseEvent(SQLModel, table=True):
 class Task(SQLModel, table=True):
     """One obligation (or one occurrence of a recurring one) on one case."""
 
-    __table_args__ = (sa.UniqueConstraint("case_id", "obligation", "occurrence"),)
+    __table_args__ = (
+        sa.UniqueConstraint("case_id", "obligation", "occurrence"),
+        # the reports: tasks due in a period; each case's done contacts, in order
+        sa.Index("ix_task_due", "due"),
+        sa.Index("ix_task_contact", "category", "status", "case_id", "closed_at"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="case.id", index=True)
     obligation: str

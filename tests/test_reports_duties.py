@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from statistics import median
 
@@ -169,3 +170,75 @@ def test_the_shipped_victims_code_duties_carry_the_tag() -> None:
         obligations = shipped_catalog().resolve(journey).obligations
         assert "victims-code" in obligations["told-of-charge"][1].tags, journey
         assert obligations["told-of-charge"][1].tags == obligations["told-of-arrest"][1].tags
+
+
+def test_the_reports_sql_follows_the_core_rules(staffed: str, catalog: Catalog) -> None:
+    """The duties and contact reports count in the database; the rules they follow are
+    `duty_state` and `longest_gap` (engine.core.reporting). Here every task and case is
+    also read back and counted by those rules in Python: the same answers."""
+    from engine.core.reporting import (
+        duty_measures,
+        duty_state,
+        gap_distribution,
+        longest_gap,
+        rate,
+    )
+
+    with session_scope(staffed) as session:
+        for n in range(1, 9):
+            ref = f"KNT-00{n:02d}"
+            open_case(session, catalog, ref, f"2027-03-0{n}", f"2027-03-0{n}T09:0{n}")
+            if n % 2:
+                service.record_events(session, catalog, ref, {"charge": f"2027-03-1{n}"},
+                                      at(f"2027-03-1{n}T09:00"), operator())  # fmt: skip
+        for n, when in ((1, "2027-03-03T10:00"), (2, "2027-03-12T00:00:01"), (5, "2027-03-20")):
+            done(session, catalog, f"KNT-00{n:02d}", "support-referral", when)
+        done(session, catalog, "KNT-0003", "told-of-charge", "2027-03-14T09:00")
+        service.waive_task(session, catalog, task(session, "KNT-0004", "support-referral"),
+                           "not needed", NOW, operator())  # fmt: skip
+        for n, when in ((1, "2027-03-05T08:00"), (1, "2027-03-09T08:00"), (2, "2027-03-10"),
+                        (3, "2027-03-08T09:07")):  # fmt: skip
+            done(session, catalog, f"KNT-00{n:02d}", "check-in", when)
+        service.close_case(session, catalog, "KNT-0008", "moved", at("2027-03-25"), operator())
+        duties = reports.duties(session, catalog, MARCH, NOW, operator())
+        contact = reports.contact(session, catalog, MARCH, operator())
+        start, end = MARCH.bounds(catalog.resolve("duties").tz)
+        tasks = session.execute(sa.select(Task)).scalars().all()
+        cases = session.execute(sa.select(Case)).scalars().all()
+        states: dict[str, list[str]] = {}
+        late: dict[str, list[float]] = {}
+        for t in tasks:
+            if start <= t.due < end and t.status != "cancelled":
+                state = duty_state(t.status, t.due, t.closed_at, NOW)
+                states.setdefault(t.obligation, []).append(state)
+                if state == "late":
+                    days = (t.closed_at - t.due).total_seconds() / 86400
+                    late.setdefault(t.obligation, []).append(days)
+        gaps, reached = [], {14: 0, 30: 0}
+        for c in cases:
+            if c.opened_at >= end or (c.closed_at is not None and c.closed_at < end):
+                continue
+            contacts = sorted(
+                t.closed_at for t in tasks
+                if t.case_id == c.id and t.category == "contact" and t.status == "done"
+                and t.outcome != "not_reached" and t.closed_at < end
+            )  # fmt: skip
+            between = max(
+                ((b - a).total_seconds() / 86400 for a, b in pairwise(contacts)),
+                default=None,
+            )
+            first, last = (contacts[0], contacts[-1]) if contacts else (None, None)
+            gaps.append(longest_gap(c.opened_at, first, last, between, end))
+            for days in reached:
+                reached[days] += bool(last and last >= end - timedelta(days=days))
+    assert {o["obligation"]: {k: v for k, v in o.items() if k not in ("obligation", "title",
+            "tags")} for o in duties["obligations"]} == {
+        ob: duty_measures(s, late.get(ob, [])) for ob, s in states.items()
+    }  # fmt: skip
+    assert len(states) == 4 and {"late", "on_time", "waived", "overdue", "open"} <= {
+        s for group in states.values() for s in group
+    }
+    assert contact["open_cases"] == len(gaps) == 7
+    assert contact["reached_14_days"] == rate(reached[14], len(gaps))
+    assert contact["reached_30_days"] == rate(reached[30], len(gaps))
+    assert contact["longest_silent_gap"] == gap_distribution(gaps)
