@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import sys
 from typing import Annotated
 
@@ -11,7 +10,15 @@ import typer
 from alongside.context import current
 from alongside.output import JsonOption, NowOption, emit_json, out, print_rows
 from engine.core.errors import UserError
-from engine.core.reporting import DUTIES, OUTCOMES, outcome_rows, period
+from engine.core.reporting import (
+    DUTIES,
+    OUTCOMES,
+    duties_csv,
+    duty_rows,
+    outcome_rows,
+    outcomes_csv,
+    period,
+)
 
 app = typer.Typer(no_args_is_help=True, help="Reports for programme leads: counts only.")
 
@@ -21,15 +28,6 @@ OrganisationOption = Annotated[
     str | None, typer.Option("--organisation", metavar="ID", help="Only this organisation.")
 ]
 CsvOption = Annotated[bool, typer.Option("--csv", help="Print CSV, one row per organisation.")]
-
-
-def emit_csv(report: dict) -> None:
-    """One row per organisation, then `all`; an empty cell where a rate has no base."""
-    writer = csv.writer(sys.stdout, lineterminator="\n")
-    writer.writerow(["organisation", "from", "to", *OUTCOMES])
-    for row in outcome_rows(report):
-        values = ["" if row[key] is None else row[key] for key in OUTCOMES]
-        writer.writerow([row["organisation"], report["from"], report["to"], *values])
 
 
 def _format(as_json: bool, as_csv: bool) -> None:
@@ -58,7 +56,7 @@ def outcomes(
     if as_json:
         emit_json(report)
     elif as_csv:
-        emit_csv(report)
+        sys.stdout.write(outcomes_csv(report))
     else:
         print_rows(
             outcome_rows(report),
@@ -89,20 +87,15 @@ def duties(
         report = reports.duties(
             session, run.catalog, when, moment, run.actor(session), organisation
         )
-    rows = [{"kind": "tag", "name": t["tag"], **t} for t in report["tags"]] + [
-        {"kind": "obligation", "name": o["obligation"], **o} for o in report["obligations"]
-    ]
     if as_json:
         emit_json(report)
     elif as_csv:
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(["kind", "name", "from", "to", *DUTIES])
-        for row in rows:
-            values = ["" if row[key] is None else row[key] for key in DUTIES]
-            writer.writerow([row["kind"], row["name"], report["from"], report["to"], *values])
+        sys.stdout.write(duties_csv(report))
     else:
         print_rows(
-            rows, ["kind", "name", *DUTIES], title=f"Duties due {report['from']} to {report['to']}"
+            duty_rows(report),
+            ["kind", "name", *DUTIES],
+            title=f"Duties due {report['from']} to {report['to']}",
         )
 
 

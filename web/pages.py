@@ -6,6 +6,14 @@ from fastapi import APIRouter
 
 
 def routers() -> list[APIRouter]:
-    from web import auth, cases, programme, tasks, team, work
+    from web import auth, cases, programme, reports, tasks, team, work
 
-    return [auth.router, work.router, tasks.router, cases.router, team.router, programme.router]
+    return [
+        auth.router,
+        work.router,
+        tasks.router,
+        cases.router,
+        team.router,
+        programme.router,
+        reports.router,
+    ]

@@ -22,7 +22,8 @@ from web.context import Visitor, signed_in, web
 router = APIRouter()
 
 
-def _programme(request: Request, session, now) -> Visitor:
+def programme_lead(request: Request, session, now) -> Visitor:
+    """The signed-in programme lead or admin; anyone else gets the 404 page."""
     me = signed_in(request, session, now)
     if not me.programme:
         raise HTTPException(404)
@@ -53,7 +54,7 @@ def _journeys(catalog) -> list[dict]:
 def programme_page(request: Request, retried: int | None = None) -> Response:
     site = web(request)
     with site.unit() as (session, now):
-        me = _programme(request, session, now)
+        me = programme_lead(request, session, now)
         return site.page(
             request,
             "programme.html",
@@ -70,7 +71,7 @@ def programme_page(request: Request, retried: int | None = None) -> Response:
 def retry(request: Request, outbox_id: int) -> Response:
     site = web(request)
     with site.unit() as (session, now):
-        me = _programme(request, session, now)
+        me = programme_lead(request, session, now)
         visible = {m["id"] for m in queries.outbox(session, me.actor, "failed")}
     if outbox_id not in visible:
         raise HTTPException(404)

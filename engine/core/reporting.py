@@ -8,6 +8,8 @@ Reports carry counts only: nothing here returns a case reference.
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -173,3 +175,61 @@ def outcome_rows(report: dict) -> list[dict]:
     """The outcomes report as table rows: one per organisation, then `all` (counts only)."""
     total = {"organisation": "all", **{key: report[key] for key in OUTCOMES}}
     return [*report["organisations"], total]
+
+
+def duty_rows(report: dict) -> list[dict]:
+    """The duties report as table rows: one per tag, then one per obligation."""
+    return [{"kind": "tag", "name": t["tag"], **t} for t in report["tags"]] + [
+        {"kind": "obligation", "name": o["obligation"], **o} for o in report["obligations"]
+    ]
+
+
+def outcomes_csv(report: dict) -> str:
+    """The outcomes report as CSV: one row per organisation, then `all`; an empty cell
+    where a rate has no base. What `report outcomes --csv` prints and the web serves."""
+    return _csv(
+        ["organisation", "from", "to", *OUTCOMES],
+        ([row["organisation"], report["from"], report["to"], *_cells(row, OUTCOMES)]
+         for row in outcome_rows(report)),
+    )  # fmt: skip
+
+
+def duties_csv(report: dict) -> str:
+    """The duties report as CSV: one row per tag and per obligation."""
+    return _csv(
+        ["kind", "name", "from", "to", *DUTIES],
+        ([row["kind"], row["name"], report["from"], report["to"], *_cells(row, DUTIES)]
+         for row in duty_rows(report)),
+    )  # fmt: skip
+
+
+def monthly_csv(reports: Sequence[dict]) -> str:
+    """Outcomes reports of consecutive months as CSV: one row each, with the totals."""
+    return _csv(
+        ["from", "to", *OUTCOMES],
+        ([report["from"], report["to"], *_cells(report, OUTCOMES)] for report in reports),
+    )
+
+
+def _cells(row: dict, keys: Sequence[str]) -> list:
+    return ["" if row[key] is None else row[key] for key in keys]
+
+
+def _csv(header: list[str], rows: Iterable[list]) -> str:
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return text.getvalue()
+
+
+def months(span: Period) -> list[Period]:
+    """The calendar months a period touches, each cut to the period: what a chart of
+    the period by month shows, one bar group per month."""
+    found = []
+    first = span.first
+    while first <= span.last:
+        following = (first.replace(day=1) + timedelta(days=32)).replace(day=1)
+        found.append(Period(first, min(span.last, following - timedelta(days=1))))
+        first = following
+    return found

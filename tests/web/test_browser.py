@@ -290,6 +290,12 @@ def every_page(page, site) -> Iterator[str]:
     yield "link expired"
     sign_in(page, site, PROG)
     yield "programme"
+    page.goto("/reports")
+    yield "reports"
+    page.get_by_role("group", name="First day").get_by_label("Day").fill("31")
+    page.get_by_role("group", name="First day").get_by_label("Month").fill("2")
+    page.get_by_role("button", name="Show report").click()
+    yield "reports with an error"
     page.goto("/team")
     yield "team"
     page.goto(f"/team/{NAV}")
@@ -320,7 +326,7 @@ def test_every_page_has_no_axe_violations_at_wcag_22_aa(page, site):
         results = axe.run(page, options={"runOnly": {"type": "tag", "values": WCAG}})
         assert results.violations_count == 0, f"{name}:\n{results.generate_report()}"
         seen.append(name)
-    assert len(seen) == 12
+    assert len(seen) == 14
 
 
 def test_every_page_works_at_320_pixels_wide(browser, site):
@@ -343,3 +349,37 @@ def test_focus_is_visible(page, site):
         " return s.outlineStyle + ' ' + s.boxShadow; })()"
     )
     assert "none none" not in outline
+
+
+def test_reports_by_keyboard_alone(page, site):
+    from playwright.sync_api import expect
+
+    sign_in(page, site, PROG)
+    page.goto("/reports")
+    for field, value in (("#from-day", "1"), ("#from-month", "12"), ("#from-year", "2026"),
+                         ("#to-day", "31"), ("#to-month", "1"), ("#to-year", "2027")):  # fmt: skip
+        tab_to(page, field)
+        page.keyboard.press("Control+a")
+        page.keyboard.type(value)
+    page.keyboard.press("Enter")
+    expect(
+        page.get_by_role("heading", name="Outcomes, 1 December 2026 to 31 January 2027")
+    ).to_be_visible()
+    chart = page.get_by_role("img", name="Referrals and outcomes by month")
+    expect(chart).to_be_visible()
+    table = page.locator("#by-month-table")
+    expect(table.get_by_role("rowheader", name="Dec 2026")).to_be_visible()
+    expect(table.get_by_role("rowheader", name="Jan 2027")).to_be_visible()
+    shot(page, "reports")
+    tab_to(page, "a[href^='/reports/outcomes.csv']")
+    with page.expect_download() as download:
+        page.keyboard.press("Enter")
+    text = Path(download.value.path()).read_text()
+    assert text.startswith("organisation,from,to,triaged,") and "KNT-" not in text
+
+    tab_to(page, "#from-day")
+    page.keyboard.press("Control+a")
+    page.keyboard.type("32")
+    page.keyboard.press("Enter")
+    expect(page.locator("#from-error")).to_contain_text("The first day must be a real date")
+    expect(page.locator(".govuk-error-summary")).to_be_focused()  # GOV.UK Frontend moves focus

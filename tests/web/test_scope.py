@@ -120,7 +120,8 @@ def test_the_team_and_programme_pages_follow_the_role(client, settings, world, r
     email, _ = ROLES[role]
     sign_in(client, settings, email)
     missing = client.get("/no-such-page")
-    for path, who in (("/team", LEADS), ("/programme", {"programme lead", "programme admin"})):
+    programme = {"programme lead", "programme admin"}
+    for path, who in (("/team", LEADS), ("/programme", programme), ("/reports", programme)):
         got = client.get(path)
         if role in who:
             assert got.status_code == 200, (role, path)
