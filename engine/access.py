@@ -7,6 +7,8 @@ in the database rather than after reading every case.
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
@@ -30,13 +32,20 @@ def resolve(session: Session, who: str | None) -> Actor:
     return actor_for(session, person)
 
 
+def team_of(member: sa.FromClause, lead: Any) -> sa.ColumnElement[bool]:
+    """Who is on a lead's team: the rows of `member` (the staff table or an alias of it)
+    that are navigators whose lead is `lead` (an id, or a column to join on)."""
+    return sa.and_(member.c.lead_id == lead, member.c.role == "navigator")
+
+
 def actor_for(session: Session, person: Staff) -> Actor:
     """The actor a staff record acts as: its role, organisations and (for a lead) team."""
-    team = frozenset(
-        session.exec(
-            select(Staff.id).where(Staff.lead_id == person.id, Staff.role == "navigator")
-        ).all()
-    )
+    team = session.execute(sa.select(staff_t.c.id).where(team_of(staff_t, person.id)))
+    return actor_of(person, frozenset(team.scalars()))
+
+
+def actor_of(person: Staff, team: frozenset[int]) -> Actor:
+    """The actor of a staff record whose team (`team_of`) is already read."""
     role: Role = person.role  # type: ignore[assignment]
     return Actor(
         who=person.email,

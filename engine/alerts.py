@@ -21,7 +21,7 @@ from functools import cache
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from engine.bulk import is_postgres, update_by_id
+from engine.bulk import insert_rows, is_postgres, update_by_id
 from engine.catalog import Catalog, Journeys
 from engine.core.calendar import get_calendar
 from engine.core.errors import UserError
@@ -34,7 +34,7 @@ from engine.core.escalation import (
     schedule,
     working_hours,
 )
-from engine.core.grouping import Escalated, group, messages_for
+from engine.core.grouping import Escalated, case_entries, group, messages_for
 from engine.core.messages import (
     EscalatedItem,
     Message,
@@ -45,11 +45,12 @@ from engine.core.messages import (
 from engine.counts import Counts
 from engine.directory import DEFAULT_CALENDAR, DEFAULT_TIMEZONE, Directory
 from engine.outbox import queue
-from engine.store import Acknowledgement, Case, Task
+from engine.store import Acknowledgement, AuditEntry, Case, Task
 
 task_t = Task.__table__
 case_t = Case.__table__
 ack_t = Acknowledgement.__table__
+audit_t = AuditEntry.__table__
 
 
 def send_alerts(
@@ -155,6 +156,13 @@ def send_alerts(
     escalations = messages_for(group(escalated), people.timezone, hold)
     update_by_id(session, task_t, updates)
     queue(session, reminders + escalations, now)
+    # Each case's part of each escalation message, for its timeline (`web.cases`).
+    audits = [
+        {"at": now, "actor": "engine", "case_ref": ref, "action": "task.escalate",
+         "detail": {"message": key, "tasks": tasks}}
+        for ref, key, tasks in case_entries(escalations)
+    ]  # fmt: skip
+    insert_rows(session, audit_t, audits)
     return counts
 
 

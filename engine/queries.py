@@ -105,6 +105,77 @@ def tasks(
     return [_task_row(r) for r in session.execute(query.limit(limit))]
 
 
+def _open_of(actor: Actor, navigator: str) -> sa.Select:
+    """The open tasks of the cases `navigator` holds that `actor` may see."""
+    return (
+        sa.select()
+        .select_from(task_t)
+        .join(case_t, case_t.c.id == task_t.c.case_id)
+        .join(staff_t, staff_t.c.id == case_t.c.navigator_id)
+        .where(
+            case_filter(actor, case_t),
+            staff_t.c.email == _address_filter(navigator),
+            task_t.c.status == "open",
+        )
+    )
+
+
+def work(
+    session: Session,
+    actor: Actor,
+    navigator: str,
+    bounds: list[datetime],
+    *,
+    category: str | None = None,
+    case: str | None = None,
+    bucket: int | None = None,
+    offset: int = 0,
+    limit: int = 20,
+) -> dict:
+    """A page of one person's open tasks, the soonest first, in the buckets that `bounds`
+    (rising instants) cut them into, without reading every one of them.
+
+    Returns `tasks`: of each bucket (or only `bucket`), its tasks `offset` to
+    `offset + limit`, with `bucket`; `sizes`: how many each bucket holds with the filters;
+    `categories` and `refs`: those of all the person's open tasks, for the filters.
+    """
+    in_bucket = sa.case(
+        *[(task_t.c.due < bound, n) for n, bound in enumerate(bounds)], else_=len(bounds)
+    )
+    kinds = session.execute(
+        _open_of(actor, navigator)
+        .add_columns(case_t.c.ref, task_t.c.category, in_bucket.label("bucket"), sa.func.count())
+        .group_by(case_t.c.ref, task_t.c.category, in_bucket)
+    ).all()
+    sizes = [0] * (len(bounds) + 1)
+    for k in kinds:
+        if (not category or k.category == category) and (not case or k.ref == case):
+            sizes[k.bucket] += k[3]
+    chosen = _open_of(actor, navigator)
+    if category:
+        chosen = chosen.where(task_t.c.category == category)
+    if case:
+        chosen = chosen.where(case_t.c.ref == case)
+    ranked = chosen.add_columns(
+        *task_t.columns,
+        case_t.c.ref,
+        in_bucket.label("bucket"),
+        sa.func.row_number()
+        .over(partition_by=in_bucket, order_by=(task_t.c.due, task_t.c.id))
+        .label("n"),
+    ).subquery()
+    page = sa.select(ranked).where(ranked.c.n > offset, ranked.c.n <= offset + limit)
+    if bucket is not None:
+        page = page.where(ranked.c.bucket == bucket)
+    rows = session.execute(page.order_by(ranked.c.due, ranked.c.id)).all()
+    return {
+        "tasks": [{**_task_row(r), "bucket": r.bucket} for r in rows],
+        "sizes": sizes,
+        "categories": sorted({k.category for k in kinds}),
+        "refs": sorted({k.ref for k in kinds}),
+    }
+
+
 def cases(
     session: Session,
     actor: Actor,
@@ -381,6 +452,20 @@ def audit(session: Session, actor: Actor, case: str | None, limit: int) -> list[
         }
         for r in session.execute(query)
     ]
+
+
+def messages_by_key(session: Session, keys: list[str]) -> dict[str, dict]:
+    """The outbox messages with these keys: status, when sent, and the recipient's role
+    (never the body, which may list other cases)."""
+    if not keys:
+        return {}
+    table = OutboxMessage.__table__
+    rows = session.execute(
+        sa.select(table.c.key, table.c.status, table.c.sent_at, staff_t.c.role)
+        .outerjoin(staff_t, staff_t.c.email == table.c.recipient)
+        .where(table.c.key.in_(sorted(set(keys))))
+    )
+    return {r.key: {"status": r.status, "sent_at": r.sent_at, "role": r.role} for r in rows}
 
 
 MESSAGE_STATUSES = ("queued", "sending", "sent", "failed")

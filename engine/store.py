@@ -12,8 +12,9 @@ pseudonymous reference, the facts its journey declares, dates and task states.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, date, datetime
 from functools import cache, lru_cache
 from pathlib import Path
@@ -154,9 +155,12 @@ class Task(SQLModel, table=True):
         # the reports: tasks due in a period; each case's done contacts, in order
         sa.Index("ix_task_due", "due"),
         sa.Index("ix_task_contact", "category", "status", "case_id", "closed_at"),
+        # A case's open tasks without visiting its history: a case open for years holds a
+        # hundred tasks, a handful of them open (the web pages: My work, Team).
+        sa.Index("ix_task_case_status_category", "case_id", "status", "category"),
     )
     id: int | None = Field(default=None, primary_key=True)
-    case_id: int = Field(foreign_key="case.id", index=True)
+    case_id: int = Field(foreign_key="case.id")
     obligation: str
     occurrence: int
     stage: str
@@ -335,6 +339,20 @@ class WebSession(SQLModel, table=True):
     ended_at: datetime | None = _instant(nullable=True)
 
 
+class WebDraft(SQLModel, table=True):
+    """Text typed into a form and not yet saved when its session timed out (web app): kept
+    for the person, not the browser, until they sign in again and their page takes it back
+    (at most `web.signin.ABSOLUTE`). Case data like a task's note, so kept with it."""
+
+    __tablename__ = "web_draft"
+    __table_args__ = (sa.UniqueConstraint("staff_id", "key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    staff_id: int = Field(foreign_key="staff.id", index=True)
+    key: str  # the page's path, the form's action and the field's name (`web/static/app.js`)
+    text: str
+    saved_at: datetime = _instant()
+
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
@@ -392,6 +410,10 @@ def _current(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
+MMAP_SIZE = 1 << 30  # bytes of the file SQLite reads as memory, not a read() per page
+CACHE_KIB = 65_536  # each connection's page cache
+
+
 def _sqlite_pragmas(busy_timeout: float) -> Any:
     def apply(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
@@ -399,6 +421,8 @@ def _sqlite_pragmas(busy_timeout: float) -> Any:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+        cursor.execute(f"PRAGMA mmap_size={MMAP_SIZE}")
+        cursor.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
         cursor.close()
 
     return apply
@@ -445,10 +469,15 @@ def timeouts(url: str) -> tuple[str, dict[str, Any]]:
     }
 
 
+READING = "alongside_reading"  # the execution option that marks a reading unit's engine
+
+
 def _sqlite_begin(connection: Any) -> None:
     # Take the write lock at BEGIN, so two sweeps serialise instead of failing to upgrade
-    # a read lock half-way through a transaction.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # a read lock half-way through a transaction. A reading unit (`read_scope`) never
+    # writes, so it begins deferred: a snapshot under WAL, no lock that anyone waits for.
+    reading = connection.get_execution_options().get(READING)
+    connection.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
 
 
 @cache
@@ -487,3 +516,67 @@ def session_scope(url: str) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+class WriteInReadingUnit(RuntimeError):
+    """Code in a reading unit changed a row it had read, or flushed: a programming error."""
+
+
+@contextmanager
+def read_scope(url: str) -> Iterator[Session]:
+    """A unit of work that reads, and may add a few rows (an audit entry of the read) or
+    queue a few statements (`write_later`): the reads run in a transaction that takes no
+    write lock on SQLite, and the rows and statements are written after it, in one short
+    write transaction, before the block's caller goes on.
+
+    Why: pages that many people read at once would otherwise queue behind SQLite's write
+    lock for the whole request, rendering included. What a reading unit writes cannot
+    depend on the snapshot it read (an INSERT of a new row, or a statement whose WHERE
+    says when it applies), so writing it a moment later changes nothing. Changing a
+    loaded row, or flushing, in a reading unit raises `WriteInReadingUnit`.
+    """
+    engine = engine_for(url).execution_options(**{READING: True})
+    with Session(engine, autoflush=False, expire_on_commit=False) as session:
+        session.info[READING] = later = []
+        try:
+            yield session
+        except BaseException:
+            session.rollback()
+            raise
+        if session.dirty or session.deleted:
+            raise WriteInReadingUnit("a reading unit changed rows it had read")
+        added = list(session.new)
+        for row in added:
+            session.expunge(row)
+    if added or later:
+        with _one_writer(url), session_scope(url) as writing:
+            writing.add_all(added)
+            for statement in later:
+                writing.execute(statement)
+
+
+@cache
+def _writer_lock(url: str) -> threading.Lock:
+    return threading.Lock()
+
+
+def _one_writer(url: str) -> AbstractContextManager:
+    """On SQLite, one reading unit of this process writes at a time: the others wait on a
+    lock that wakes them at once, not in SQLite's busy handler, which sleeps in steps of up
+    to 100 ms (pages read by ten people at once each write an audit entry)."""
+    return _writer_lock(url) if url.startswith("sqlite") else nullcontext()
+
+
+def write_later(session: Session, statement: sa.Executable) -> None:
+    """Run a write statement now, or in a reading unit, in its short write at the end."""
+    later = session.info.get(READING)
+    if later is None:
+        session.execute(statement)
+    else:
+        later.append(statement)
+
+
+@sa.event.listens_for(Session, "before_flush")
+def _no_flush_while_reading(session: Session, _context: Any, _instances: Any) -> None:
+    if READING in session.info:
+        raise WriteInReadingUnit("a reading unit flushed: it writes only at its end")

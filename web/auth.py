@@ -7,9 +7,12 @@ page nor the time it takes says whether an account exists.
 
 from __future__ import annotations
 
+import json
+
 from fastapi import APIRouter, Form, Request
 from starlette.background import BackgroundTask
-from starlette.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 
 from engine.core.errors import UserError
 from engine.store import session_scope
@@ -37,7 +40,7 @@ def deliver(site: Web, outbox_id: int) -> None:
 @router.get("/")
 def home(request: Request) -> Response:
     site = web(request)
-    with site.unit() as (session, now):
+    with site.reading() as (session, now):
         me = signed_in(request, session, now)
     return RedirectResponse(home_for(me), status_code=303)
 
@@ -130,3 +133,36 @@ def extend(request: Request) -> Response:
     with site.unit() as (session, now):
         me = signed_in(request, session, now)
     return Response(status_code=204, headers={"X-Session-Expires-In": str(me.expires_in)})
+
+
+@router.post("/session/time-out")
+async def timed_out(request: Request) -> Response:
+    """The page's time-out warning ran out: the session ends, and the text typed into the
+    page's forms (a JSON map of field key to text) is kept for signing in again."""
+    try:
+        drafts = json.loads(await request.body() or b"{}")
+    except ValueError:
+        drafts = None
+    return await run_in_threadpool(_time_out, web(request), request.cookies.get(COOKIE), drafts)
+
+
+def _time_out(site: Web, cookie: str | None, drafts: object) -> Response:
+    try:
+        with site.unit() as (session, now):
+            signin.time_out(session, cookie, drafts, now)
+    except signin.BadDrafts as error:
+        return PlainTextResponse(f"{error}\n", status_code=400)
+    response = Response(status_code=204)
+    response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+@router.post("/session/drafts")
+def drafts(request: Request) -> Response:
+    """What a time-out kept for the signed-in person, given back once (to the first page
+    that asks, which keeps it in the tab as the page's own drafts)."""
+    site = web(request)
+    with site.unit() as (session, now):
+        me = signed_in(request, session, now)
+        kept = signin.take_drafts(session, me.actor.staff_id, now)
+    return JSONResponse(kept, headers={"X-Session-Expires-In": str(me.expires_in)})

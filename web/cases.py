@@ -41,9 +41,37 @@ def _stages_now(journey, events: dict[str, EventTime], now: datetime) -> list[st
     return titles
 
 
-def _timeline(detail: dict, audit: list[dict]) -> list[dict]:
-    """Events recorded, tasks closed and reopened (with notes), re-dates, reassignments,
-    newest first. Notes and reasons are shown here, with the case, and nowhere else."""
+ROLES = {"navigator": "navigator", "team_lead": "team lead", "programme_lead": "programme lead"}
+
+
+def _escalations(entry: dict, titles: dict[int, str], messages: dict[str, dict]) -> list[dict]:
+    """A `task.escalate` entry as the timeline shows it: this case's tasks in the message,
+    to whom (by role) and when it was sent; nothing of the other cases it may list."""
+    extra = entry["detail"] or {}
+    message = messages.get(extra.get("message", ""))
+    if message is None:  # never queued (a leaver) or since purged: nothing was sent
+        return []
+    role = ROLES.get(message["role"] or "", "someone who has left")
+    sent = message["status"] == "sent"
+    when = message["sent_at"].isoformat() if sent else entry["at"]
+    state = {"sent": "sent to", "failed": "failed to reach"}.get(
+        message["status"], "waiting to be sent to"
+    )
+    return [
+        {
+            "at": when,
+            "what": f"{titles.get(t['task'], 'A task')}: escalation (step {t['level']}) "
+            f"{state} the {role}",
+            "by": entry["actor"],
+        }
+        for t in extra.get("tasks", [])
+    ]
+
+
+def _timeline(detail: dict, audit: list[dict], messages: dict[str, dict]) -> list[dict]:
+    """Events recorded, tasks closed and reopened (with notes), re-dates, escalations,
+    reassignments, newest first. Notes and reasons are shown here, with the case, and
+    nowhere else."""
     items: list[dict] = []
     for event in detail["event_history"]:
         items.append(
@@ -68,6 +96,9 @@ def _timeline(detail: dict, audit: list[dict]) -> list[dict]:
             )
     for entry in audit:
         action, extra = entry["action"], entry["detail"] or {}
+        if action == "task.escalate":
+            items += _escalations(entry, titles, messages)
+            continue
         if action == "reconcile" and extra.get("redated"):
             what = f"Plan moved: {len(extra['redated'])} task(s) re-dated"
         elif action == "case.assign":
@@ -125,6 +156,8 @@ def render_case(
         if t["status"] == "open"
     ]
     audit = queries.audit(session, me.actor, ref, 200)
+    keys = [e["detail"]["message"] for e in audit if e["action"] == "task.escalate"]
+    messages = queries.messages_by_key(session, keys)
     summary = {f"{field}": message for field, message in (errors or {}).items()}
     for task_id, fields in (task_errors or {}).items():
         summary.update({f"{f}-{task_id}": m for f, m in fields.items()})
@@ -137,7 +170,7 @@ def render_case(
         journey=journey,
         stages_now=_stages_now(journey, events, now),
         ahead=ahead,
-        timeline=_timeline(detail, audit),
+        timeline=_timeline(detail, audit, messages),
         quiet=ref in quiet,
         errors=summary,
         form_errors=errors or {},
@@ -153,7 +186,7 @@ def render_case(
 @router.get("/cases/{ref}")
 def case_page(request: Request, ref: str, changed: str | None = None) -> Response:
     site = web(request)
-    with site.unit() as (session, now):
+    with site.reading() as (session, now):
         me = signed_in(request, session, now)
         return render_case(request, session, now, me, ref, changed=changed)
 
@@ -162,7 +195,7 @@ def case_page(request: Request, ref: str, changed: str | None = None) -> Respons
 def task_page(request: Request, task_id: int) -> Response:
     """Where every email's task link goes: the task on its case's page."""
     site = web(request)
-    with site.unit() as (session, now):
+    with site.reading() as (session, now):
         me = signed_in(request, session, now)
         try:
             row = queries.task_detail(session, me.actor, task_id)

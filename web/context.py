@@ -25,7 +25,7 @@ from engine import access
 from engine.catalog import Catalog
 from engine.core.actors import Actor
 from engine.settings import Settings
-from engine.store import session_scope
+from engine.store import read_scope, session_scope
 from web import signin, words
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -91,6 +91,14 @@ class Web:
         with session_scope(self.url) as session:
             yield session, self.clock()
 
+    @contextmanager
+    def reading(self) -> Iterator[tuple[Session, datetime]]:
+        """A unit of work for a page that only reads (and audits the read, and restarts the
+        session's idle clock): no write lock held while it reads and renders
+        (`engine.store.read_scope`)."""
+        with read_scope(self.url) as session:
+            yield session, self.clock()
+
     def render_text(self, template: str, **context: Any) -> str:
         """A page without a request (the CSRF failure page)."""
         return self.templates.env.get_template(template).render(
@@ -151,7 +159,7 @@ def visitor(session: Session, cookie: str | None, now: datetime) -> Visitor:
         email=person.email,
         name=person.name,
         role=person.role,
-        actor=access.actor_for(session, person),
+        actor=access.actor_of(person, found.team),
         ends_at=found.ends_at,
         now=now,
     )

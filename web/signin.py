@@ -21,11 +21,20 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from engine.access import team_of
 from engine.addresses import AddressError, check_address
 from engine.core.errors import UserError
 from engine.core.messages import Message, SignInPayload
 from engine.outbox import queue
-from engine.store import AuditEntry, OutboxMessage, SignInLink, Staff, WebSession
+from engine.store import (
+    AuditEntry,
+    OutboxMessage,
+    SignInLink,
+    Staff,
+    WebDraft,
+    WebSession,
+    write_later,
+)
 
 LINK_LIFETIME = timedelta(minutes=15)
 RATE_WINDOW = timedelta(minutes=15)
@@ -131,10 +140,11 @@ def forget_token(session: Session, outbox_id: int) -> None:
 
 @dataclass(frozen=True, slots=True)
 class SignedIn:
-    """A session that is still good, and the person it belongs to."""
+    """A session that is still good, the person it belongs to, and their team."""
 
     session_id: int
     staff: Staff
+    team: frozenset[int]  # the navigators the person leads (`access.team_of`)
     ends_at: datetime  # the earlier of the idle and the absolute limit, as of this request
 
 
@@ -174,23 +184,39 @@ def redeem(session: Session, token: str, now: datetime) -> tuple[str, Staff]:
 
 
 def current(session: Session, value: str | None, now: datetime) -> SignedIn | None:
-    """The session a cookie names, if it is still good; its idle clock restarts now."""
+    """The session a cookie names, if it is still good; its idle clock restarts now.
+
+    One query reads the session, its person and their team (a row per team member), as
+    every page asks this first. Restarting the idle clock is an UPDATE that says when it
+    applies (the session not ended meanwhile), so a reading unit may run it at its end
+    (`write_later`); it is written at most every `TOUCH_EVERY`.
+    """
     if not value:
         return None
-    row = session.exec(
-        select(WebSession).where(
-            WebSession.token_hash == digest(value), WebSession.ended_at.is_(None)
+    sessions, staff = WebSession.__table__, Staff.__table__
+    member = staff.alias("member")
+    rows = session.execute(
+        sa.select(sessions, Staff, member.c.id.label("member_id"))
+        .join(Staff, Staff.id == sessions.c.staff_id)
+        .outerjoin(member, team_of(member, Staff.id))
+        .where(sessions.c.token_hash == digest(value), sessions.c.ended_at.is_(None))
+    ).all()
+    if not rows:
+        return None
+    row, person = rows[0], rows[0].Staff
+    if now >= row.expires_at or now >= row.last_seen_at + IDLE or not person.active:
+        return None
+    last_seen = row.last_seen_at
+    if now - last_seen >= TOUCH_EVERY:
+        last_seen = now
+        write_later(
+            session,
+            sa.update(sessions)
+            .where(sessions.c.id == row.id, sessions.c.ended_at.is_(None))
+            .values(last_seen_at=now),
         )
-    ).first()
-    if row is None or now >= row.expires_at or now >= row.last_seen_at + IDLE:
-        return None
-    person = session.get(Staff, row.staff_id)
-    if person is None or not person.active:
-        return None
-    if now - row.last_seen_at >= TOUCH_EVERY:
-        row.last_seen_at = now
-        session.add(row)
-    return SignedIn(row.id, person, min(row.last_seen_at + IDLE, row.expires_at))
+    team = frozenset(r.member_id for r in rows if r.member_id is not None)
+    return SignedIn(row.id, person, team, min(last_seen + IDLE, row.expires_at))
 
 
 def end(session: Session, value: str | None, now: datetime, *, everywhere: bool = False) -> None:
@@ -210,6 +236,83 @@ def end(session: Session, value: str | None, now: datetime, *, everywhere: bool 
     person = session.get(Staff, row.staff_id)
     action = "web.sign_out_everywhere" if everywhere else "web.sign_out"
     session.add(AuditEntry(at=now, actor=person.email if person else "?", action=action, detail={}))
+
+
+MAX_DRAFTS = 50  # fields one time-out may keep
+MAX_DRAFT = 20_000  # characters in one field, and in a key
+
+
+class BadDrafts(UserError):
+    """A time-out's drafts that are not a small map of field to text."""
+
+
+def time_out(session: Session, value: str | None, drafts: object, now: datetime) -> bool:
+    """End the session a page's time-out warning ran out on, keeping the text typed into
+    its forms (`drafts`: field key -> text) for its person to take back after signing in
+    again (`take_drafts`), in this browser or another. False if the cookie names no session
+    that has not ended.
+
+    The page says so when its own clock runs out, which a sleeping laptop can make late:
+    so a session past its idle limit (but not its absolute one) may still leave its text,
+    which only its own person can read back.
+    """
+    if (
+        not isinstance(drafts, dict)
+        or len(drafts) > MAX_DRAFTS
+        or not all(
+            isinstance(k, str)
+            and isinstance(t, str)
+            and len(k) <= MAX_DRAFT
+            and len(t) <= MAX_DRAFT
+            for k, t in drafts.items()
+        )
+    ):
+        raise BadDrafts(f"drafts are at most {MAX_DRAFTS} fields of text")
+    if not value:
+        return False
+    row = session.exec(
+        select(WebSession).where(
+            WebSession.token_hash == digest(value), WebSession.ended_at.is_(None)
+        )
+    ).first()
+    if row is None or now >= row.expires_at:
+        return False
+    kept = {k: t for k, t in drafts.items() if t.strip()}
+    drafts_t = WebDraft.__table__
+    session.execute(
+        sa.delete(drafts_t).where(
+            sa.or_(
+                drafts_t.c.saved_at < now - ABSOLUTE,
+                sa.and_(drafts_t.c.staff_id == row.staff_id, drafts_t.c.key.in_(sorted(kept))),
+            )
+        )
+    )
+    for key, text in kept.items():
+        session.add(WebDraft(staff_id=row.staff_id, key=key, text=text, saved_at=now))
+    row.ended_at = now
+    session.add(row)
+    person = session.get(Staff, row.staff_id)
+    session.add(
+        AuditEntry(
+            at=now, actor=person.email if person else "?", action="web.time_out",
+            detail={"drafts": len(kept)},
+        )
+    )  # fmt: skip
+    return True
+
+
+def take_drafts(session: Session, staff_id: int, now: datetime) -> dict[str, str]:
+    """The text a person's timed-out sessions kept (`time_out`), now given back to a page
+    of theirs and so no longer kept here."""
+    drafts_t = WebDraft.__table__
+    rows = session.execute(
+        sa.select(drafts_t.c.id, drafts_t.c.key, drafts_t.c.text).where(
+            drafts_t.c.staff_id == staff_id, drafts_t.c.saved_at >= now - ABSOLUTE
+        )
+    ).all()
+    if rows:
+        session.execute(sa.delete(drafts_t).where(drafts_t.c.id.in_([r.id for r in rows])))
+    return {r.key: r.text for r in rows}
 
 
 def links_for(settings, emails: list[str], now: datetime) -> list[str]:

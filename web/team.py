@@ -47,7 +47,7 @@ def _person(rows: list[dict], email: str) -> dict:
 @router.get("/team")
 def team_page(request: Request) -> Response:
     site = web(request)
-    with site.unit() as (session, now):
+    with site.reading() as (session, now):
         me = _lead(request, session, now)
         rows = _rows(session, me, now)
         return site.page(request, "team.html", me=me, rows=rows, quiet_days=queries.QUIET_DAYS)
@@ -99,7 +99,7 @@ def render_navigator(
 @router.get("/team/{email}")
 def navigator_page(request: Request, email: str, moved: int | None = None) -> Response:
     site = web(request)
-    with site.unit() as (session, now):
+    with site.reading() as (session, now):
         me = _lead(request, session, now)
         return render_navigator(request, session, now, me, email, moved=moved)
 

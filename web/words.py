@@ -6,7 +6,8 @@ request's `now`, and the tests with fixed instants.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from bisect import bisect_right
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from notifications.render import day_text
@@ -29,16 +30,19 @@ def due_words(due: datetime, now: datetime, tz: ZoneInfo) -> str:
 
 
 GROUPS = ("Overdue", "Today", "This week", "Later")
+SLUGS = ("overdue", "today", "this-week", "later")  # a group as `/work?group=` names it
+
+
+def bounds(now: datetime, tz: ZoneInfo) -> list[datetime]:
+    """Where each heading of My work ends: now, the next local midnight, and the local
+    midnight a week after today's."""
+    today = now.astimezone(tz).date()
+    return [now] + [datetime.combine(today + timedelta(days=n), time(0), tzinfo=tz) for n in (1, 7)]
 
 
 def group(due: datetime, now: datetime, tz: ZoneInfo) -> str:
     """Which heading of My work a task is under."""
-    if due < now:
-        return "Overdue"
-    days = (due.astimezone(tz).date() - now.astimezone(tz).date()).days
-    if days == 0:
-        return "Today"
-    return "This week" if days < 7 else "Later"
+    return GROUPS[bisect_right(bounds(now, tz), due)]
 
 
 def day(moment: datetime | None, tz: ZoneInfo) -> str:

@@ -42,6 +42,53 @@ def task_context(site: Web, now: datetime) -> dict:
     return {"tz": tz, "now_input": words.local_input(now, tz), "quiet_days": queries.QUIET_DAYS}
 
 
+SHOWN = 10  # tasks under each heading of My work; the rest a link away
+PAGE = 50  # tasks on a page of one heading
+
+
+def work_groups(
+    session: Session,
+    now: datetime,
+    me: Visitor,
+    site: Web,
+    navigator: str,
+    *,
+    category: str | None = None,
+    case: str | None = None,
+    group: str | None = None,
+    page: int = 1,
+) -> dict:
+    """The headings of someone's open tasks, each with its first `SHOWN` tasks, or (`group`)
+    one heading's page of `PAGE`: only what is shown is read and rendered, however many
+    tasks there are."""
+    tz = site.settings.zone
+    bucket = words.SLUGS.index(group) if group in words.SLUGS else None
+    limit = PAGE if bucket is not None else SHOWN
+    page = min(max(1, page), 100_000) if bucket is not None else 1
+    found = queries.work(
+        session, me.actor, navigator, words.bounds(now, tz), category=category, case=case,
+        bucket=bucket, offset=(page - 1) * limit, limit=limit,
+    )  # fmt: skip
+    quiet = queries.quiet_cases(session, found["refs"], now)
+    groups: dict[str, list[dict]] = {
+        name: [] for n, name in enumerate(words.GROUPS) if bucket is None or n == bucket
+    }
+    for row in found["tasks"]:
+        groups[words.GROUPS[row["bucket"]]].append(task_view(row, now, site, quiet))
+    sizes = dict(zip(words.GROUPS, found["sizes"], strict=True))
+    return {
+        "groups": groups,
+        "sizes": sizes,
+        "slugs": dict(zip(words.GROUPS, words.SLUGS, strict=True)),
+        "group": words.GROUPS[bucket] if bucket is not None else None,
+        "page": page,
+        "pages": max(1, -(-sizes[words.GROUPS[bucket]] // PAGE)) if bucket is not None else 1,
+        "categories": found["categories"],
+        "refs": found["refs"],
+        "quiet": quiet,
+    }
+
+
 def render_work(
     request: Request,
     session: Session,
@@ -50,26 +97,17 @@ def render_work(
     *,
     category: str | None = None,
     case: str | None = None,
+    group: str | None = None,
+    page: int = 1,
     errors: dict[int, dict[str, str]] | None = None,
     values: dict[str, str] | None = None,
     changed: dict | None = None,
     status: int = 200,
 ) -> Response:
     site = web(request)
-    rows = queries.tasks(session, me.actor, now, navigator=me.email, status="open")
-    categories = sorted({r["category"] for r in rows})
-    refs = sorted({r["case"] for r in rows})
-    quiet = queries.quiet_cases(session, refs, now)
-    shown = [
-        r
-        for r in rows
-        if (not category or r["category"] == category) and (not case or r["case"] == case)
-    ]
-    tz = site.settings.zone
-    groups: dict[str, list[dict]] = {name: [] for name in words.GROUPS}
-    for row in shown:
-        view = task_view(row, now, site, quiet)
-        groups[words.group(view["due_at"], now, tz)].append(view)
+    shown = work_groups(
+        session, now, me, site, me.email, category=category, case=case, group=group, page=page
+    )
     summary = {
         f"{field}-{task_id}": message
         for task_id, fields in (errors or {}).items()
@@ -80,12 +118,10 @@ def render_work(
         "work.html",
         me=me,
         status=status,
-        groups=groups,
-        categories=categories,
-        refs=refs,
+        **{k: v for k, v in shown.items() if k != "quiet"},
         category=category or "",
         case=case or "",
-        quiet_refs=sorted(quiet),
+        quiet_refs=sorted(shown["quiet"]),
         errors=summary,
         task_errors=errors or {},
         values=values or {},
@@ -100,13 +136,18 @@ def my_work(
     request: Request,
     category: str | None = None,
     case: str | None = None,
+    group: str | None = None,
+    page: int = 1,
     changed: int | None = None,
 ) -> Response:
     site = web(request)
-    with site.unit() as (session, now):
+    with site.reading() as (session, now):
         me = signed_in(request, session, now)
         done = changed_task(session, me, changed)
-        return render_work(request, session, now, me, category=category, case=case, changed=done)
+        return render_work(
+            request, session, now, me, category=category, case=case, group=group, page=page,
+            changed=done,
+        )  # fmt: skip
 
 
 def changed_task(session: Session, me: Visitor, task_id: int | None) -> dict | None:

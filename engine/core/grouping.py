@@ -76,3 +76,16 @@ def items_key(kind: str, recipient: str, items: Sequence[EscalatedItem]) -> str:
         f"{i['task_id']}:{i['level']}" for i in sorted(items, key=lambda i: i["task_id"])
     )
     return f"{kind}:{recipient}:{hashlib.sha256(pairs.encode()).hexdigest()[:20]}"
+
+
+def case_entries(messages: Iterable[Message]) -> list[tuple[str, str, list[dict]]]:
+    """(case, message key, that case's tasks in it as {task, level}) for each case in each
+    escalation message: what a case's timeline may show of a message whose body can list
+    other cases' tasks too."""
+    found = []
+    for message in messages:
+        tasks: dict[str, list[dict]] = defaultdict(list)
+        for item in message.payload["items"]:
+            tasks[item["case"]].append({"task": item["task_id"], "level": item["level"]})
+        found += [(ref, message.key, listed) for ref, listed in tasks.items()]
+    return found

@@ -4,7 +4,7 @@ One server (uvicorn on loopback, in a thread) and one browser for the whole sess
 test gets a fresh browser context (its own cookies). The flows are a navigator's and a team
 lead's real work: sign in from the link in the outbox, complete an overdue task, record a
 new trial date and see the plan move, reassign a case, sign out; the same by keyboard
-alone; axe-core at WCAG 2.2 AA on every page; every page at 320 px wide.
+alone; axe-core at WCAG 2.2 AA on every page; every page at 320 px wide and at 200% zoom.
 
 Screenshots for docs/navigators.md and docs/team-leads.md are taken here when
 ALONGSIDE_SCREENSHOTS names a folder (`make screenshots`).
@@ -51,9 +51,10 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's ch
 class Site:
     """The running server: its address and its outbox."""
 
-    def __init__(self, base: str, settings) -> None:
+    def __init__(self, base: str, settings, clock: Clock) -> None:
         self.base = base
         self.settings = settings
+        self.clock = clock
 
     def link(self, email: str) -> str:
         """The newest sign-in link in the outbox for `email` (delivered at once)."""
@@ -93,13 +94,14 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     for n, referral in ((1, "2027-01-01"), (2, "2026-12-16"), (3, "2027-01-01"), (4, "2027-01-01")):
         open_case(settings.url, f"KNT-000{n}", NAV, referral, START)
     open_case(settings.url, "KNT-0005", NAV2, "2027-01-01", START)
-    app = create_app(settings, clock=Clock(START))
+    clock = Clock(START)
+    app = create_app(settings, clock=clock)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
         time.sleep(0.05)
-    yield Site(base, settings)
+    yield Site(base, settings, clock)
     server.should_exit = True
     thread.join(10)
 
@@ -341,6 +343,32 @@ def test_every_page_works_at_320_pixels_wide(browser, site):
         context.close()
 
 
+OFF_SIDE = """[...document.querySelectorAll("a, button, input, select, textarea, summary")]
+  .filter((e) => e.getClientRects().length && e.getBoundingClientRect().width > 1)
+  .filter((e) => e.getBoundingClientRect().left < 0 || e.getBoundingClientRect().right > innerWidth)
+  .map((e) => e.outerHTML.slice(0, 100))"""
+
+
+def test_every_page_works_at_200_percent_zoom(browser, site):
+    """200% zoom on a 1280 px screen is a 640 CSS px wide window at two device pixels to
+    the CSS pixel: no page scrolls sideways and every control is inside the window."""
+    context = browser.new_context(
+        base_url=site.base, viewport={"width": 640, "height": 400}, device_scale_factor=2
+    )
+    zoomed = context.new_page()
+    try:
+        seen = []
+        for name in every_page(zoomed, site):
+            assert zoomed.evaluate("devicePixelRatio") == 2
+            width = zoomed.evaluate("document.documentElement.scrollWidth")
+            assert width <= 640, f"{name} scrolls sideways at 200% zoom ({width} px wide)"
+            assert zoomed.evaluate(OFF_SIDE) == [], f"{name}: controls outside the window"
+            seen.append(name)
+        assert len(seen) == 12
+    finally:
+        context.close()
+
+
 def test_focus_is_visible(page, site):
     page.goto("/sign-in")
     tab_to(page, "#email")
@@ -383,3 +411,43 @@ def test_reports_by_keyboard_alone(page, site):
     page.keyboard.press("Enter")
     expect(page.locator("#from-error")).to_contain_text("The first day must be a real date")
     expect(page.locator(".govuk-error-summary")).to_be_focused()  # GOV.UK Frontend moves focus
+
+
+def test_unsaved_text_survives_a_time_out_and_signing_in_again(browser, site):
+    """Text typed and not saved when the session times out is there again after signing in,
+    in another browser (as a link opened from an email opens a new tab): the server kept
+    it for its person. Both clocks move by hand: the server's and the page's."""
+    from playwright.sync_api import expect
+    from sqlmodel import select
+
+    from engine.store import WebDraft, session_scope
+
+    def fresh():
+        return browser.new_context(base_url=site.base, viewport={"width": 1024, "height": 800})
+
+    first, second = fresh(), fresh()
+    try:
+        tab = first.new_page()
+        tab.clock.install()
+        sign_in(tab, site, NAV)
+        item = tab.locator("li.app-task").first
+        tid = item.get_attribute("id")
+        item.locator("summary", has_text="Waive").click()
+        item.get_by_label("Why it is not needed").fill("Moved in with family; nothing to do")
+        site.clock.advance(minutes=31)  # past the 30-minute idle limit, on both clocks
+        tab.clock.fast_forward("31:00")
+        tab.wait_for_url(re.compile(r"/sign-in\?signed_out=timeout&next=%2Fwork$"))
+        tab.goto("/work")
+        expect(tab).to_have_url(re.compile(r"/sign-in\?next=/work$"))  # signed out
+
+        again = second.new_page()
+        sign_in(again, site, NAV)
+        reason = again.locator(f"#{tid} textarea[name=reason]")
+        expect(reason).to_have_value("Moved in with family; nothing to do")
+        expect(reason).to_be_visible()  # its Waive section open to show it
+        with session_scope(site.settings.url) as session:  # given back once, not kept
+            assert session.exec(select(WebDraft)).all() == []
+    finally:
+        first.close()
+        second.close()
+        site.clock.advance(minutes=-31)

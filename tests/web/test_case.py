@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
-from engine.store import AuditEntry, Case, session_scope
+from engine.store import AuditEntry, Case, OutboxMessage, session_scope
 from tests.web.conftest import START, open_case, post, sign_in, task_id
 
 NAV = "nav@example.org"
@@ -179,3 +179,27 @@ def test_completing_a_task_on_the_case_page_returns_there(client, settings, case
     assert bad.status_code == 400 and "The plan ahead" in bad.text
     done = post(client, f"/tasks/{tid}/done", {"return_to": back}, page=back)
     assert done.headers["location"] == f"/cases/KNT-0001?changed={tid}"
+
+
+def test_escalations_sent_for_the_cases_tasks_are_on_its_timeline(client, settings, cases):
+    """The lead's one escalation message lists both cases' tasks; each case's timeline shows
+    its own tasks' escalation, to whom by role and when it was sent, and nothing of the
+    other case."""
+    from engine import sweep
+    from notifications.dispatch import dispatch
+    from tests.conftest import at, shipped_catalog
+
+    sweep.plan_and_alert(cases, shipped_catalog(), at("2027-01-05T10:00"))
+    dispatch(cases, at("2027-01-05T10:05"), settings)
+    with session_scope(cases) as session:
+        to_lead = session.exec(
+            select(OutboxMessage).where(OutboxMessage.kind == "escalation")
+        ).one()
+    assert to_lead.status == "sent" and to_lead.recipient == "lead@example.org"
+    assert {i["case"] for i in to_lead.payload["items"]} == {"KNT-0001", "KNT-0009"}
+    sign_in(client, settings, NAV)
+    text = client.get("/cases/KNT-0001").text
+    timeline = text.split("Timeline")[1]
+    assert "Safe accommodation arranged: escalation (step 1) sent to the team lead" in timeline
+    assert "Tue 5 Jan 2027, 10:05" in timeline  # when it was sent, local time
+    assert "KNT-0009" not in text and "nav2@example.org" not in text

@@ -155,6 +155,36 @@ def test_stay_signed_in_restarts_the_idle_clock(client, settings, clock):
     assert client.get("/work").status_code == 200
 
 
+def test_a_time_out_ends_the_session_and_keeps_its_text_for_the_person_once(
+    client, settings, clock, staffed
+):
+    sign_in(client, settings, NAV)
+    token = csrf(client, "/work")
+    typed = {"/work:/tasks/1/waive:reason": "Moved in with family", "/work:/x:note": "  "}
+    clock.advance(minutes=31)  # the page's clock ran out late (a sleeping laptop)
+    out = client.post("/session/time-out", json=typed, headers={"x-csrftoken": token})
+    assert out.status_code == 204
+    assert client.get("/work").status_code == 303  # the session has ended
+    other = sign_in(new_client(client.app), settings, NAV)  # another browser, same person
+    token = csrf(other, "/work")
+    taken = other.post("/session/drafts", headers={"x-csrftoken": token})
+    assert taken.json() == {"/work:/tasks/1/waive:reason": "Moved in with family"}
+    assert other.post("/session/drafts", headers={"x-csrftoken": token}).json() == {}
+    someone = sign_in(new_client(client.app), settings, "nav2@example.org")
+    mine = someone.post("/session/drafts", headers={"x-csrftoken": csrf(someone, "/work")})
+    assert mine.json() == {}
+
+
+def test_a_time_out_with_bad_drafts_is_refused_and_changes_nothing(client, settings, staffed):
+    sign_in(client, settings, NAV)
+    token = csrf(client, "/work")
+    for bad in (b"not json", b"[1, 2]", b'{"key": 3}'):
+        refused = client.post("/session/time-out", content=bad, headers={"x-csrftoken": token})
+        assert refused.status_code == 400
+        assert refused.text == "drafts are at most 50 fields of text\n"
+    assert client.get("/work").status_code == 200  # still signed in
+
+
 def test_signing_out_ends_this_session_and_everywhere_ends_them_all(client, settings, staffed):
     sign_in(client, settings, NAV)
     laptop = sign_in(new_client(client.app), settings, NAV)
@@ -173,7 +203,10 @@ def test_signing_out_ends_this_session_and_everywhere_ends_them_all(client, sett
 
 def test_every_state_change_needs_the_csrf_token(client, settings):
     sign_in(client, settings, NAV)
-    for path in ("/sign-out", "/sign-out/everywhere", "/session/extend", "/sign-in"):
+    for path in (
+        "/sign-out", "/sign-out/everywhere", "/session/extend", "/session/time-out",
+        "/session/drafts", "/sign-in",
+    ):  # fmt: skip
         refused = client.post(path, data={"email": NAV})
         assert refused.status_code == 403 and "This form has expired" in refused.text
         forged = client.post(path, data={"csrftoken": "forged", "email": NAV})
@@ -216,7 +249,7 @@ def test_a_missing_page_is_a_plain_404_and_a_crash_shows_no_traceback(
     def broken(*args, **kwargs):
         raise RuntimeError("ZZSECRET fact text in an error")
 
-    monkeypatch.setattr(queries, "tasks", broken)
+    monkeypatch.setattr(queries, "work", broken)
     from fastapi.testclient import TestClient
 
     crashing = TestClient(app, base_url=BASE, raise_server_exceptions=False)

@@ -1,0 +1,67 @@
+"""Reading units (`engine.store.read_scope`): pages that many people read at once take no
+write lock while they read, and what they add (an audit entry, the session's idle clock)
+is written at their end."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import select
+
+from engine.store import (
+    AuditEntry,
+    Staff,
+    WriteInReadingUnit,
+    engine_for,
+    read_scope,
+    session_scope,
+    with_timeouts,
+    write_later,
+)
+
+
+def test_a_reading_unit_holds_no_lock_that_a_writer_waits_for(staffed: str) -> None:
+    quick = with_timeouts(staffed, busy=0.05)  # a writer that waits 50 ms at most
+    with read_scope(staffed) as reading:
+        assert reading.exec(select(Staff)).all()  # the read has begun its transaction
+        with session_scope(quick) as writing:
+            writing.add(AuditEntry(at=sa.func.now(), actor="other", action="x", detail={}))
+        assert reading.exec(select(Staff)).all()
+
+
+def test_what_a_reading_unit_adds_and_queues_is_written_at_its_end(staffed: str) -> None:
+    with read_scope(staffed) as reading:
+        lead = reading.exec(select(Staff).where(Staff.email == "lead@example.org")).one()
+        reading.add(AuditEntry(at=sa.func.now(), actor=lead.email, action="seen", detail={}))
+        write_later(reading, sa.update(Staff).where(Staff.id == lead.id).values(name="Lee R"))
+        with session_scope(staffed) as other:  # nothing written yet
+            assert other.exec(select(AuditEntry).where(AuditEntry.action == "seen")).all() == []
+    with session_scope(staffed) as session:
+        assert [
+            a.actor for a in session.exec(select(AuditEntry).where(AuditEntry.action == "seen"))
+        ] == ["lead@example.org"]
+        assert (
+            session.exec(select(Staff.name).where(Staff.email == "lead@example.org")).one()
+            == "Lee R"
+        )
+
+
+def test_changing_a_row_or_flushing_in_a_reading_unit_is_refused(staffed: str) -> None:
+    with pytest.raises(WriteInReadingUnit), read_scope(staffed) as reading:
+        reading.exec(select(Staff)).first().name = "changed"
+    with pytest.raises(WriteInReadingUnit), read_scope(staffed) as reading:
+        reading.add(AuditEntry(at=sa.func.now(), actor="x", action="y", detail={}))
+        reading.flush()
+    with session_scope(staffed) as session:
+        assert "changed" not in session.exec(select(Staff.name)).all()
+        assert session.exec(select(AuditEntry).where(AuditEntry.action == "y")).all() == []
+
+
+def test_a_reading_unit_that_fails_writes_nothing(staffed: str) -> None:
+    with pytest.raises(RuntimeError), read_scope(staffed) as reading:
+        reading.add(AuditEntry(at=sa.func.now(), actor="x", action="failed", detail={}))
+        raise RuntimeError("the page failed")
+    with engine_for(staffed).connect() as connection:
+        table = AuditEntry.__table__
+        found = connection.execute(sa.select(table).where(table.c.action == "failed")).all()
+    assert found == []
