@@ -200,3 +200,28 @@ def test_a_contact_task_is_completed_reached_or_not_and_only_reached_counts_as_c
     with session_scope(cases) as session:
         assert session.get(Task, tid).outcome == "reached"
         assert queries.quiet_cases(session, ["KNT-0001"], between, days=0) == {}
+
+
+def test_each_heading_shows_its_soonest_tasks_and_the_rest_are_a_link_away(
+    client, settings, cases, monkeypatch
+):
+    from web import work
+
+    monkeypatch.setattr(work, "SHOWN", 1)
+    monkeypatch.setattr(work, "PAGE", 2)
+    sign_in(client, settings, NAV)
+    overdue = sections(client.get("/work").text)["Overdue"]
+    size = int(re.search(r"(\d+) tasks</span>", overdue).group(1))
+    assert size > 2 and overdue.count('class="app-task"') == 1
+    assert f'href="/work?group=overdue">Show all {size} overdue tasks</a>' in overdue
+    pages = -(-size // 2)
+    first = client.get("/work?group=overdue")
+    assert list(sections(first.text)) == ["Overdue"]
+    assert f"page 1 of {pages}" in first.text and 'rel="next"' in first.text
+    seen = []
+    for page in range(1, pages + 1):
+        html = client.get(f"/work?group=overdue&page={page}").text
+        seen += re.findall(r'<li class="app-task" id="(task-\d+)"', html)
+    assert len(seen) == len(set(seen)) == size  # every overdue task once, soonest first
+    filtered = client.get("/work?group=overdue&case=KNT-0002").text
+    assert "KNT-0001</a>:" not in filtered and 'name="group" value="overdue"' in filtered
