@@ -156,7 +156,7 @@ def _history(rng: random.Random, referral: date, now: date) -> list[tuple[str, d
         return events
     listed = day(charge, 14, 120)
     trial = day(listed, 120, 540)
-    if not record("trial_listed", listed):
+    if not record("hearing_listed", listed):
         return events
     record("trial", trial, listed)
     if rng.random() < 0.3:  # the trial was moved: re-listed some weeks before it was due
@@ -357,7 +357,7 @@ def populate(
         sample.extend(samples[: max(0, sample_size - len(sample))])
     _fix_sequences(engine)
     shares = {f"journey_{j}": per_journey[j] / n for j in JOURNEY_SHARES}
-    for name in ("nrm_referral", "charge", "trial_listed", "trial_moved", "verdict"):
+    for name in ("nrm_referral", "charge", "hearing_listed", "trial_moved", "verdict"):
         shares[f"with_{name}"] = having[name] / n
     shares["closed"] = 1 - open_cases / n
     return {
@@ -452,8 +452,9 @@ def change_one_percent(
         has = names[case_id]
         if "trial" in has and "verdict" not in has:  # re-listed: the trial moves
             new = [("trial", today + timedelta(days=rng.randint(60, 400)))]
-        elif "charge" in has and "trial_listed" not in has:
-            new = [("trial_listed", today), ("trial", today + timedelta(days=rng.randint(90, 400)))]
+        elif "charge" in has and "hearing_listed" not in has:
+            trial = today + timedelta(days=rng.randint(90, 400))
+            new = [("hearing_listed", today), ("trial", trial)]
         elif "arrest" in has and not has & {"charge", "no_charge"}:
             new = [("charge", today)]
         elif "arrest" not in has:

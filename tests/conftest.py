@@ -25,6 +25,15 @@ os.environ.setdefault("PREFECT_LOGGING_TO_API_ENABLED", "false")
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = REPO / "journeys"
+# The shipped pathway journeys (all but triage), in the order the guide lists them.
+SHIPPED_IDS = (
+    "adult-cjs",
+    "adult-declined-nrm",
+    "child-cjs",
+    "safe-return-romania",
+    "adult-scotland",
+    "adult-northern-ireland",
+)
 PG_URL = os.environ.get("ALONGSIDE_TEST_DATABASE_URL")
 
 

@@ -18,6 +18,7 @@ import pytest
 
 from alongside.app import main
 from engine.catalog import load_journey
+from tests.conftest import SHIPPED_IDS
 
 ALONGSIDE = str(Path(sys.executable).parent / "alongside")
 REPO = Path(__file__).resolve().parent.parent
@@ -25,7 +26,6 @@ SHIPPED = REPO / "journeys"
 FIXTURES = Path(__file__).resolve().parent / "journeys"
 MINIMAL = FIXTURES / "minimal.yaml"
 BROKEN = FIXTURES / "broken.yaml"
-SHIPPED_IDS = ("adult-cjs", "adult-declined-nrm", "child-cjs", "safe-return-romania")
 PROBLEM_LINE = re.compile(r"^(?P<file>.+):(?P<line>\d+):(?P<col>\d+): (?P<message>\S.*)$")
 
 

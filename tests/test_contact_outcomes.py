@@ -286,7 +286,16 @@ def test_three_failed_attempts_in_a_row_tell_the_team_lead_once_per_run(case_url
     assert len(unreached_messages(case_url)) == 2  # a new run, told again
 
 
-@pytest.mark.parametrize("journey_id", ["adult-cjs", "adult-declined-nrm", "safe-return-romania"])
+@pytest.mark.parametrize(
+    "journey_id",
+    [
+        "adult-cjs",
+        "adult-declined-nrm",
+        "safe-return-romania",
+        "adult-scotland",
+        "adult-northern-ireland",
+    ],
+)
 def test_every_adult_journey_re_engages_weekly_and_tells_the_lead_after_three_failures(
     staffed: str, journey_id: str
 ) -> None:

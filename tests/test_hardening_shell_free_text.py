@@ -231,7 +231,7 @@ def test_the_sweep_dispatch_and_prefect_texts_never_carry_free_text(
     act(service.close_case, "KNT-0002", CLOSE, now="2027-01-04T10:00")
     act(
         service.record_events, "KNT-0001",
-        {"charge": "2027-01-05", "trial_listed": "2027-01-05", "trial": "2027-11-15"},
+        {"charge": "2027-01-05", "hearing_listed": "2027-01-05", "trial": "2027-11-15"},
         now="2027-01-05T10:00",
     )  # fmt: skip
 

@@ -40,8 +40,8 @@ BAD = {
         "journey adult-cjs declares no event 'arrival'"),
     10: ("KNT-0910,adult-cjs,nav@example.org,OP-9999,2027-02-01,,,30,",
          "unknown investigation 'OP-9999'"),
-    11: ("KNT-0911,adult-cjs,nav@example.org,,2027-02-01,2027-02-02;2027-02-03,,30,",
-         "event charge does not repeat"),
+    11: ("KNT-0911,adult-cjs,nav@example.org,,2027-02-01;2027-02-03,,,30,",
+         "event referral does not repeat"),
     12: ("KNT-0912,adult-cjs,nav@example.org,,2035-02-01,,,30,", "more than three years ahead"),
     13: ("KNT-0913,adult-cjs,nav@example.org,,2027-02-01,,,30,perhaps",
          "fact 'uk_national' is boolean"),
@@ -181,7 +181,7 @@ def test_the_import_commands(home: Path, tmp_path: Path) -> None:
     assert refused.returncode == 1 and "Traceback" not in refused.stderr
     assert refused.stderr.splitlines() == [
         f"error: {bad}:2: unknown journey 'adult-xyz' (known: adult-cjs, adult-declined-nrm, "
-        "child-cjs, safe-return-romania, triage)",
+        "adult-northern-ireland, adult-scotland, child-cjs, safe-return-romania, triage)",
         f"error: {bad}:3: bad date '2027-02-31': expected an ISO date (2027-03-01) or "
         "date-time (2027-03-01T09:30)",
     ]

@@ -21,10 +21,10 @@ from engine.catalog import Catalog, load_journey
 from engine.core import loader
 from engine.core.journey import Journey
 from engine.core.loader import MAX_DEPTH, JourneyError, Problem, json_schema, parse_journey
+from tests.conftest import SHIPPED_IDS
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = REPO / "journeys"
-SHIPPED_IDS = ("adult-cjs", "adult-declined-nrm", "child-cjs", "safe-return-romania")
 
 # Line numbers are part of the tests below: keep this text as it is.
 BASE = """\

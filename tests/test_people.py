@@ -107,19 +107,19 @@ LATER = T0 + timedelta(hours=1)
 USE_CASES: dict[str, UseCase] = {
     "view_case": lambda s, a, r: service.view_case(s, cat, r, LATER, a),
     "record_events": lambda s, a, r: service.record_events(
-        s, cat, r, {"charge": "2027-02-01"}, LATER, a
+        s, cat, r, {"sentence": "2027-02-01"}, LATER, a
     ),
     "remove_event": lambda s, a, r: (
         service.remove_event(
             s,
             cat,
             r,
-            "charge",
+            "sentence",
             "typed on the wrong case",
             LATER,
             a,
         )
-        if service.record_events(s, cat, r, {"charge": "2027-02-01"}, LATER, operator())
+        if service.record_events(s, cat, r, {"sentence": "2027-02-01"}, LATER, operator())
         else None
     ),
     "record_facts": lambda s, a, r: service.record_facts(s, cat, r, {"age": "31"}, LATER, a),
@@ -284,7 +284,7 @@ def test_every_bad_input_rule_is_one_line_exit_1_and_changes_nothing(url, capsys
           "nav@example.org", "--event", "referral=2030-06-01"), "more than three years ahead"),
         (("case", "fact", "KNT-1", "uk_national", "--unset"), "is not set"),
         (("case", "fact", "KNT-1", "nationality", "--unset"), "unknown fact"),
-        (("case", "event", "KNT-1", "--remove", "charge", "--reason", "typo"), "not recorded"),
+        (("case", "event", "KNT-1", "--remove", "sentence", "--reason", "typo"), "not recorded"),
         (("case", "event", "KNT-1", "--remove", "referral", "--reason", "typo"),
          "cannot be removed"),
         (("case", "event", "KNT-1", "--remove", "trial"), "give a reason"),
@@ -307,14 +307,16 @@ def test_every_bad_input_rule_is_one_line_exit_1_and_changes_nothing(url, capsys
 
 def test_far_event_with_confirm_and_local_dates(url, capsys) -> None:
     assert cli(capsys, "case", "event", "KNT-1", "trial=2031-01-04", "--confirm")[0] == 0
-    assert cli(capsys, "case", "event", "KNT-1", "charge=2027-07-01", "--now", "2027-07-02")[0] == 0
+    assert (
+        cli(capsys, "case", "event", "KNT-1", "sentence=2027-07-01", "--now", "2027-07-02")[0] == 0
+    )
     data = json.loads(cli(capsys, "case", "show", "KNT-1", "--json")[1])
     # date-only, in British Summer Time: the local date, not 2027-06-30T23:00:00+00:00
-    assert data["events"]["charge"] == "2027-07-01"
+    assert data["events"]["sentence"] == "2027-07-01"
     assert data["events"]["trial"] == "2031-01-04"
     assert data["events"]["referral"] == "2027-01-04T09:00:00+00:00"
     assert {e["value"] for e in data["event_history"]} >= {"2027-07-01"}
-    assert "event charge: 2027-07-01" in cli(capsys, "case", "show", "KNT-1")[1]
+    assert "event sentence: 2027-07-01" in cli(capsys, "case", "show", "KNT-1")[1]
 
 
 def test_rename_rekeys_the_audit_and_forgets_the_old_reference(url, capsys) -> None:
@@ -334,16 +336,18 @@ def test_rename_rekeys_the_audit_and_forgets_the_old_reference(url, capsys) -> N
 
 def test_unset_fact_remove_event_and_audit(url, capsys) -> None:
     assert cli(capsys, "case", "fact", "KNT-1", "age", "--unset")[0] == 0
-    assert cli(capsys, "case", "event", "KNT-1", "charge=2027-02-01")[0] == 0
-    code, _, err = cli(capsys, "case", "event", "KNT-1", "--remove", "charge", "--reason", "wrong")
+    assert cli(capsys, "case", "event", "KNT-1", "sentence=2027-02-01")[0] == 0
+    code, _, err = cli(
+        capsys, "case", "event", "KNT-1", "--remove", "sentence", "--reason", "wrong"
+    )
     assert code == 0, err
     data = json.loads(cli(capsys, "case", "show", "KNT-1", "--json")[1])
-    assert "age" not in data["facts"] and "charge" not in data["events"]
+    assert "age" not in data["facts"] and "sentence" not in data["events"]
     audit = json.loads(cli(capsys, "audit", "--case", "KNT-1", "--json")[1])
     actions = [a["action"] for a in audit]
     assert {"case.fact.unset", "case.event.remove", "case.view"} <= set(actions)
     removal = next(a for a in audit if a["action"] == "case.event.remove")
-    assert removal["detail"] == {"event": "charge", "reason": "wrong"}
+    assert removal["detail"] == {"event": "sentence", "reason": "wrong"}
 
 
 def test_task_history_survives_a_reopen_and_is_shown(url, capsys) -> None:

@@ -169,7 +169,7 @@ def test_a_case_through_months_of_simulated_time(staffed: str) -> None:
         url,
         service.record_events,
         REF,
-        {"charge": "2027-03-01", "trial_listed": "2027-04-01", "trial": "2027-11-15"},
+        {"charge": "2027-03-01", "hearing_listed": "2027-04-01", "trial": "2027-11-15"},
         now="2027-03-01T16:00",
     )
     sweep.plan_and_alert(url, shipped_catalog(), at("2027-03-02T00:00"))

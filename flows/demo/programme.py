@@ -142,7 +142,7 @@ class Story:
                 events["conclusive_grounds"] = referral + r.randint(150, 200)
         if trial is not None:
             charged = referral + r.randint(100, 180)
-            events |= {"charge": charged, "trial_listed": charged + r.randint(20, 40)}
+            events |= {"charge": charged, "hearing_listed": charged + r.randint(20, 40)}
         values = {k: self.at(v) if k == "referral" else self.on(v) for k, v in events.items()}
         if trial is not None:
             values["trial"] = self.on(trial)
@@ -160,7 +160,7 @@ class Story:
         )
         if trial is None and charge is not None:
             self.event(charge, ref, charge=charge)
-            self.event(charge + 18, ref, trial_listed=charge + 18, trial=charge + 260)
+            self.event(charge + 18, ref, hearing_listed=charge + 18, trial=charge + 260)
 
     def new(self, day: int, ref: str, journey: str, nav: str, org: str) -> None:
         """A new referral on `day`, and what follows it in the weeks after."""
@@ -196,7 +196,7 @@ def story(start: date, seed: int) -> list[Action]:
     # Kent: the trial that moves, a verdict and sentence, a closure, a 17-year-old.
     s.established("KNT-0101", "adult-cjs", "amira@example.org", "kent", trial=95, charge=None)
     s.established("KNT-0102", "adult-cjs", "ben@example.org", "kent", trial=55, charge=None)
-    s.event(30, "KNT-0102", trial_listed=30, trial=150)  # the trial is re-listed
+    s.event(30, "KNT-0102", hearing_listed=30, trial=150)  # the trial is re-listed
     s.established("KNT-0103", "child-cjs", "chloe@example.org", "kent", trial=None, charge=40)
     s.new(3, "KNT-0104", "adult-declined-nrm", "amira@example.org", "kent")
     s.new(10, "KNT-0105", "adult-cjs", "ben@example.org", "kent")
