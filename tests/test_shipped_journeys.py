@@ -243,8 +243,17 @@ def test_scotland_counts_scottish_working_days_and_supports_for_90_days(home: Pa
     assert tasks[("support-end-plan", 1)] == "2027-03-16T23:59:59"  # 75 days
     during = simulate(capsys, "adult-scotland", events[:1], "2027-03-01")
     assert during[("support-review", 1)] == "2027-01-28T23:59:59"  # every 4 weeks
-    after = simulate(capsys, "adult-scotland", events[:1], "2027-04-01")  # day 91
+    # ... or until the conclusive grounds decision, if that is later (last of the two).
+    early_cg = [events[0], "conclusive_grounds=2027-02-15"]
+    after = simulate(capsys, "adult-scotland", early_cg, "2027-04-01")  # day 91
     assert "support-review" not in {ob for ob, _ in after}
+    awaited = simulate(capsys, "adult-scotland", events[:1], "2027-04-01")  # no CG yet
+    assert ("support-review", 1) in awaited
+    late_cg = [events[0], "conclusive_grounds=2027-05-03"]
+    assert ("support-review", 1) in simulate(capsys, "adult-scotland", late_cg, "2027-05-02")
+    assert "support-review" not in {
+        ob for ob, _ in simulate(capsys, "adult-scotland", late_cg, "2027-05-04")
+    }
 
 
 def test_northern_ireland_counts_its_working_days_and_supports_for_45_days(
@@ -261,3 +270,34 @@ def test_northern_ireland_counts_its_working_days_and_supports_for_45_days(
     assert tasks[("support-review", 1)] == "2027-03-30T23:59:59"  # every 2 weeks
     after = simulate(capsys, "adult-northern-ireland", events, "2027-05-01")  # day 46
     assert "support-review" not in {ob for ob, _ in after}
+
+
+@pytest.mark.parametrize("journey", ["adult-cjs", "adult-declined-nrm", "child-cjs"])
+def test_victims_code_support_referral_counts_from_the_report_to_police(
+    home: Path, capsys, journey: str
+) -> None:
+    # DOMAIN.md, Victims' Code: referral to support services within 2 working days of
+    # reporting. Reported on Thursday 31 December 2026, referred on Monday 4 January 2027:
+    # 1 January is a holiday, so the 2 working days are the 4th and 5th.
+    reported = ["reported=2026-12-31", "referral=2027-01-04T09:00"]
+    tasks = simulate(capsys, journey, reported, "2027-01-04T10:00")
+    assert tasks[("support-services-referral", 1)] == "2027-01-05T23:59:59"
+    # CICA: within 2 years of reporting; 18 months after it [default margin], clamped to
+    # the end of June.
+    assert tasks[("cica-claim", 1)] == "2028-06-30T23:59:59"
+    unreported = simulate(capsys, journey, reported[1:], "2027-01-04T10:00")  # referral only
+    assert unreported[("support-services-referral", 1)] == "2027-01-06T23:59:59"
+    assert unreported[("cica-claim", 1)] == "2028-07-04T23:59:59"
+
+
+@pytest.mark.parametrize("journey", CJS_JOURNEYS)
+def test_a_decision_not_to_charge_ends_the_silent_period_check_ins(
+    home: Path, capsys, journey: str
+) -> None:
+    # A charge on 2 March 2027 starts the silent period's monthly check-ins; a decision on
+    # 7 May 2027 that no one will be charged (the case discontinued) ends them.
+    events = [*opened(journey), "charge=2027-03-02", "trial=2027-11-16"]
+    assert ("monthly-check-in", 1) in simulate(capsys, journey, events, "2027-04-01")
+    stopped = simulate(capsys, journey, [*events, "no_charge=2027-05-07"], "2027-05-20")
+    assert "monthly-check-in" not in {ob for ob, _ in stopped}
+    assert stopped[("no-charge-closure-review", 1)] == "2027-08-07T23:59:59"
