@@ -25,6 +25,12 @@ def load_journey(path: str | Path) -> Journey:
         raw = path.read_bytes()
     except OSError as error:
         raise JourneyError([Problem(file, 1, 1, f"cannot read file: {error.strerror}")]) from None
+    return parse_bytes(raw, file)
+
+
+def parse_bytes(raw: bytes, file: str) -> Journey:
+    """Validate a journey file's bytes (read from disk, or uploaded on the web): too large
+    and not UTF-8 are problems at a position, like any other."""
     if len(raw) > MAX_BYTES:
         raise too_large(len(raw), file)
     try:

@@ -18,7 +18,9 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from engine.access import case_filter
 from engine.catalog import Catalog
+from engine.core.actors import Actor
 from engine.core.errors import UserError
 from engine.core.journey import Journey
 from engine.reconcile import load_open_cases, plan_and_diff
@@ -70,14 +72,20 @@ class Impact:
         }
 
 
-def preview(session: Session, journey: Journey, now: datetime) -> Impact:
-    """Every open case on `journey.journey`, planned on this definition at `now`; no writes."""
+def preview(
+    session: Session, journey: Journey, now: datetime, actor: Actor | None = None
+) -> Impact:
+    """Every open case on `journey.journey` (of those `actor` may see, when given: a
+    programme lead previews their organisations' cases), planned on this definition at
+    `now`; no writes."""
     impact = Impact(journey.journey, journey.version)
+    case_t = Case.__table__
+    seen = case_filter(actor, case_t) if actor is not None else sa.true()
     ids = list(
         session.execute(
-            sa.select(Case.id)
-            .where(Case.journey_id == journey.journey, Case.status == "open")
-            .order_by(Case.id)
+            sa.select(case_t.c.id)
+            .where(case_t.c.journey_id == journey.journey, case_t.c.status == "open", seen)
+            .order_by(case_t.c.id)
         ).scalars()
     )
     impact.open_cases = len(ids)

@@ -34,12 +34,13 @@ from engine.failures import explain
 from engine.files import private_dir, write_private
 from engine.settings import Settings
 from web import pages
-from web.context import SignInNeeded, Web
+from web.context import CrossSite, SignInNeeded, Web
 
 HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 SECRET_FILE = "web-secret"
+UPLOADS = {"/programme/preview"}  # the forms that post files
 
 CSP = "; ".join(
     [
@@ -91,23 +92,35 @@ class _Everywhere:
         return True
 
 
+def expired(web: Web) -> HTMLResponse:
+    """The page a form without this site's CSRF token gets."""
+    body = web.render_text(
+        "error.html",
+        title="This form has expired",
+        message="Go back, reload the page and try again.",
+    )
+    return HTMLResponse(body, status_code=403)
+
+
+def _checks_its_own_upload(scope: dict) -> bool:
+    """A file upload's form checks its CSRF token in its handler (`web.context.same_site`):
+    asgi-csrf's multipart reader fails on the python-multipart this app installs."""
+    return scope["method"] == "POST" and scope["path"] in UPLOADS
+
+
 class CSRF:
     """asgi-csrf as a Starlette middleware class; its failure page is our own."""
 
     def __init__(self, app: Any, *, secret: str, secure: bool, web: Web) -> None:
         async def failed(scope: dict, send: Callable, _reason: Any) -> None:
-            body = web.render_text(
-                "error.html",
-                title="This form has expired",
-                message="Go back, reload the page and try again.",
-            )
-            await HTMLResponse(body, status_code=403)(scope, None, send)
+            await expired(web)(scope, None, send)
 
         self.app = asgi_csrf_decorator(
             signing_secret=secret,
             always_protect=_Everywhere(),
             cookie_secure=secure,
             send_csrf_failed=failed,
+            skip_if_scope=_checks_its_own_upload,
         )(app)
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
@@ -176,6 +189,10 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
         if request.headers.get("hx-request"):
             return Response(status_code=204, headers={"HX-Redirect": target})
         return RedirectResponse(target, status_code=303)
+
+    @app.exception_handler(CrossSite)
+    async def cross_site(request: Request, _error: CrossSite) -> Response:
+        return expired(web)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, error: HTTPException) -> Response:

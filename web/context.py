@@ -8,6 +8,7 @@ service as that visitor's `Actor`, and renders. Anything not signed in raises
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from web import signin, words
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 COOKIE = "alongside_session"
+CSRF_COOKIE = "csrftoken"  # asgi-csrf's cookie
 WARN_BEFORE = 120  # seconds before the idle limit that the page warns
 
 
@@ -138,6 +140,18 @@ def _csrf(request: Request) -> str:
     outside the CSRF middleware and has no forms."""
     token = request.scope.get("csrftoken")
     return token() if token else ""
+
+
+def same_site(request: Request, token: str) -> None:
+    """The CSRF check asgi-csrf makes on a form, for a form that posts a file: its token
+    must be the CSRF cookie's (which another site can neither read nor set)."""
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    if not (cookie and token and secrets.compare_digest(cookie, token)):
+        raise CrossSite()
+
+
+class CrossSite(Exception):
+    """A form posted without this site's CSRF token: the "form has expired" page."""
 
 
 def web(request: Request) -> Web:

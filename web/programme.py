@@ -1,5 +1,6 @@
 """The programme page (programme leads and admins): organisations at a glance, failed
-messages with a retry button, and the journeys with their validation status and outline.
+messages with a retry button, the journeys with their validation status and outline, and
+the impact preview of an uploaded journey file.
 
 Counts come from `engine.queries.organisations` within the person's scope; a retry is
 `notifications.dispatch.requeue` (the same as `alongside outbox retry`), allowed only for a
@@ -9,17 +10,21 @@ message the person can see; a journey's problems are the loader's own, at FILE:L
 from __future__ import annotations
 
 from contextlib import suppress
+from pathlib import Path
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Form, HTTPException, Request, UploadFile
 from starlette.responses import RedirectResponse, Response
 
-from engine import queries
+from engine import installing, queries
+from engine.catalog import parse_bytes
 from engine.core.errors import UserError
+from engine.core.loader import MAX_BYTES, JourneyError
 from engine.core.outline import mermaid_diagram, outline
 from notifications.dispatch import requeue
-from web.context import Visitor, signed_in, web
+from web.context import Visitor, same_site, signed_in, web
 
 router = APIRouter()
+SHOWN = 50  # cases listed in a preview; the totals count them all
 
 
 def programme_lead(request: Request, session, now) -> Visitor:
@@ -50,21 +55,57 @@ def _journeys(catalog) -> list[dict]:
     return found
 
 
+def _render(request: Request, session, now, me: Visitor, status: int = 200, **extra) -> Response:
+    site = web(request)
+    return site.page(
+        request,
+        "programme.html",
+        me=me,
+        status=status,
+        organisations=queries.organisations(session, me.actor, now),
+        failed=queries.outbox(session, me.actor, "failed", limit=50),
+        journeys=_journeys(site.catalog),
+        tz=site.settings.zone,
+        **{"retried": None, "preview": None, "errors": {}, "problems": [], **extra},
+    )
+
+
 @router.get("/programme")
 def programme_page(request: Request, retried: int | None = None) -> Response:
     site = web(request)
     with site.unit() as (session, now):
         me = programme_lead(request, session, now)
-        return site.page(
-            request,
-            "programme.html",
-            me=me,
-            organisations=queries.organisations(session, me.actor, now),
-            failed=queries.outbox(session, me.actor, "failed", limit=50),
-            journeys=_journeys(site.catalog),
-            retried=retried,
-            tz=site.settings.zone,
-        )
+        return _render(request, session, now, me, retried=retried)
+
+
+@router.post("/programme/preview")
+async def preview(
+    request: Request, journey: UploadFile | None = None, csrftoken: str = Form("")
+) -> Response:
+    """What installing an uploaded journey file would do to the open cases on its journey
+    that the person can see (`alongside journeys preview`): it installs nothing and
+    changes nothing; a file's problems are shown beside the field, at FILE:LINE:COL."""
+    site = web(request)
+    same_site(request, csrftoken)
+    name = Path(journey.filename or "journey.yaml").name if journey else ""
+    raw = await journey.read(MAX_BYTES + 1) if journey and name else b""
+    with site.unit() as (session, now):
+        me = programme_lead(request, session, now)
+        if not name:
+            errors = {"journey-file": "Choose a journey file (YAML) to preview"}
+            return _render(request, session, now, me, 400, errors=errors)
+        try:
+            definition = parse_bytes(raw, name)
+        except JourneyError as error:
+            problems = [str(p) for p in error.problems]
+            count = f"{len(problems)} problem{'' if len(problems) == 1 else 's'}"
+            errors = {"journey-file": f"{name} has {count}: nothing was previewed"}
+            return _render(request, session, now, me, 400, errors=errors, problems=problems)
+        impact = installing.preview(session, definition, now, me.actor)
+        session.rollback()  # a preview changes nothing, whatever it read
+        shown = {"file": name, **impact.as_dict(), "more": max(0, len(impact.cases) - SHOWN)}
+        shown["cases"] = shown["cases"][:SHOWN]
+        return _render(request, session, now, me, preview=shown)
 
 
 @router.post("/programme/messages/{outbox_id}/retry")

@@ -203,6 +203,15 @@ def test_a_navigator_and_a_team_lead_do_their_work_with_the_mouse(page, site):
     expect(page.get_by_text("You have signed out")).to_be_visible()
 
 
+def upload_journey(page, old: str, new: str) -> None:
+    """Choose a changed adult-cjs.yaml in the preview form (the file dialog itself is the
+    browser's own)."""
+    text = (SHIPPED / "adult-cjs.yaml").read_text().replace(old, new, 1)
+    page.locator("#journey-file").set_input_files(
+        files=[{"name": "adult-cjs.yaml", "mimeType": "application/yaml", "buffer": text.encode()}]
+    )
+
+
 def tab_to(page, selector: str, most: int = 120) -> None:
     """Press Tab until the element `selector` has the focus, as a keyboard user would."""
     for _ in range(most):
@@ -290,6 +299,12 @@ def every_page(page, site) -> Iterator[str]:
     yield "link expired"
     sign_in(page, site, PROG)
     yield "programme"
+    upload_journey(page, "category: accommodation", "category: lodging")
+    page.get_by_role("button", name="Preview changes").click()
+    yield "programme preview with an error"
+    upload_journey(page, "due: 24 hours after referral ", "due: 12 hours after referral ")
+    page.get_by_role("button", name="Preview changes").click()
+    yield "programme preview"
     page.goto("/reports")
     yield "reports"
     page.get_by_role("group", name="First day").get_by_label("Day").fill("31")
@@ -326,7 +341,7 @@ def test_every_page_has_no_axe_violations_at_wcag_22_aa(page, site):
         results = axe.run(page, options={"runOnly": {"type": "tag", "values": WCAG}})
         assert results.violations_count == 0, f"{name}:\n{results.generate_report()}"
         seen.append(name)
-    assert len(seen) == 14
+    assert len(seen) == 16
 
 
 def test_every_page_works_at_320_pixels_wide(browser, site):
@@ -362,7 +377,7 @@ def test_every_page_works_at_200_percent_zoom(browser, site):
             assert width <= 640, f"{name} scrolls sideways at 200% zoom ({width} px wide)"
             assert zoomed.evaluate(OFF_SIDE) == [], f"{name}: controls outside the window"
             seen.append(name)
-        assert len(seen) == 14  # as many as the axe test visits
+        assert len(seen) == 16  # as many as the axe test visits
     finally:
         context.close()
 
@@ -449,3 +464,19 @@ def test_unsaved_text_survives_a_time_out_and_signing_in_again(browser, site):
         first.close()
         second.close()
         site.clock.advance(minutes=-31)
+
+
+def test_a_journey_preview_by_keyboard(page, site):
+    from playwright.sync_api import expect
+
+    sign_in(page, site, PROG)
+    page.goto("/programme")
+    upload_journey(page, "due: 24 hours after referral ", "due: 12 hours after referral ")
+    tab_to(page, "form[action='/programme/preview'] button")
+    page.keyboard.press("Enter")
+    expect(page.locator("#preview-result")).to_contain_text("of 5 open cases would change")
+    upload_journey(page, "category: accommodation", "category: lodging")
+    tab_to(page, "form[action='/programme/preview'] button")
+    page.keyboard.press("Enter")
+    expect(page.locator("#journey-file-error")).to_contain_text("has 1 problem")
+    expect(page.locator("#journey-file-problems")).to_contain_text("lodging")
