@@ -60,7 +60,8 @@ def test_a_file_with_problems_gets_them_beside_the_field(client, settings):
     assert page.status_code == 400
     field = page.text.split('id="journey-file-error"')[1].split('id="journey-file"')[0]
     assert "adult-cjs.yaml has 1 problem: nothing was previewed" in field
-    assert "adult-cjs.yaml:62:" in field and "lodging" in field
+    line = ADULT[: ADULT.index("category: accommodation")].count("\n") + 1
+    assert f"adult-cjs.yaml:{line}:" in field and "lodging" in field
     assert 'href="#journey-file"' in page.text  # the error summary
     none = upload(client, None)
     assert none.status_code == 400 and "Choose a journey file (YAML) to preview" in none.text
