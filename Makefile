@@ -43,19 +43,23 @@ bench: setup
 GOVUK_FRONTEND_VERSION := 6.6.0
 HTMX_VERSION := 2.0.11
 SASS_VERSION := 1.97.3
+MERMAID_VERSION := 12.3.0
 VENDOR := web/static/vendor
 
 vendor:
 	rm -rf .vendor-build && mkdir -p .vendor-build $(VENDOR)
 	cd .vendor-build && npm install --silent --no-audit --no-fund --ignore-scripts \
-		govuk-frontend@$(GOVUK_FRONTEND_VERSION) htmx.org@$(HTMX_VERSION) sass@$(SASS_VERSION)
+		govuk-frontend@$(GOVUK_FRONTEND_VERSION) htmx.org@$(HTMX_VERSION) sass@$(SASS_VERSION) \
+		mermaid@$(MERMAID_VERSION)
 	.vendor-build/node_modules/.bin/sass --load-path=.vendor-build/node_modules \
 		--style=compressed --no-source-map web/assets/govuk.scss $(VENDOR)/govuk-frontend.min.css
 	sed 's|//# sourceMappingURL=.*||' .vendor-build/node_modules/govuk-frontend/dist/govuk/govuk-frontend.min.js \
 		> $(VENDOR)/govuk-frontend.min.js
 	cp .vendor-build/node_modules/htmx.org/dist/htmx.min.js $(VENDOR)/htmx.min.js
-	printf 'govuk-frontend %s\nhtmx.org %s\nsass %s\n' $(GOVUK_FRONTEND_VERSION) \
-		$(HTMX_VERSION) $(SASS_VERSION) > $(VENDOR)/VERSIONS
+	sed 's|//# sourceMappingURL=.*||' .vendor-build/node_modules/mermaid/dist/mermaid.min.js \
+		> $(VENDOR)/mermaid.min.js
+	printf 'govuk-frontend %s\nhtmx.org %s\nsass %s\nmermaid %s\n' $(GOVUK_FRONTEND_VERSION) \
+		$(HTMX_VERSION) $(SASS_VERSION) $(MERMAID_VERSION) > $(VENDOR)/VERSIONS
 	rm -rf .vendor-build
 
 # The screenshots in docs/navigators.md and docs/team-leads.md, taken by the browser tests.

@@ -63,6 +63,9 @@ HEADERS = [
     (b"x-frame-options", b"DENY"),
 ]
 
+# A page may set these itself: only the journey diagram does (web.programme.DIAGRAM_CSP).
+FRAMEABLE = {b"content-security-policy", b"x-frame-options"}
+
 access_log = logging.getLogger("alongside.web.access")
 
 
@@ -145,8 +148,10 @@ class SecurityHeaders:
             nonlocal status
             if event["type"] == "http.response.start":
                 status = event["status"]
-                headers = [h for h in event.get("headers", []) if h[0] != b"cache-control"]
-                headers += HEADERS
+                given = event.get("headers", [])
+                own = {h[0] for h in given} & FRAMEABLE  # a diagram's own, looser policy
+                headers = [h for h in given if h[0] != b"cache-control"]
+                headers += [h for h in HEADERS if h[0] not in own]
                 headers.append(
                     (b"cache-control", b"public, max-age=3600" if static else b"no-store")
                 )

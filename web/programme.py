@@ -25,6 +25,21 @@ from web.context import Visitor, same_site, signed_in, web
 
 router = APIRouter()
 SHOWN = 50  # cases listed in a preview; the totals count them all
+# The journey diagram is a page of its own, framed by the programme page: Mermaid draws
+# with inline styles, so this one page allows them (and being framed by this site); it
+# has no form and no case data, and its scripts are still this site's files only.
+DIAGRAM_CSP = "; ".join(
+    [
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data:",
+        "font-src 'self'",
+        "frame-ancestors 'self'",
+        "base-uri 'none'",
+        "form-action 'none'",
+    ]
+)
 
 
 def programme_lead(request: Request, session, now) -> Visitor:
@@ -76,6 +91,31 @@ def programme_page(request: Request, retried: int | None = None) -> Response:
     with site.unit() as (session, now):
         me = programme_lead(request, session, now)
         return _render(request, session, now, me, retried=retried)
+
+
+@router.get("/programme/journeys/{journey_id}/diagram")
+def diagram(request: Request, journey_id: str) -> Response:
+    """One installed journey's Mermaid diagram, drawn in the browser by the vendored
+    Mermaid; its source is on the programme page as text too."""
+    site = web(request)
+    with site.unit() as (session, now):
+        programme_lead(request, session, now)
+    found = next(
+        (
+            j
+            for j in _journeys(site.catalog)
+            if not j["problems"] and j["journey"].journey == journey_id
+        ),
+        None,
+    )
+    if found is None:
+        raise HTTPException(404)
+    response = site.templates.TemplateResponse(
+        request, "diagram.html", {"journey": found["journey"], "diagram": found["diagram"]}
+    )
+    response.headers["Content-Security-Policy"] = DIAGRAM_CSP
+    response.headers["X-Frame-Options"] = "SAMEORIGIN"
+    return response
 
 
 @router.post("/programme/preview")

@@ -392,7 +392,7 @@ def test_focus_is_visible(page, site):
     assert "none none" not in outline
 
 
-def test_reports_by_keyboard_alone(page, site):
+def test_reports_preview_and_diagrams_by_keyboard_alone(page, site):
     from playwright.sync_api import expect
 
     sign_in(page, site, PROG)
@@ -424,6 +424,10 @@ def test_reports_by_keyboard_alone(page, site):
     page.keyboard.press("Enter")
     expect(page.locator("#from-error")).to_contain_text("The first day must be a real date")
     expect(page.locator(".govuk-error-summary")).to_be_focused()  # GOV.UK Frontend moves focus
+    # The programme page's journey preview and diagrams, signed in once (the sign-in links
+    # a person may ask for are rate-limited, and the programme lead signs in most).
+    preview_by_keyboard(page)
+    diagram_drawn(page)
 
 
 def test_unsaved_text_survives_a_time_out_and_signing_in_again(browser, site):
@@ -466,10 +470,10 @@ def test_unsaved_text_survives_a_time_out_and_signing_in_again(browser, site):
         site.clock.advance(minutes=-31)
 
 
-def test_a_journey_preview_by_keyboard(page, site):
+def preview_by_keyboard(page) -> None:
+    """The programme page's journey preview, signed in as a programme lead."""
     from playwright.sync_api import expect
 
-    sign_in(page, site, PROG)
     page.goto("/programme")
     upload_journey(page, "due: 24 hours after referral ", "due: 12 hours after referral ")
     tab_to(page, "form[action='/programme/preview'] button")
@@ -480,3 +484,24 @@ def test_a_journey_preview_by_keyboard(page, site):
     page.keyboard.press("Enter")
     expect(page.locator("#journey-file-error")).to_contain_text("has 1 problem")
     expect(page.locator("#journey-file-problems")).to_contain_text("lodging")
+
+
+def diagram_drawn(page) -> None:
+    """Mermaid draws each journey's diagram in a frame of its own page (the one page that
+    allows inline styles); the programme page around it keeps the strict policy, and no
+    console error or CSP report appears (the `page` fixture fails the test on one)."""
+    from axe_playwright_python.sync_playwright import Axe
+    from playwright.sync_api import expect
+
+    page.goto("/programme")
+    tab_to(page, "details:has(iframe) summary")
+    page.keyboard.press("Enter")
+    frame = page.frame_locator("iframe.app-diagram").first
+    expect(frame.locator("svg[role=img]")).to_be_visible()
+    expect(frame.locator("svg").get_by_text("Referral", exact=False).first).to_be_visible()
+    assert "unsafe-inline" not in page.evaluate(
+        "fetch('/programme').then(r => r.headers.get('content-security-policy'))"
+    )
+    results = Axe().run(page, options={"runOnly": {"type": "tag", "values": WCAG}})
+    assert results.violations_count == 0, results.generate_report()
+    shot(page, "programme-diagram")

@@ -94,3 +94,21 @@ def test_an_upload_without_the_sites_token_is_refused(client, settings):
     bare = client.post("/programme/preview", files=files)
     assert forged.status_code == bare.status_code == 403
     assert "This form has expired" in forged.text
+
+
+def test_the_diagram_page_alone_allows_inline_styles_and_only_for_programme_leads(client, settings):
+    sign_in(client, settings, "prog@example.org")
+    diagram = client.get("/programme/journeys/adult-cjs/diagram")
+    assert diagram.status_code == 200 and "flowchart" in diagram.text
+    policy = diagram.headers["content-security-policy"]
+    assert "style-src 'self' 'unsafe-inline'" in policy and "frame-ancestors 'self'" in policy
+    assert "script-src 'self';" in policy and diagram.headers["x-frame-options"] == "SAMEORIGIN"
+    page = client.get("/programme")
+    assert "unsafe-inline" not in page.headers["content-security-policy"]
+    assert page.headers["x-frame-options"] == "DENY"
+    assert client.get("/programme/journeys/no-such/diagram").status_code == 404
+
+    sign_in(client, settings, "nav@example.org")
+    missing = client.get("/no-such-page")
+    got = client.get("/programme/journeys/adult-cjs/diagram")
+    assert (got.status_code, got.text) == (404, missing.text)
