@@ -97,6 +97,16 @@ def problems(text: str, file: str) -> list[str]:
     return [str(p) for p in raised.value.problems]
 
 
+def simulated(capsys: pytest.CaptureFixture, journey: str, *args: str) -> dict[str, str]:
+    """`alongside journeys simulate JOURNEY ARGS --json`, which must succeed: each planned
+    obligation's local due date (`due_local`)."""
+    import json
+
+    code, out, err = cli(capsys, "journeys", "simulate", journey, *args, "--json")
+    assert (code, err) == (0, "")
+    return {row["obligation"]: row["due_local"] for row in json.loads(out)}
+
+
 def at(text: str) -> datetime:
     """A UTC instant from ISO text, for readable tests."""
     moment = datetime.fromisoformat(text)

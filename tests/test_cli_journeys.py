@@ -329,7 +329,8 @@ def test_simulate_date_time_events_and_summer_time(alongside) -> None:
     due = {r["obligation"]: r["due"] for r in rows}
     assert due["safe-accommodation"] == "2026-07-02T13:30:00+00:00"  # 24 hours, exact
     assert due["support-referral"] == "2026-07-03T22:59:59+00:00"  # end of day, BST
-    assert "check-in" not in due  # the first month starts at the end of referral day
+    # the first month starts at the referral's instant (language 1.1): a check-in at once
+    assert due["check-in"] == "2026-07-08T22:59:59+00:00"
 
 
 def test_simulate_table(cli) -> None:

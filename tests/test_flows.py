@@ -25,15 +25,19 @@ KENT = ["KNT-0001", "KNT-0002", "KNT-0003", "KNT-0004"]
 
 
 def open_cases(url: str) -> None:
-    """Four Kent cases and one Romanian, referred on 4 January 2027."""
+    """Four Kent cases and one Romanian, referred on 4 January 2027 at 09:00 local and opened
+    just before (06:55 UTC is before 09:00 in Bucharest too), so that a tick has them all to
+    plan: their stages start at 09:00 (language 1.1, rule 1: an event recorded with a time
+    starts a stage at that instant)."""
+    opened = at("2027-01-04T06:55")
     with session_scope(url) as session:
         for ref in KENT:
             service.open_case(session, shipped_catalog(), ref, "adult-cjs", "nav@example.org",
-                {"referral": "2027-01-04T09:00"}, {"age": "34"}, at("2027-01-04T09:05"), operator(),
+                {"referral": "2027-01-04T09:00"}, {"age": "34"}, opened, operator(),
             )  # fmt: skip
         service.open_case(session, shipped_catalog(), "RO-0001", "safe-return-romania",
             "ro-nav@example.org",
-            {"referral": "2027-01-04T09:00"}, {}, at("2027-01-04T09:05"), operator(),
+            {"referral": "2027-01-04T09:00"}, {}, opened, operator(),
         )  # fmt: skip
 
 

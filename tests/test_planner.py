@@ -303,18 +303,24 @@ def test_recurring_next_falls_due_every_after_the_last_completion(journey: Journ
 
 def test_recurring_only_while_the_stage_is_active(journey: Journey) -> None:
     events = {"referral": "2026-01-05", "charge": "2026-03-02", "trial": "2026-09-07"}
-    # silent period: from the end of 2 March to the end of 13 July (8 weeks before 7 Sept)
-    before = run(journey, "2026-03-02T12:00+00:00", **events)
+    # silent period (language 1.1): from the start of 2 March to the start of 13 July (8
+    # weeks before 7 Sept, BST), active on [starts, ends)
+    before = run(journey, "2026-03-01T23:59:59+00:00", **events)
     assert "silent-call" not in due_of(before)
     assert "charge-letter" in due_of(before)
+    at_once = run(journey, "2026-03-02T00:00+00:00", **events)
+    assert task(at_once, "silent-call").due.isoformat() == "2026-03-16T23:59:59+00:00"
     during = run(journey, "2026-03-03T08:00+00:00", **events)
     assert task(during, "silent-call").due.isoformat() == "2026-03-16T23:59:59+00:00"
     assert "court-call" not in due_of(during)
-    after = run(journey, "2026-07-14T08:00+00:00", **events)
+    last = run(journey, "2026-07-12T22:59:59+00:00", **events)
+    assert "silent-call" in due_of(last) and "court-call" not in due_of(last)
+    after = run(journey, "2026-07-12T23:00+00:00", **events)
     assert "silent-call" not in due_of(after)  # the stage ended: the open occurrence goes
     assert task(after, "court-call").due.isoformat() == "2026-07-20T22:59:59+00:00"
     assert "charge-letter" in due_of(after)  # one-off obligations stay planned
-    trial_over = run(journey, "2026-09-08T08:00+00:00", **events)
+    assert "court-call" in due_of(run(journey, "2026-09-06T22:59:59+00:00", **events))
+    trial_over = run(journey, "2026-09-06T23:00+00:00", **events)
     assert "court-call" not in due_of(trial_over)
 
 
@@ -327,18 +333,19 @@ def test_next_change_is_the_next_start_or_end_of_a_stage_with_recurring_work(
     journey: Journey,
 ) -> None:
     events = {"referral": "2026-01-05", "charge": "2026-03-02", "trial": "2026-09-07"}
-    # in January: first month ends at the end of 5 February (GMT)
+    # (language 1.1: stage boundaries are the start of their local day)
+    # in January: first month ends at the start of 5 February (GMT)
     january = run(journey, "2026-01-20T12:00+00:00", **events)
-    assert january.next_change == utc("2026-02-05T23:59:59+00:00")
-    # after that: the silent period starts at the end of charge day
+    assert january.next_change == utc("2026-02-05T00:00:00+00:00")
+    # after that: the silent period starts at the start of charge day
     february = run(journey, "2026-02-10T12:00+00:00", **events)
-    assert february.next_change == utc("2026-03-02T23:59:59+00:00")
+    assert february.next_change == utc("2026-03-02T00:00:00+00:00")
     # during it: its end, 8 weeks before trial (BST), which is also trial preparation's start
     april = run(journey, "2026-04-10T12:00+00:00", **events)
-    assert april.next_change == utc("2026-07-13T22:59:59+00:00")
+    assert april.next_change == utc("2026-07-12T23:00:00+00:00")
     # during trial preparation: the trial ends it
     august = run(journey, "2026-08-10T12:00+00:00", **events)
-    assert august.next_change == utc("2026-09-07T22:59:59+00:00")
+    assert august.next_change == utc("2026-09-06T23:00:00+00:00")
     # after everything: time alone changes nothing
     later = run(journey, "2026-10-01T12:00+00:00", **events)
     assert later.next_change is None

@@ -180,8 +180,8 @@ def test_a_stage_starting_on_a_repeating_event_opens_an_episode_per_occurrence(
         ("disengaged", 2, "2027-04-05"),
     )
     assert stage_episodes(journey, stage, events, occurrences) == [
-        Episode(utc("2027-03-01T23:59:59+00:00"), utc("2027-03-20T23:59:59+00:00")),
-        Episode(utc("2027-04-05T22:59:59+00:00"), None),
+        Episode(utc("2027-03-01T00:00:00+00:00"), utc("2027-03-20T00:00:00+00:00")),
+        Episode(utc("2027-04-04T23:00:00+00:00"), None),  # 00:00 BST on 5 April
     ]
 
 
@@ -192,8 +192,8 @@ def test_a_new_occurrence_of_the_start_event_ends_the_episode_before_it(
         journey, ("disengaged", 1, "2027-03-01"), ("disengaged", 2, "2027-03-10")
     )
     assert stage_episodes(journey, journey.stages[1], events, occurrences) == [
-        Episode(utc("2027-03-01T23:59:59+00:00"), utc("2027-03-10T23:59:59+00:00")),
-        Episode(utc("2027-03-10T23:59:59+00:00"), None),
+        Episode(utc("2027-03-01T00:00:00+00:00"), utc("2027-03-10T00:00:00+00:00")),
+        Episode(utc("2027-03-10T00:00:00+00:00"), None),
     ]
 
 
@@ -228,9 +228,9 @@ def test_a_recurring_obligation_restarts_in_each_episode(journey: Journey) -> No
 def test_episode_boundaries_are_when_time_alone_changes_the_plan(journey: Journey) -> None:
     events, occurrences = recorded(journey, ("referral", None, "2027-03-01"), *EPISODES)
     at_start = plan(journey, {}, events, {}, utc("2027-03-05T12:00+00:00"), occurrences)
-    assert at_start.next_change == utc("2027-03-20T23:59:59+00:00")
+    assert at_start.next_change == utc("2027-03-20T00:00:00+00:00")
     between = plan(journey, {}, events, {}, utc("2027-03-21T12:00+00:00"), occurrences)
-    assert between.next_change == utc("2027-04-05T22:59:59+00:00")
+    assert between.next_change == utc("2027-04-04T23:00:00+00:00")
 
 
 def test_a_repeating_event_given_as_one_plain_value_is_its_first_occurrence(

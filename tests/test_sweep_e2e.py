@@ -66,15 +66,15 @@ def test_a_case_through_months_of_simulated_time(staffed: str) -> None:
     assert planned[("safe-accommodation", 1)].precision == "hour"
     assert planned[("support-services-referral", 1)].due == at("2027-01-06T23:59:59")
     assert not any(ob == "pre-trial-visit" for ob, _ in planned)
-    # A stage starting at `referral` starts at the end of the referral's day (DESIGN: an
-    # event alone is the end of its local day), so its recurring check-ins start then.
-    assert ("weekly-check-in", 1) not in planned
+    # A stage starting at `referral`, recorded with a time, starts at that instant (language
+    # 1.1: stage boundaries start their day, or are the event's instant), so its recurring
+    # check-ins start at once: the first a week after, at the end of that day.
+    assert planned[("weekly-check-in", 1)].due == at("2027-01-11T23:59:59")
 
     # 4 hours before the due instant: one reminder per task to the navigator, at once.
     counts = sweep.plan_and_alert(url, shipped_catalog(), at("2027-01-05T05:00"))
     assert counts.reminders == 2  # safe accommodation and essentials
-    assert counts.created == 1 and counts.cases == 1  # time alone started the first month
-    assert tasks(url)[("weekly-check-in", 1)].due == at("2027-01-11T23:59:59")
+    assert counts.created == 0 and counts.cases == 0  # nothing for time alone to change yet
     sent = messages(url)
     assert {m.kind for m in sent} == {"reminder"}
     assert {m.recipient for m in sent} == {"nav@example.org"}

@@ -2,7 +2,8 @@
 
 Everything here is pure: no clock, no I/O. The rules are the "Time rules" of the journey
 language (docs: DESIGN.md): day-based units count on *local* dates and land at the end of
-the local day; hours count on the exact instant. Every datetime returned is aware and in UTC.
+the local day (a deadline) or its start (a stage boundary, language 1.1); hours count on
+the exact instant. Every datetime returned is aware and in UTC.
 """
 
 from __future__ import annotations
@@ -243,6 +244,19 @@ def end_of_day(d: date, tz: ZoneInfo) -> datetime:
         raise OutOfRange(f"the end of {d.isoformat()} in {tz.key} is {_RANGE}") from None
 
 
+_MIDNIGHT = time(0)
+
+
+@lru_cache(maxsize=65536)
+def start_of_day(d: date, tz: ZoneInfo) -> datetime:
+    """00:00 local on d, in UTC: where a day-based stage boundary falls (language 1.1).
+
+    On a day whose midnight the clocks skip, the first moment of that day (see
+    `local_time`). Cached like `end_of_day`.
+    """
+    return local_time(d, _MIDNIGHT, tz)
+
+
 def local_time(d: date, t: time, tz: ZoneInfo) -> datetime:
     """Local wall-clock time t on d, in UTC.
 
@@ -310,6 +324,25 @@ def _end_of_shifted_day(
     caseload's anchors and escalations fall on few distinct dates, and this is the
     planner's innermost step."""
     return end_of_day(add_days(d, duration, sign, cal), tz)
+
+
+def boundary_shift(
+    instant: datetime, duration: Duration, sign: int, cal: WorkingCalendar, tz: ZoneInfo
+) -> datetime:
+    """Apply `DURATION after/before` to an instant as a stage boundary: hours exactly, as
+    `shift`; day-based units on the instant's local date, landing at the START of the
+    resulting local day, so a stage `ends: 30 days after referral` covers 30 whole days."""
+    if duration.unit == "hour":
+        return shift(instant, duration, sign, cal, tz)
+    return _start_of_shifted_day(local_date(instant, tz), duration, sign, cal, tz)
+
+
+@lru_cache(maxsize=65536)
+def _start_of_shifted_day(
+    d: date, duration: Duration, sign: int, cal: WorkingCalendar, tz: ZoneInfo
+) -> datetime:
+    """`boundary_shift` for day-based units, from the local date; cached likewise."""
+    return start_of_day(add_days(d, duration, sign, cal), tz)
 
 
 def _add_hours(instant: datetime, hours: int) -> datetime:

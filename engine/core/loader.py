@@ -746,8 +746,9 @@ def _never_active(starts: Any, ends: Any) -> bool:
         return False
     (start_unit, start_at), (end_unit, end_at) = _offset(starts), _offset(ends)
     units = {start_unit, end_unit}
-    # an event alone is the end of its day: it compares with days, not with exact hours
-    comparable = len(units - {"bare"}) <= 1 and units != {"bare", "hour"}
+    # as a stage boundary an event alone is its instant (a date-only one, 00:00 of its
+    # day), where day-based boundaries land at 00:00: it compares with days and with hours
+    comparable = len(units - {"bare"}) <= 1
     return comparable and end_at < start_at
 
 

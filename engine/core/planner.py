@@ -10,17 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime
 from typing import Literal
 
 from engine.core.calendar import (
     OutOfRange,
     add_days,
+    boundary_shift,
     end_of_day,
     get_calendar,
     local_date,
-    local_time,
     shift,
+    start_of_day,
 )
 from engine.core.errors import UserError
 from engine.core.journey import Anchor, Journey, Obligation, Stage
@@ -165,7 +166,7 @@ def _shifted(point: _Point, anchor: Anchor, journey: Journey) -> _Point:
         )
     day = point.day or local_date(point.instant, journey.tz)
     day = add_days(day, anchor.offset, anchor.sign, calendar)
-    return _Point(local_time(day, time(0), journey.tz), day, False)
+    return _Point(start_of_day(day, journey.tz), day, False)
 
 
 def _recorded(event: EventTime, journey: Journey) -> _Point:
@@ -287,13 +288,20 @@ def boundary(anchor: Anchor, events: Mapping[str, EventTime], journey: Journey) 
     if anchor.pick is None:
         event = events.get(anchor.event)
         return None if event is None else _bound(anchor, event, journey)
-    point = _picked(anchor, events, journey, lambda p: _due(p, journey))
-    return None if point is None else _due(point, journey)
+    point = _picked(anchor, events, journey, lambda p: p.instant)
+    return None if point is None else point.instant
 
 
 def _bound(anchor: Anchor, event: EventTime, journey: Journey) -> datetime:
-    """A plain stage boundary from one recording of its event."""
-    return at(anchor, event, journey)
+    """A plain stage boundary from one recording of its event (language 1.1, rule 1): a
+    day-based anchor is the start (00:00 local) of its local day, and so is a date-only
+    event alone, which is recorded at that instant; an event recorded with a time, alone,
+    is that instant; hours are exact. A stage is active on [starts, ends)."""
+    if anchor.offset is None:
+        return event.instant
+    return boundary_shift(
+        event.instant, anchor.offset, anchor.sign, get_calendar(journey.calendar), journey.tz
+    )
 
 
 def stage_window(

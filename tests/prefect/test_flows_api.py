@@ -74,7 +74,10 @@ def programme(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> st
     (journeys / "probe.yaml").write_text(PROBE)
     monkeypatch.setenv("ALONGSIDE_JOURNEYS_DIR", str(journeys))
     url = f"sqlite:///{home / 'alongside.db'}"
-    opened = at("2027-01-04T09:05")
+    # opened just before the referral's recorded time (09:00 local; 07:00 UTC in Bucharest),
+    # so the tick still has every case to plan: each stage starting at the referral starts
+    # at that instant (language 1.1, rule 1)
+    opened = at("2027-01-04T06:55")
     with session_scope(url) as session:
         service.import_staff(session, STAFF_YAML, opened, operator())
         for ref, journey, navigator, facts in [

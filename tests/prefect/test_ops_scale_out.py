@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -62,8 +62,11 @@ def seed(url: str) -> None:
         for number in range(24):
             journey, navigator, facts = plan[number % len(plan)]
             referred = at(f"2027-01-0{1 + number % 7}T09:00")
+            # opened just before the referral's time, so that the tick plans every case: its
+            # stages start at 09:00 (language 1.1, rule 1)
+            opened = referred - timedelta(minutes=5)
             service.open_case(session, shipped_catalog(), f"SC-{number:04d}", journey, navigator,
-                {"referral": referred.isoformat()}, facts, referred, operator(),
+                {"referral": referred.isoformat()}, facts, opened, operator(),
             )  # fmt: skip
 
 
