@@ -104,7 +104,8 @@ def simulate(
             "category": t.category,
             "occurrence": t.occurrence,
             "due": t.due.isoformat(),
-            "due_local": t.due.astimezone(definition.tz).isoformat(),
+            # in the zone the obligation counts in (its own, its stage's or the journey's)
+            "due_local": t.due.astimezone(definition.clock(t.obligation).tz).isoformat(),
         }
         for t in result.tasks
     ]
@@ -120,7 +121,7 @@ def simulate(
     for column in ("due (local)", "stage", "obligation", "#", "category", "title"):
         table.add_column(column)
     for row, task in zip(rows, result.tasks, strict=True):
-        local = task.due.astimezone(definition.tz)
+        local = task.due.astimezone(definition.clock(task.obligation).tz)
         when = f"{local:%a %d %b %Y}" if task.precision == "day" else f"{local:%a %d %b %Y %H:%M}"
         table.add_row(
             when,

@@ -99,8 +99,8 @@ def send_alerts(
         except (UserError, KeyError):  # the obligation left the journey: the next plan cancels it
             updates.append({"_id": row.id, "next_alert_at": None})
             continue
-        calendar = get_calendar(journey.calendar)
-        alerts = schedule(ob, row.due, calendar, journey.tz, row.ladder_from)
+        clock = journey.clock(ob.id)
+        alerts = schedule(ob, row.due, clock.calendar, clock.tz, row.ladder_from)
         decision = decide(alerts, row.alerts_handled, now)
         updates.append(
             {

@@ -252,11 +252,11 @@ def plan_and_diff(state: _CaseState, journey: Journey, now: datetime) -> tuple[P
 
 def _alerts_for(journey: Journey, now: datetime):
     """The alert state a task due as planned starts with: its ladder rebased to `now`."""
-    calendar = get_calendar(journey.calendar)
 
     def alerts(planned: PlannedTask) -> AlertState:
         _, ob = journey.obligations[planned.obligation]
-        return alert_state(*rebased(ob, planned.due, calendar, journey.tz, now))
+        clock = journey.clock(ob.id)
+        return alert_state(*rebased(ob, planned.due, clock.calendar, clock.tz, now))
 
     return alerts
 

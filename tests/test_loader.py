@@ -674,7 +674,7 @@ def test_json_schema_is_json_and_describes_obligations() -> None:
     obligation = schema["$defs"]["Obligation"]
     assert set(obligation["properties"]) == {
         "id", "title", "category", "due", "every", "remind", "escalate", "when", "description",
-        "retry", "escalate_after_failures", "tags",
+        "retry", "escalate_after_failures", "tags", "calendar", "timezone",
     }  # fmt: skip
     assert obligation["additionalProperties"] is False
     assert set(obligation["properties"]["category"]["enum"]) >= {"accommodation", "court"}

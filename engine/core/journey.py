@@ -30,7 +30,13 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from engine.core.calendar import Duration, check_length, parse_duration
+from engine.core.calendar import (
+    Duration,
+    WorkingCalendar,
+    check_length,
+    get_calendar,
+    parse_duration,
+)
 from engine.core.conditions import Condition, ConditionError, parse_condition
 from engine.core.text import printable
 
@@ -162,6 +168,21 @@ def _parse_pick(which: str, rest: str, text: str) -> Pick:
             f"'{form}' needs at least two anchors to choose from; with one, write it alone"
         )
     return Pick(which, tuple(items))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class Clock:
+    """The working days and time zone dates are counted in (language 1.1, rule 6): the
+    journey's, or a stage's or obligation's own, such as England-and-Wales Victims' Code
+    duties inside a journey that otherwise counts Romanian working days."""
+
+    calendar: WorkingCalendar
+    tz: ZoneInfo
+    recorded_in: ZoneInfo  # the journey's zone, in which a date-only event names its day
+
+    @classmethod
+    def of(cls, calendar: str, timezone: str, recorded_in: ZoneInfo) -> Clock:
+        return cls(get_calendar(calendar), ZoneInfo(timezone), recorded_in)
 
 
 def rule_error(message: str, *at: str | int) -> PydanticCustomError:
@@ -299,6 +320,8 @@ Title = Annotated[str, Field(min_length=1, pattern=NOT_BLANK)]
 SnakeName = Annotated[str, Field(pattern=SNAKE)]
 EventName = Annotated[str, Field(pattern=SNAKE), AfterValidator(_check_event_name)]
 Role = Literal["navigator", "team_lead", "programme_lead"]
+CalendarName = Literal["england-and-wales", "scotland", "northern-ireland", "romania"]
+TimeZoneName = Annotated[str, AfterValidator(check_timezone)]
 Category = Literal[
     "accommodation",
     "health",
@@ -506,6 +529,9 @@ class Obligation(_Model):
     description: str | None = None
     retry: DurationText | None = None  # after a not_reached completion, instead of `every`
     escalate_after_failures: FailureEscalation | None = None
+    # whose working days and which zone its dates count in, if not its stage's (language 1.1)
+    calendar: CalendarName | None = None
+    timezone: TimeZoneName | None = None
 
     @model_validator(mode="after")
     def _due_or_every(self) -> Obligation:
@@ -576,6 +602,10 @@ class Stage(_Model):
     # a stage with nothing to do is a mistake (a stage's obligations pasted elsewhere)
     obligations: tuple[Obligation, ...] = Field(min_length=1)
     description: str | None = None
+    # whose working days and which zone its boundaries, and by default its obligations'
+    # dates, count in, if not the journey's (language 1.1)
+    calendar: CalendarName | None = None
+    timezone: TimeZoneName | None = None
 
 
 class Journey(_Model):
@@ -593,8 +623,8 @@ class Journey(_Model):
     journey: KebabId
     title: Title
     description: str | None = None
-    calendar: Literal["england-and-wales", "scotland", "northern-ireland", "romania"]
-    timezone: Annotated[str, AfterValidator(check_timezone)]
+    calendar: CalendarName
+    timezone: TimeZoneName
     start: EventName
     # before `stages`, whose conditions are checked against the facts' types
     facts: Annotated[dict[SnakeName, Fact], AfterValidator(_keep_facts)] = {}
@@ -636,6 +666,23 @@ class Journey(_Model):
     @cached_property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    def clock(self, id: str) -> Clock:
+        """The clock a stage's boundaries, or an obligation's dates, count on, by id."""
+        return self._clocks[id]
+
+    @cached_property
+    def _clocks(self) -> dict[str, Clock]:
+        """Each stage's and obligation's clock: its own `calendar:` and `timezone:`, else
+        its stage's, else the journey's (stage and obligation ids share one namespace)."""
+        clocks = {}
+        for stage in self.stages:
+            calendar = stage.calendar or self.calendar
+            tz = stage.timezone or self.timezone
+            clocks[stage.id] = Clock.of(calendar, tz, self.tz)
+            for ob in stage.obligations:
+                clocks[ob.id] = Clock.of(ob.calendar or calendar, ob.timezone or tz, self.tz)
+        return clocks
 
     @cached_property
     def obligations(self) -> dict[str, tuple[Stage, Obligation]]:

@@ -476,22 +476,30 @@ def _cross_checks(data: dict, file: str, positions: _Positions):
                 yield Problem(file, line, col, f"events[{i}]: duplicate event '{name}'")
             declared.add(name)
     seen: dict[str, str] = {}
-    clock = _ladder_clock(data)
     ladders = data.get("ladders") if isinstance(data.get("ladders"), dict) else {}
     users = [
-        ob for _, stage in _items(data.get("stages")) for _, ob in _items(stage.get("obligations"))
+        (ob, _ladder_clock(data, stage, ob))
+        for _, stage in _items(data.get("stages"))
+        for _, ob in _items(stage.get("obligations"))
     ]
     for name, steps in ladders.items():
-        # checked once where it is written, at the strictest due any user of it has
-        exact = any(_due_is_exact(ob) for ob in users if ob.get("escalate") == name)
-        yield from _ladder_rises(
-            {"escalate": steps}, ("ladders", name), clock, file, positions, exact
-        )
+        # checked once where it is written, at the strictest due any user of it has, on
+        # each clock its users count on (the journey's if none uses it), until one fails
+        mine = [(ob, clock) for ob, clock in users if ob.get("escalate") == name]
+        exact = any(_due_is_exact(ob) for ob, _ in mine)
+        for clock in dict.fromkeys(clock for _, clock in mine) or [_ladder_clock(data)]:
+            found = list(
+                _ladder_rises({"escalate": steps}, ("ladders", name), clock, file, positions, exact)
+            )
+            yield from found
+            if found:
+                break
     for s, stage in _items(data.get("stages")):
         yield from _unique(stage.get("id"), ("stages", s, "id"), seen, "stage", file, positions)
         for o, ob in _items(stage.get("obligations")):
             loc = ("stages", s, "obligations", o)
             yield from _unique(ob.get("id"), (*loc, "id"), seen, "obligation", file, positions)
+            clock = _ladder_clock(data, stage, ob)
             yield from _ladder_rises(ob, (*loc, "escalate"), clock, file, positions)
 
 
@@ -554,8 +562,13 @@ class _Clock:
     timezone: str
 
 
-def _ladder_clock(data: dict) -> _Clock | None:
+def _ladder_clock(data: dict, *within: dict) -> _Clock | None:
+    """The clock an obligation's steps count on: the innermost of the journey, its stage and
+    the obligation itself (`within`) to set each of `calendar` and `timezone`."""
     calendar, timezone = data.get("calendar"), data.get("timezone")
+    for scope in within:
+        calendar = scope.get("calendar", calendar)
+        timezone = scope.get("timezone", timezone)
     if calendar not in CALENDAR_NAMES or not isinstance(timezone, str):
         return None  # reported elsewhere; steps are then compared by unit only
     try:

@@ -43,6 +43,9 @@ def outline(journey: Journey) -> str:
         lines += ["", f"{stage.title} [{stage.id}]: {_stage_window(journey, stage)}"]
         for ob in stage.obligations:
             lines.append(f"  - {ob.title} [{ob.id}, {ob.category}]: {_deadline(journey, ob)}")
+            clock = journey.clock(ob.id)
+            if (clock.calendar.name, clock.tz.key) != (journey.calendar, journey.timezone):
+                lines.append(f"      counted on {clock.calendar.name} working days, {clock.tz.key}")
             if ob.description:
                 lines.append(f"      guidance: {' '.join(ob.description.split())}")
             if ob.when is not None:

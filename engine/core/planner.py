@@ -18,13 +18,12 @@ from engine.core.calendar import (
     add_days,
     boundary_shift,
     end_of_day,
-    get_calendar,
     local_date,
     shift,
     start_of_day,
 )
 from engine.core.errors import UserError
-from engine.core.journey import Anchor, Journey, Obligation, Stage
+from engine.core.journey import Anchor, Clock, Journey, Obligation, Stage
 from engine.core.values import EventTime, effective_facts
 
 
@@ -117,31 +116,30 @@ class Episode:
         return self.start <= now and (self.end is None or now < self.end)
 
 
-def at(anchor: Anchor, event: EventTime, journey: Journey) -> datetime:
-    """The instant a plain anchor (one event, no pick) names, from one recording of it."""
+def _seen(event: EventTime, clock: Clock) -> EventTime:
+    """A recording as a clock in another zone sees it: a date-only event names its day in
+    the journey's zone, so it is that same day, from 00:00, on the clock's."""
+    if not event.date_only or clock.tz is clock.recorded_in:
+        return event
+    return EventTime(start_of_day(local_date(event.instant, clock.recorded_in), clock.tz), True)
+
+
+def _at(anchor: Anchor, event: EventTime, clock: Clock) -> datetime:
+    """The deadline a plain anchor (one event, no pick) names, from one recording of it."""
+    event = _seen(event, clock)
     if anchor.offset is None:
-        return end_of_day(local_date(event.instant, journey.tz), journey.tz)
-    return shift(
-        event.instant, anchor.offset, anchor.sign, get_calendar(journey.calendar), journey.tz
-    )
+        return end_of_day(local_date(event.instant, clock.tz), clock.tz)
+    return shift(event.instant, anchor.offset, anchor.sign, clock.calendar, clock.tz)
 
 
-def resolve(anchor: Anchor, events: Mapping[str, EventTime], journey: Journey) -> datetime | None:
-    """The instant an anchor names from the latest recordings, or None while unknown."""
-    found = deadline(anchor, events, journey)
-    return None if found is None else found[0]
-
-
-def deadline(
-    anchor: Anchor, events: Mapping[str, EventTime], journey: Journey
+def _deadline(
+    anchor: Anchor, events: Mapping[str, EventTime], clock: Clock
 ) -> tuple[datetime, Literal["day", "hour"]] | None:
-    """(instant, precision) of an anchor as a deadline, from the latest recordings; None
-    while it cannot be worked out. A pick's precision is that of the item it lands on."""
-    if anchor.pick is None:
-        event = events.get(anchor.event)
-        return None if event is None else (at(anchor, event, journey), anchor.precision)
-    point = _picked(anchor, events, journey, lambda p: _due(p, journey))
-    return None if point is None else (_due(point, journey), "hour" if point.exact else "day")
+    """(instant, precision) of a `first of` / `last of` anchor as a deadline, from the
+    latest recordings; None while it cannot be worked out. Its precision is that of the
+    item it lands on."""
+    point = _picked(anchor, events, clock, lambda p: _due(p, clock))
+    return None if point is None else (_due(point, clock), "hour" if point.exact else "day")
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,38 +153,37 @@ class _Point:
     exact: bool  # an hour offset: as a deadline, this very instant
 
 
-def _shifted(point: _Point, anchor: Anchor, journey: Journey) -> _Point:
+def _shifted(point: _Point, anchor: Anchor, clock: Clock) -> _Point:
     """`point` moved by the anchor's offset: hours exactly, day-based units on local days."""
     if anchor.offset is None:
         return point
-    calendar = get_calendar(journey.calendar)
     if anchor.offset.unit == "hour":
-        return _Point(
-            shift(point.instant, anchor.offset, anchor.sign, calendar, journey.tz), None, True
-        )
-    day = point.day or local_date(point.instant, journey.tz)
-    day = add_days(day, anchor.offset, anchor.sign, calendar)
-    return _Point(start_of_day(day, journey.tz), day, False)
+        moved = shift(point.instant, anchor.offset, anchor.sign, clock.calendar, clock.tz)
+        return _Point(moved, None, True)
+    day = point.day or local_date(point.instant, clock.tz)
+    day = add_days(day, anchor.offset, anchor.sign, clock.calendar)
+    return _Point(start_of_day(day, clock.tz), day, False)
 
 
-def _recorded(event: EventTime, journey: Journey) -> _Point:
+def _recorded(event: EventTime, clock: Clock) -> _Point:
     """An event as a point: a date-only recording is its whole day."""
-    day = local_date(event.instant, journey.tz) if event.date_only else None
+    event = _seen(event, clock)
+    day = local_date(event.instant, clock.tz) if event.date_only else None
     return _Point(event.instant, day, False)
 
 
-def _due(point: _Point, journey: Journey) -> datetime:
+def _due(point: _Point, clock: Clock) -> datetime:
     """A point as a deadline: an exact instant stays; a day (or a date-time event, whose
     deadline is its day's) is the end of that local day."""
     if point.exact:
         return point.instant
-    return end_of_day(point.day or local_date(point.instant, journey.tz), journey.tz)
+    return end_of_day(point.day or local_date(point.instant, clock.tz), clock.tz)
 
 
 def _picked(
     anchor: Anchor,
     events: Mapping[str, EventTime],
-    journey: Journey,
+    clock: Clock,
     order: Callable[[_Point], datetime],
 ) -> _Point | None:
     """The point of a `[N UNIT after/before] first of / last of (...)` anchor, or None.
@@ -199,7 +196,7 @@ def _picked(
     """
     pick = anchor.pick
     points = [
-        _shifted(_recorded(events[item.event], journey), item, journey)
+        _shifted(_recorded(events[item.event], clock), item, clock)
         for item in pick.items
         if item.event in events
     ]
@@ -207,7 +204,7 @@ def _picked(
         return None
     key = order if anchor.offset is None else (lambda p: p.instant)
     chosen = (min if pick.which == "first" else max)(points, key=key)
-    return _shifted(chosen, anchor, journey)
+    return _shifted(chosen, anchor, clock)
 
 
 def recordings(
@@ -244,8 +241,9 @@ def stage_episodes(
     """
     occurrences = occurrences or {}
     anchor = journey.stage_start(stage)
+    clock = journey.clock(stage.id)
     if anchor.pick is not None:
-        start = boundary(anchor, events, journey)
+        start = _boundary(anchor, events, clock)
         if start is None:
             return []
         return [Episode(start, _episode_end(journey, stage, start, events, occurrences))]
@@ -254,9 +252,9 @@ def stage_episodes(
     for i, (_, begun) in enumerate(opened):
         end = _episode_end(journey, stage, begun.instant, events, occurrences)
         if i + 1 < len(opened):
-            following = _bound(anchor, opened[i + 1][1], journey)
+            following = _bound(anchor, opened[i + 1][1], clock)
             end = following if end is None else min(end, following)
-        episodes.append(Episode(_bound(anchor, begun, journey), end))
+        episodes.append(Episode(_bound(anchor, begun, clock), end))
     return episodes
 
 
@@ -271,37 +269,37 @@ def _episode_end(
     event the first recording of it at or after `since`; None while unknown."""
     if stage.ends is None:
         return None
+    clock = journey.clock(stage.id)
     if stage.ends.pick is not None or stage.ends.event not in journey.repeating:
-        return boundary(stage.ends, events, journey)
+        return _boundary(stage.ends, events, clock)
     later = (
         event
         for _, event in recordings(stage.ends.event, journey, events, occurrences)
         if event.instant >= since
     )
     first = next(later, None)
-    return None if first is None else _bound(stage.ends, first, journey)
+    return None if first is None else _bound(stage.ends, first, clock)
 
 
-def boundary(anchor: Anchor, events: Mapping[str, EventTime], journey: Journey) -> datetime | None:
+def _boundary(anchor: Anchor, events: Mapping[str, EventTime], clock: Clock) -> datetime | None:
     """The instant a stage `starts` or `ends` anchor names from the latest recordings, or
     None while it cannot be worked out."""
     if anchor.pick is None:
         event = events.get(anchor.event)
-        return None if event is None else _bound(anchor, event, journey)
-    point = _picked(anchor, events, journey, lambda p: p.instant)
+        return None if event is None else _bound(anchor, event, clock)
+    point = _picked(anchor, events, clock, lambda p: p.instant)
     return None if point is None else point.instant
 
 
-def _bound(anchor: Anchor, event: EventTime, journey: Journey) -> datetime:
+def _bound(anchor: Anchor, event: EventTime, clock: Clock) -> datetime:
     """A plain stage boundary from one recording of its event (language 1.1, rule 1): a
     day-based anchor is the start (00:00 local) of its local day, and so is a date-only
     event alone, which is recorded at that instant; an event recorded with a time, alone,
     is that instant; hours are exact. A stage is active on [starts, ends)."""
+    event = _seen(event, clock)
     if anchor.offset is None:
         return event.instant
-    return boundary_shift(
-        event.instant, anchor.offset, anchor.sign, get_calendar(journey.calendar), journey.tz
-    )
+    return boundary_shift(event.instant, anchor.offset, anchor.sign, clock.calendar, clock.tz)
 
 
 def stage_window(
@@ -333,7 +331,6 @@ def plan(
     """
     occurrences = occurrences or {}
     known = effective_facts(journey, dict(facts))
-    calendar = get_calendar(journey.calendar)
     tasks: list[PlannedTask] = []
     changes: list[datetime] = []
     unreached: list[Unreached] = []
@@ -350,14 +347,15 @@ def plan(
             if ob.when is not None and not ob.when.evaluate(known):
                 continue
             try:
+                clock = journey.clock(ob.id)
                 if ob.every is None and ob.due.pick is not None:
-                    found = deadline(ob.due, events, journey)
+                    found = _deadline(ob.due, events, clock)
                     if found is not None:
                         tasks.append(_task(stage, ob, 1, *found))
                     continue
                 if ob.every is None:
                     for number, event in recordings(ob.due.event, journey, events, occurrences):
-                        due = at(ob.due, event, journey)
+                        due = _at(ob.due, event, clock)
                         tasks.append(_task(stage, ob, number, due, ob.due.precision))
                     continue
                 changes.extend(
@@ -371,7 +369,7 @@ def plan(
                     last = mine[-1] if mine else None
                     step = ob.retry if last and not last.reached and ob.retry else ob.every
                     base = last.at if last else current.start
-                    due = shift(base, step, 1, calendar, journey.tz)
+                    due = shift(base, step, 1, clock.calendar, clock.tz)
                     precision = "hour" if step.unit == "hour" else "day"
                     tasks.append(_task(stage, ob, len(closed) + 1, due, precision))
                     run = _failures(ob, mine, len(closed))
