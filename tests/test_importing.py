@@ -139,7 +139,8 @@ def test_investigation_events_then_cases_that_link_to_them(staffed: str, tmp_pat
             .where(Case.ref == "KNT-0001").order_by(CaseEvent.id)
         ).scalars().all()  # fmt: skip
     assert links == 2 and names == ["referral", "arrest", "charge"]
-    assert told == {"KNT-0001": at("2027-02-25T23:59:59"), "RO-0001": at("2027-02-25T21:59:59")}
+    # a Victims' Code duty counts England and Wales days, in London, on the Romanian journey too
+    assert told == {"KNT-0001": at("2027-02-25T23:59:59"), "RO-0001": at("2027-02-25T23:59:59")}
     before = state(staffed)
     with session_scope(staffed) as session:
         again = importing.import_investigation_events(session, CAT, events.read_text(),

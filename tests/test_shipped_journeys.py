@@ -301,3 +301,19 @@ def test_a_decision_not_to_charge_ends_the_silent_period_check_ins(
     stopped = simulate(capsys, journey, [*events, "no_charge=2027-05-07"], "2027-05-20")
     assert "monthly-check-in" not in {ob for ob, _ in stopped}
     assert stopped[("no-charge-closure-review", 1)] == "2027-08-07T23:59:59"
+
+
+def test_the_romanian_journey_counts_england_and_wales_duties_in_england_and_wales_days(
+    home: Path, capsys
+) -> None:
+    # DOMAIN.md, Variants: the Romanian navigator works in the Romanian calendar and time
+    # zone, but the Victims' Code duties are owed in England and Wales (rule 6). An arrest
+    # on Thursday 25 March 2027: Good Friday and Easter Monday are English holidays, not
+    # Romanian ones (Orthodox Easter is 2 May), so the survivor is told by Tuesday 30 March,
+    # London time. Arrival in Romania on Monday 31 May: 1 June is a Romanian holiday
+    # (Children's Day), not an English one, so Witness Care has the details by 2 June.
+    events = ["referral=2027-01-04T09:00", "arrival=2027-05-31", "arrest=2027-03-25"]
+    rows = plan_rows(capsys, "safe-return-romania", events, "2027-06-01")
+    due_local = {r["obligation"]: r["due_local"] for r in rows}
+    assert due_local["told-of-arrest"] == "2027-03-30T23:59:59+01:00"  # BST
+    assert due_local["witness-care-details"] == "2027-06-02T23:59:59+03:00"  # EEST
