@@ -405,9 +405,10 @@ def team(session: Session, actor: Actor, now: datetime, lead: str | None, days: 
         .where(
             sa.func.coalesce(last_contact.c.last, case_t.c.opened_at) < cutoff,
         )
-        .order_by(case_t.c.ref)
-    ):
+    ):  # sorted here: an ORDER BY ref lets SQLite walk every case in ref order instead
         quiet.setdefault(r.navigator_id, []).append(r.ref)
+    for refs in quiet.values():
+        refs.sort()
     holding = {
         r.navigator_id for r in session.execute(sa.select(visible.c.navigator_id).distinct())
     }
