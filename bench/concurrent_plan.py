@@ -20,15 +20,18 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from statistics import median
 from time import perf_counter
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from bench import caseload
+from bench.output import show
 from bench.run import fresh_sqlite_url, prepare_database
 from engine import sweep
 from engine.store import EPOCH, Case, engine_for
@@ -125,6 +128,15 @@ def run(cases: int, url: str | None, repeats: int = REPEATS, now: datetime = cas
     }
 
 
+def summary(result: dict[str, Any]) -> Iterator[str]:
+    """The result in a few lines, for a person at a terminal."""
+    yield (
+        f"initial plan of {result['open_cases']:,} open cases on {result['database']}: "
+        f"one process {result['one_process_s']:.2f} s, two at once {result['two_processes_s']:.2f}"
+        f" s (median of {len(result['one_process_runs_s'])}); two / one = {result['two_vs_one']}"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m bench.concurrent_plan", description=__doc__.splitlines()[0]
@@ -139,15 +151,7 @@ def main(argv: list[str] | None = None) -> None:
         worker(args.worker[0], datetime.fromisoformat(args.worker[1]))
         return
     result = run(args.cases, args.database, args.repeats)
-    if args.json:
-        json.dump(result, sys.stdout, indent=2)
-        print()
-        return
-    print(
-        f"initial plan of {result['open_cases']:,} open cases on {result['database']}: "
-        f"one process {result['one_process_s']:.2f} s, two at once {result['two_processes_s']:.2f}"
-        f" s (median of {args.repeats}); two / one = {result['two_vs_one']}"
-    )
+    show(result, args.json, summary)
 
 
 if __name__ == "__main__":

@@ -13,17 +13,18 @@ scratch (their tasks deleted, every case marked for planning) with `plan_everyth
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import shutil
-import sys
 import tempfile
+from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
 from bench import caseload
+from bench.output import show
 from bench.run import plan_everything, prepare_database, timed
 from engine import importing
 from engine.core.actors import operator
@@ -111,23 +112,24 @@ def run(cases: int) -> dict:
     }
 
 
+def summary(result: dict[str, Any]) -> Iterator[str]:
+    """The result in a few lines, for a person at a terminal."""
+    met = "met" if result["met"] else "NOT met"
+    yield (
+        f"import of {result['cases']:,} cases ({result['tasks']:,} tasks): "
+        f"{result['import_s']:.1f} s (target < {TARGET_S:g} s: {met}); checking alone "
+        f"{result['dry_run_s']:.1f} s; the sweep re-planning them "
+        f"{result['replan_same_cases_s']:.1f} s; import / re-plan {result['import_vs_replan']}"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=10_000)
     parser.add_argument("--json", action="store_true", help="print the JSON only")
     args = parser.parse_args(argv)
     result = run(args.cases)
-    if args.json:
-        json.dump(result, sys.stdout, indent=2)
-        print()
-        return
-    met = "met" if result["met"] else "NOT met"
-    print(
-        f"import of {result['cases']:,} cases ({result['tasks']:,} tasks): "
-        f"{result['import_s']:.1f} s (target < {TARGET_S:g} s: {met}); checking alone "
-        f"{result['dry_run_s']:.1f} s; the sweep re-planning them "
-        f"{result['replan_same_cases_s']:.1f} s; import / re-plan {result['import_vs_replan']}"
-    )
+    show(result, args.json, summary)
 
 
 if __name__ == "__main__":

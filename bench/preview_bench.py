@@ -13,15 +13,16 @@ the next sweep re-planning those cases and writing the changes.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
-import sys
 import tempfile
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from statistics import median
+from typing import Any
 
 from bench import caseload
+from bench.output import show
 from bench.run import plan_everything, prepare_database, timed
 from engine import installing
 from engine.catalog import Catalog
@@ -80,21 +81,22 @@ def run(cases: int) -> dict:
     }
 
 
+def summary(result: dict[str, Any]) -> Iterator[str]:
+    """The result in a few lines, for a person at a terminal."""
+    yield (
+        f"preview of {result['open_cases']:,} open {JOURNEY} cases: {result['preview_s']:.2f} s"
+        f" (target < 5 s: {'met' if result['met'] else 'NOT met'}); the re-plan it"
+        f" previews: {result['replan_s']:.2f} s; preview / re-plan {result['preview_vs_replan']}"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=10_000, help="open cases on the journey")
     parser.add_argument("--json", action="store_true", help="print the JSON only")
     args = parser.parse_args(argv)
     result = run(args.cases)
-    if args.json:
-        json.dump(result, sys.stdout, indent=2)
-        print()
-        return
-    print(
-        f"preview of {result['open_cases']:,} open {JOURNEY} cases: {result['preview_s']:.2f} s"
-        f" (target < 5 s: {'met' if result['met'] else 'NOT met'}); the re-plan it"
-        f" previews: {result['replan_s']:.2f} s; preview / re-plan {result['preview_vs_replan']}"
-    )
+    show(result, args.json, summary)
 
 
 if __name__ == "__main__":

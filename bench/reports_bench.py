@@ -16,18 +16,19 @@ target is under 2 s each, on SQLite and on PostgreSQL. The baseline is one plain
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
-import sys
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from statistics import median
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from bench import caseload
+from bench.output import show
 from bench.run import analyze, fresh_sqlite_url, plan_everything, prepare_database, timed
 from engine import reports
 from engine.core.actors import operator
@@ -225,6 +226,24 @@ def run(cases: int, url: str | None) -> dict:
     }
 
 
+def summary(result: dict[str, Any]) -> Iterator[str]:
+    """The result in a few lines, for a person at a terminal."""
+    yield (
+        f"{result['cases']:,} cases on {result['database']}, {result['investigations']:,} "
+        f"investigations; month {result['period'][0]} to {result['period'][1]}"
+    )
+    yield (
+        f"  baseline: count(*) of the tasks due in the month: "
+        f"{result['baseline_count_tasks_due_s']:.3f} s"
+    )
+    for name, figure in result["reports"].items():
+        met = "met" if figure["met"] else "NOT met"
+        yield (
+            f"  report {name}: {figure['median_s']:.3f} s (median of {REPEATS}; "
+            f"{figure['vs_baseline']}x baseline; target < {TARGET_S:g} s: {met})"
+        )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=100_000)
@@ -232,24 +251,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", action="store_true", help="print the JSON only")
     args = parser.parse_args(argv)
     result = run(args.cases, args.database)
-    if args.json:
-        json.dump(result, sys.stdout, indent=2)
-        print()
-        return
-    print(
-        f"{result['cases']:,} cases on {result['database']}, {result['investigations']:,} "
-        f"investigations; month {result['period'][0]} to {result['period'][1]}"
-    )
-    print(
-        f"  baseline: count(*) of the tasks due in the month: "
-        f"{result['baseline_count_tasks_due_s']:.3f} s"
-    )
-    for name, figure in result["reports"].items():
-        met = "met" if figure["met"] else "NOT met"
-        print(
-            f"  report {name}: {figure['median_s']:.3f} s (median of {REPEATS}; "
-            f"{figure['vs_baseline']}x baseline; target < {TARGET_S:g} s: {met})"
-        )
+    show(result, args.json, summary)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ Team server p95 <= 100 ms.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import multiprocessing
 import os
@@ -29,16 +28,19 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from statistics import quantiles
+from typing import Any
 
 import httpx
 import sqlalchemy as sa
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from bench import caseload
+from bench.output import show
 from bench.run import analyze, fresh_sqlite_url, plan_everything, prepare_database
 from engine.settings import SHIPPED_JOURNEYS, Settings
 from engine.store import Case, Staff, WebSession, engine_for, upgrade
@@ -254,6 +256,19 @@ def run(cases: int, url: str | None, reuse: bool = False) -> dict:
     }
 
 
+def summary(result: dict[str, Any]) -> Iterator[str]:
+    """The result in a few lines, for a person at a terminal."""
+    yield f"{result['cases']:,} cases on {result['database']}, {USERS} users at once"
+    for name, f in result["pages"].items():
+        met = "" if name == "bare" else (" met" if f["met"] else " NOT met")
+        yield (
+            f"  {name:8} server p50 {f['server_p50_ms']:7.1f} ms  p95 {f['server_p95_ms']:7.1f}"
+            f" ms ({f['server_p95_vs_bare']}x bare); client p50 {f['client_p50_ms']:7.1f} ms"
+            f"  p95 {f['client_p95_ms']:7.1f} ms; {f['requests_per_s']:7.1f} req/s"
+            f" ({f['rps_vs_bare']}x bare){met}"
+        )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=100_000)
@@ -266,19 +281,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.reuse and not args.database:
         parser.error("--reuse needs --database (a database kept from an earlier run)")
     result = run(args.cases, args.database, args.reuse)
-    if args.json:
-        json.dump(result, sys.stdout, indent=2)
-        print()
-        return
-    print(f"{result['cases']:,} cases on {result['database']}, {USERS} users at once")
-    for name, f in result["pages"].items():
-        met = "" if name == "bare" else (" met" if f["met"] else " NOT met")
-        print(
-            f"  {name:8} server p50 {f['server_p50_ms']:7.1f} ms  p95 {f['server_p95_ms']:7.1f}"
-            f" ms ({f['server_p95_vs_bare']}x bare); client p50 {f['client_p50_ms']:7.1f} ms"
-            f"  p95 {f['client_p95_ms']:7.1f} ms; {f['requests_per_s']:7.1f} req/s"
-            f" ({f['rps_vs_bare']}x bare){met}"
-        )
+    show(result, args.json, summary)
 
 
 if __name__ == "__main__":

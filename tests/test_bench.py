@@ -6,6 +6,7 @@ bench/RESULTS.md, from `python -m bench` at 100,000 cases.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
@@ -62,6 +63,13 @@ def test_small_benchmark_runs_and_writes_its_json(tmp_path: Path) -> None:
     assert "initial plan of all cases" in done.stdout  # the table
 
 
+def assert_summarises(module: str, result: dict) -> None:
+    """The lines the bench prints without --json are made from the same JSON, and say
+    something: the text path is not left to rot behind the JSON one."""
+    lines = list(importlib.import_module(module).summary(result))
+    assert lines and all(isinstance(line, str) and line.strip() for line in lines)
+
+
 @pytest.mark.slow
 def test_preview_benchmark_previews_every_open_case_on_the_journey() -> None:
     """The impact-preview bench at a small size: every open case on the journey is
@@ -73,6 +81,7 @@ def test_preview_benchmark_previews_every_open_case_on_the_journey() -> None:
     assert result["redated"] > 0 and result["cases_changed"] <= result["open_cases"]
     assert len(result["preview_runs_s"]) == 3
     assert result["replan_s"] > 0
+    assert_summarises("bench.preview_bench", result)
 
 
 @pytest.mark.slow
@@ -87,6 +96,7 @@ def test_reports_benchmark_times_each_report_over_a_planned_caseload() -> None:
     assert all(len(r["runs_s"]) == 3 for r in result["reports"].values())
     assert result["outcomes_totals"]["triaged"] > 0
     assert result["baseline_count_tasks_due_s"] > 0
+    assert_summarises("bench.reports_bench", result)
 
 
 @pytest.mark.slow
@@ -96,6 +106,7 @@ def test_import_benchmark_imports_every_row_and_replans_them() -> None:
     result = json.loads(done.stdout)
     assert result["cases"] == 200 and result["tasks"] > 200
     assert result["import_s"] > 0 and result["replan_same_cases_s"] > 0
+    assert_summarises("bench.import_bench", result)
 
 
 def test_web_benchmark_loads_each_page_with_ten_signed_in_users(tmp_path) -> None:
@@ -113,6 +124,7 @@ def test_web_benchmark_loads_each_page_with_ten_signed_in_users(tmp_path) -> Non
             assert figure["requests"] == 300
             assert figure["server_p95_ms"] >= figure["server_p50_ms"] > 0
             assert figure["client_p95_ms"] >= figure["client_p50_ms"] > 0
+        assert_summarises("bench.web_bench", result)
 
 
 @pytest.mark.slow
@@ -124,3 +136,4 @@ def test_concurrent_plan_benchmark_plans_the_same_tasks_with_two_processes() -> 
     result = json.loads(done.stdout)
     assert result["tasks"] > 0 and result["open_cases"] > 150
     assert result["two_vs_one"] == round(result["two_processes_s"] / result["one_process_s"], 3)
+    assert_summarises("bench.concurrent_plan", result)
