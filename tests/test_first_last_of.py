@@ -242,6 +242,65 @@ def test_a_stage_may_start_on_a_pick(journey: Journey) -> None:
     assert episode.start.astimezone(journey.tz).date().isoformat() == "2027-02-10"
 
 
+ENDS_ON_A_REPEATING_PICK = """\
+journey: contact-until-decided
+title: Contact until a charging decision
+calendar: england-and-wales
+timezone: Europe/London
+start: referral
+events:
+  - referral
+  - no_charge
+  - {name: charge, repeats: true}
+stages:
+  - id: before-decision
+    title: Before the charging decision
+    starts: referral
+    ends: first of (charge, no_charge)
+    obligations:
+      - {id: check-in, title: Check-in, category: contact, every: 2 weeks}
+"""
+
+
+def test_a_stage_may_end_on_the_first_of_a_repeating_event_and_another() -> None:
+    # In `ends`, a repeating event counts its first recording after the episode opened, as
+    # it does alone: the pre-charge check-ins stop at a charge or a decision not to charge.
+    journey = parse_journey(ENDS_ON_A_REPEATING_PICK, "contact-until-decided.yaml")
+    stage = journey.stages[0]
+    referral = {"referral": parse_event_time("2027-01-04T09:00", journey.tz)}
+    [episode] = stage_episodes(journey, stage, referral)
+    assert episode.end is None
+    no_charge = {**referral, "no_charge": parse_event_time("2027-05-07", journey.tz)}
+    [episode] = stage_episodes(journey, stage, no_charge)
+    assert episode.end == utc("2027-05-07T00:00+01:00")  # the start of its day (BST)
+    charges = {
+        1: parse_event_time("2027-03-02", journey.tz),
+        2: parse_event_time("2027-04-06", journey.tz),
+    }
+    latest = {**no_charge, "charge": charges[2]}
+    [episode] = stage_episodes(journey, stage, latest, {"charge": charges})
+    assert episode.end == utc("2027-03-02T00:00+00:00")  # the first charge, not the latest
+    early = {**referral, "charge": parse_event_time("2027-01-01", journey.tz)}
+    [episode] = stage_episodes(journey, stage, early, {"charge": {1: early["charge"]}})
+    assert episode.end is None  # a charge before the episode opened does not close it
+    check_ins = plan(journey, {}, no_charge, {}, utc("2027-05-20T12:00+01:00")).tasks
+    assert [t.obligation for t in check_ins] == []
+
+
+@pytest.mark.parametrize("key", ["starts", "due"])
+def test_a_repeating_event_is_still_refused_in_a_pick_outside_ends(key: str) -> None:
+    text = ENDS_ON_A_REPEATING_PICK
+    if key == "starts":
+        text = text.replace("starts: referral", "starts: first of (charge, no_charge)")
+    else:
+        text = text.replace("every: 2 weeks}", 'due: "first of (charge, no_charge)"}')
+    [message] = problems(text, "contact-until-decided.yaml")
+    assert message.endswith(
+        "'charge' repeats, so it cannot be in 'first of': each occurrence is planned on its "
+        "own (anchor on it alone)"
+    )
+
+
 def test_outline_diagram_and_warnings_take_picks(journey: Journey) -> None:
     text = outline(journey)
     assert "ends last of (90 days after referral, conclusive_grounds)" in text

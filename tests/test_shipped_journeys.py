@@ -303,6 +303,19 @@ def test_a_decision_not_to_charge_ends_the_silent_period_check_ins(
     assert stopped[("no-charge-closure-review", 1)] == "2027-08-07T23:59:59"
 
 
+@pytest.mark.parametrize("journey", CJS_JOURNEYS)
+def test_a_decision_not_to_charge_ends_the_fortnightly_check_ins_before_charge(
+    home: Path, capsys, journey: str
+) -> None:
+    # The fortnightly check-ins after the first month run until a charge or, as here, a
+    # decision on 7 May 2027 that no one will be charged; the closure stage takes over.
+    events = [*opened(journey), "arrest=2027-03-02"]
+    assert ("fortnightly-check-in", 1) in simulate(capsys, journey, events, "2027-04-01")
+    stopped = simulate(capsys, journey, [*events, "no_charge=2027-05-07"], "2027-05-20")
+    assert "fortnightly-check-in" not in {ob for ob, _ in stopped}
+    assert stopped[("no-charge-closure-review", 1)] == "2027-08-07T23:59:59"
+
+
 def test_the_romanian_journey_counts_england_and_wales_duties_in_england_and_wales_days(
     home: Path, capsys
 ) -> None:

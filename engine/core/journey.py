@@ -51,9 +51,10 @@ class Pick:
 
     `first of` is the earliest of the items that can be worked out, known as soon as any
     can; `last of` is the latest, known only once all of them can. Items are plain anchors
-    (`EVENT` or `N UNIT after/before EVENT`), never repeating events: a repeating event
-    plans each occurrence on its own, so "the first of" its occurrences and another event
-    would mean nothing stable.
+    (`EVENT` or `N UNIT after/before EVENT`). A repeating event is an item only in a
+    stage's `ends`, where it stands for its first recording after the episode's start;
+    elsewhere each occurrence is planned on its own, so "the first of" its occurrences and
+    another event would mean nothing stable.
     """
 
     which: Literal["first", "last"]
@@ -207,6 +208,17 @@ def _check_event(name: str, info: ValidationInfo) -> None:
 
 
 def _to_anchor(value: Any, info: ValidationInfo) -> Anchor:
+    return _anchor(value, info, repeating_picks=False)
+
+
+def _to_end_anchor(value: Any, info: ValidationInfo) -> Anchor:
+    """A stage's `ends`: here a repeating event may be an item of `first of`/`last of`,
+    because an episode ends at that event's first recording after its start, one instant
+    per episode, as when the event is the whole `ends` (`first of (charge, no_charge)`)."""
+    return _anchor(value, info, repeating_picks=True)
+
+
+def _anchor(value: Any, info: ValidationInfo, *, repeating_picks: bool) -> Anchor:
     if isinstance(value, Anchor):
         if value.offset is not None:
             check_length(value.offset)
@@ -216,7 +228,7 @@ def _to_anchor(value: Any, info: ValidationInfo) -> Anchor:
     anchor = parse_anchor(value)
     for event in anchor.events:
         _check_event(event, info)
-    if anchor.pick is not None:
+    if anchor.pick is not None and not repeating_picks:
         repeating = _declared(info, "repeating") or set()
         for event in anchor.events:
             if event in repeating:
@@ -291,20 +303,21 @@ DurationText = Annotated[
         {"type": "string", "pattern": _DURATION_PATTERN, "examples": ["2 working days"]}
     ),
 ]
+_ANCHOR_SCHEMA = WithJsonSchema(
+    {
+        "type": "string",
+        "pattern": _ANCHOR_PATTERN,
+        "examples": [
+            "14 days after referral",
+            "5 working days after first of (charge, no_charge)",
+        ],
+    }
+)
 AnchorText = Annotated[
-    Anchor,
-    BeforeValidator(_to_anchor),
-    PlainSerializer(str, return_type=str),
-    WithJsonSchema(
-        {
-            "type": "string",
-            "pattern": _ANCHOR_PATTERN,
-            "examples": [
-                "14 days after referral",
-                "5 working days after first of (charge, no_charge)",
-            ],
-        }
-    ),
+    Anchor, BeforeValidator(_to_anchor), PlainSerializer(str, return_type=str), _ANCHOR_SCHEMA
+]
+EndAnchorText = Annotated[
+    Anchor, BeforeValidator(_to_end_anchor), PlainSerializer(str, return_type=str), _ANCHOR_SCHEMA
 ]
 ConditionText = Annotated[
     Condition,
@@ -598,7 +611,7 @@ class Stage(_Model):
     id: KebabId
     title: Title
     starts: AnchorText | None = None
-    ends: AnchorText | None = None
+    ends: EndAnchorText | None = None
     # a stage with nothing to do is a mistake (a stage's obligations pasted elsewhere)
     obligations: tuple[Obligation, ...] = Field(min_length=1)
     description: str | None = None

@@ -265,20 +265,26 @@ def _episode_end(
     events: Mapping[str, EventTime],
     occurrences: Occurrences,
 ) -> datetime | None:
-    """Where a stage's episode opened at `since` ends: its `ends`, or for a repeating `ends`
-    event the first recording of it at or after `since`; None while unknown."""
+    """Where a stage's episode opened at `since` ends: its `ends`, or None while unknown.
+
+    A repeating event in `ends`, alone or as an item of `first of`/`last of`, counts its
+    first recording at or after `since`: `ends: first of (charge, no_charge)` closes each
+    episode at the first charge after it opened, or at the decision not to charge."""
     if stage.ends is None:
         return None
     clock = journey.clock(stage.id)
-    if stage.ends.pick is not None or stage.ends.event not in journey.repeating:
+    repeating = [name for name in stage.ends.events if name in journey.repeating]
+    if not repeating:
         return _boundary(stage.ends, events, clock)
-    later = (
-        event
-        for _, event in recordings(stage.ends.event, journey, events, occurrences)
-        if event.instant >= since
-    )
-    first = next(later, None)
-    return None if first is None else _bound(stage.ends, first, clock)
+    seen = dict(events)
+    for name in repeating:
+        later = (e for _, e in recordings(name, journey, events, occurrences) if e.instant >= since)
+        first = next(later, None)
+        if first is None:
+            seen.pop(name, None)
+        else:
+            seen[name] = first
+    return _boundary(stage.ends, seen, clock)
 
 
 def _boundary(anchor: Anchor, events: Mapping[str, EventTime], clock: Clock) -> datetime | None:
