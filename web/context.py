@@ -27,7 +27,7 @@ from engine.catalog import Catalog
 from engine.core.actors import Actor
 from engine.settings import Settings
 from engine.store import read_scope, session_scope
-from web import signin, words
+from web import fields, signin, words
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 COOKIE = "alongside_session"
@@ -76,7 +76,9 @@ class Web:
 
     def __post_init__(self) -> None:
         self.templates = Jinja2Templates(directory=TEMPLATES)
-        self.templates.env.globals.update(words=words, warn_before=WARN_BEFORE)
+        # The templates ship with the code: no stat() of each one at every include.
+        self.templates.env.auto_reload = False
+        self.templates.env.globals.update(words=words, warn_before=WARN_BEFORE, **fields.GLOBALS)
         self.templates.env.filters.update(words.FILTERS, zip_self=lambda xs: [(x, x) for x in xs])
 
     @property
