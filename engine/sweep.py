@@ -18,6 +18,7 @@ from engine.catalog import Catalog
 from engine.core.escalation import WORKING_HOURS, WorkingHours
 from engine.counts import Counts
 from engine.reconcile import cases_due, mark_changed_journeys, reconcile_cases
+from engine.statistics import refresh_statistics
 from engine.store import session_scope
 
 BATCH_SIZE = 500
@@ -26,8 +27,10 @@ BATCH_SIZE = 500
 def case_batches(
     url: str, catalog: Catalog, now: datetime, batch_size: int = BATCH_SIZE
 ) -> Iterator[list[int]]:
-    """Ids of the cases due for planning, a batch at a time (keyset paging by id)."""
+    """Ids of the cases due for planning, a batch at a time (keyset paging by id), after
+    the planner's statistics are refreshed where stale and edited journeys marked."""
     with session_scope(url) as session:
+        refresh_statistics(session)
         mark_changed_journeys(session, catalog)
     after = 0
     while True:
