@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from engine.core import lifecycle
-from engine.core.diff import NOT_PLANNED, ExistingTask, diff
+from engine.core.diff import NOT_PLANNED, ExistingTask, diff, differs, new_task, planned_fields
 from engine.core.errors import UserError
 from engine.core.grouping import Escalated, group, items_key, messages_for
 from engine.core.messages import EscalatedItem, task_item
@@ -135,6 +135,18 @@ def test_done_and_waived_tasks_are_never_touched(status: str) -> None:
 def test_an_unchanged_plan_changes_nothing() -> None:
     task = planned()
     assert not run([task], [existing(task)])
+
+
+@pytest.mark.parametrize("name", list(planned_fields(planned())))
+def test_each_planned_field_is_compared_and_written(name: str) -> None:
+    # `differs` and `new_task` spell the planned fields out for speed: they must not drift
+    # from `planned_fields`, the one list of what a task takes from its plan
+    task = planned()
+    other = {"due": DUE + timedelta(hours=1), "precision": "hour"}.get(name, "changed")
+    assert differs(existing(task), task._replace(**{name: other}))
+    assert not differs(existing(task), task)
+    row = new_task(task, ALERTS)
+    assert {k: row[k] for k in planned_fields(task)} == planned_fields(task)
 
 
 def test_occurrences_are_separate_tasks() -> None:

@@ -18,7 +18,7 @@ from engine.catalog import load_journey
 from engine.core.calendar import get_calendar
 from engine.core.journey import Journey
 from engine.core.loader import parse_journey
-from engine.core.planner import Plan, PlannedTask, plan, stage_window
+from engine.core.planner import Plan, PlannedTask, collect, plan, stage_episodes, stage_window
 from engine.core.values import EventTime, parse_event_time
 
 LONDON = ZoneInfo("Europe/London")
@@ -421,6 +421,29 @@ def test_plans_are_deterministic_sorted_and_respect_the_time_rules(
         if t.obligation in ("support-referral", "charge-letter", "pre-trial-visit"):
             assert calendar.is_working_day(local.date())
     assert a.next_change is None or a.next_change > now
+
+
+SHIPPED = Path(__file__).resolve().parent.parent / "journeys"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    name=st.sampled_from(["adult-cjs", "child-cjs", "safe-return-romania", "triage"]),
+    data=st.data(),
+)
+def test_a_stage_is_passed_over_only_when_it_has_no_episode(name: str, data) -> None:
+    # `plan` skips a stage none of whose start events is recorded without working out its
+    # episodes; that shortcut must agree with `stage_episodes` for any recordings
+    journey = load_journey(SHIPPED / f"{name}.yaml")
+    recorded = []
+    for event in data.draw(st.lists(st.sampled_from(journey.events), max_size=8)):
+        day = data.draw(event_days)
+        recorded.append((event, None, parse_event_time(day.isoformat(), journey.tz)))
+    events, occurrences = collect(recorded)
+    for stage in journey.stages:
+        starts = journey.stage_start(stage).events
+        if not any(e in events or e in occurrences for e in starts):
+            assert stage_episodes(journey, stage, events, occurrences) == []
 
 
 # --- other calendars and time zones -----------------------------------------------------------

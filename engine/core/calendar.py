@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_left, bisect_right
 from calendar import monthrange
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache, lru_cache
 from zoneinfo import ZoneInfo
@@ -47,16 +47,26 @@ class OutOfRange(UserError):
 
 @dataclass(frozen=True, slots=True)
 class Duration:
-    """`N UNIT` from a journey: frozen and hashable, so planners can cache on it."""
+    """`N UNIT` from a journey: frozen and hashable, so planners can cache on it.
+
+    Every cached step of the planner hashes one, so its hash is worked out once, as a
+    number unique to the duration (count and unit): the same in every process, unlike a
+    hash of its text, so a pickled duration keeps a valid one.
+    """
 
     count: int
     unit: str
+    _hash: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if isinstance(self.count, bool) or not isinstance(self.count, int) or self.count < 1:
             raise ValueError(f"duration count must be a positive whole number, not {self.count!r}")
         if self.unit not in UNITS:
             raise ValueError(f"unknown duration unit {self.unit!r} (expected one of: {UNITS})")
+        object.__setattr__(self, "_hash", self.count * len(UNITS) + UNITS.index(self.unit))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     @property
     def day_based(self) -> bool:
@@ -88,7 +98,14 @@ def parse_duration(text: str) -> Duration:
     unit = "_".join(unit.split())
     if len(count) > 12:
         raise ValueError(_too_long(f"{count[:12]}... {unit.replace('_', ' ')}s", unit))
-    return Duration(int(count), unit)
+    return _interned(int(count), unit)
+
+
+@lru_cache(maxsize=4096)
+def _interned(count: int, unit: str) -> Duration:
+    """One object per duration a journey writes: the planner's caches compare their keys by
+    identity first, so `2 hours` written in ten obligations costs one comparison, not ten."""
+    return Duration(count, unit)
 
 
 def check_length(duration: Duration) -> Duration:

@@ -122,16 +122,31 @@ def planned_fields(task: PlannedTask) -> dict[str, Any]:
 
 
 def differs(before: ExistingTask, task: PlannedTask) -> bool:
-    return before.status == "cancelled" or any(
-        getattr(before, name) != value for name, value in planned_fields(task).items()
+    """Whether a re-plan changes a task: it is cancelled, or one of its `planned_fields`
+    moved (compared field by field: this runs for every task of every case re-planned)."""
+    return (
+        before.status == "cancelled"
+        or before.due != task.due
+        or before.title != task.title
+        or before.stage != task.stage
+        or before.category != task.category
+        or before.precision != task.precision
     )
 
 
 def new_task(task: PlannedTask, alerts: AlertState) -> dict[str, Any]:
+    """The row of a task the plan creates: `planned_fields`, open, with its alert state.
+
+    Written out in one literal (the keys in `planned_fields`' order) rather than merged
+    from it: a sweep planning a national caseload builds one per task."""
     return {
         "obligation": task.obligation,
         "occurrence": task.occurrence,
-        **planned_fields(task),
+        "stage": task.stage,
+        "title": task.title,
+        "category": task.category,
+        "due": task.due,
+        "precision": task.precision,
         "status": "open",
         "sequence": 0,
         "calendar_pending": True,  # on the navigator's calendar after the next alert pass
