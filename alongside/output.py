@@ -13,6 +13,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from notifications.render import seen_precision
+
 out = Console(highlight=False, soft_wrap=True)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
@@ -69,8 +71,8 @@ def print_tasks(rows: list[dict], zone: ZoneInfo, *, with_case: bool) -> None:
         table.add_column(column, overflow="fold")
     for row in rows:
         due = datetime.fromisoformat(row["due"]).astimezone(zone)
-        end_of_day = (due.hour, due.minute, due.second) == (23, 59, 59)
-        when = f"{due:%a %d %b %Y}" + ("" if end_of_day else f" {due:%H:%M}")
+        by_day = seen_precision(due, row["precision"], zone) == "day"
+        when = f"{due:%a %d %b %Y}" + ("" if by_day else f" {due:%H:%M}")
         title = row["title"] + (f" (#{row['occurrence']})" if row["occurrence"] > 1 else "")
         level = str(row["escalation_level"] or "")
         status = row["status"] + (" (not reached)" if row.get("outcome") == "not_reached" else "")

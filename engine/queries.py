@@ -66,6 +66,7 @@ def _task_row(r: sa.Row) -> dict:
         "category": r.category,
         "occurrence": r.occurrence,
         "due": _iso(r.due),
+        "precision": r.precision,
         "status": r.status,
         "outcome": r.outcome,
         "escalation_level": r.escalation_level,

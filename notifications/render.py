@@ -141,10 +141,24 @@ def day_text(d: date | datetime) -> str:
     return f"{d:%a} {d.day} {d:%b %Y}"
 
 
-def due_text(due: str, precision: str, tz: ZoneInfo) -> str:
+def seen_precision(due: datetime | str, precision: str, tz: ZoneInfo) -> str:
+    """How a deadline reads in `tz`: a day deadline as its day only where it ends that
+    local day, else with its time ("hour").
+
+    A day deadline on another clock ends someone else's day: the Romanian journey's
+    Victims' Code duties end a London day, at 01:59 in Bucharest, and "by end of Wed 3 Mar"
+    would let the Romanian team act a day late. Every place that shows a due date (emails,
+    calendar invitations, the web pages, the CLI) asks this first.
+    """
+    local = (_instant(due) if isinstance(due, str) else due).astimezone(tz)
+    ends_day = (local.hour, local.minute, local.second) == (23, 59, 59)
+    return "day" if precision == "day" and ends_day else "hour"
+
+
+def due_text(due: datetime | str, precision: str, tz: ZoneInfo) -> str:
     """'by end of Tue 5 Jan 2027' for day deadlines, 'by 14:00 GMT on Tue 5 Jan 2027' for hours."""
-    local = _instant(due).astimezone(tz)
-    if precision == "day":
+    local = (_instant(due) if isinstance(due, str) else due).astimezone(tz)
+    if seen_precision(local, precision, tz) == "day":
         return f"by end of {day_text(local)}"
     return f"by {local:%H:%M %Z} on {day_text(local)}"
 
@@ -153,7 +167,7 @@ def due_short(due: str, precision: str, tz: ZoneInfo) -> str:
     """The subject line's form: 'Tue 5 Jan', or 'Tue 5 Jan 14:00' for hour deadlines."""
     local = _instant(due).astimezone(tz)
     short = f"{local:%a} {local.day} {local:%b}"
-    return short if precision == "day" else f"{short} {local:%H:%M}"
+    return short if seen_precision(local, precision, tz) == "day" else f"{short} {local:%H:%M}"
 
 
 def how_long(delta: timedelta) -> str:
@@ -439,7 +453,7 @@ def _itip(
     event.add("description", "\n\n".join(line for line in lines if line))
     event.add("status", "CONFIRMED" if method == "REQUEST" else "CANCELLED")
     due = _instant(item["due"])
-    if item["precision"] == "day":
+    if seen_precision(due, item["precision"], tz) == "day":
         local_day = due.astimezone(tz).date()
         event.add("dtstart", local_day)
         event.add("dtend", local_day + timedelta(days=1))

@@ -17,7 +17,7 @@ from engine.core.messages import (
 )
 from engine.settings import Settings
 from engine.store import OutboxMessage
-from notifications.render import KINDS, due_text, how_long, message_id, render
+from notifications.render import KINDS, due_text, how_long, message_id, render, seen_precision
 
 NOW = datetime(2027, 1, 5, 9, 0, tzinfo=UTC)
 SETTINGS = Settings(mail_from="alongside@navigators.example.org")
@@ -188,6 +188,28 @@ def test_day_deadline_shows_the_recipients_local_date_not_the_utc_one():
     in_bucharest = calendar(item) | {"timezone": "Europe/Bucharest"}
     ics = parts(render(row("calendar", in_bucharest), SETTINGS, NOW))[2]
     assert events(ics)[0].decoded("DTSTART") == date(2027, 6, 1)
+
+
+def test_a_day_deadline_on_another_clock_shows_its_time_where_it_is_read():
+    # A Victims' Code duty of the Romanian journey ends a London day: 23:59:59 GMT on
+    # Tue 2 Mar is 01:59:59 on Wed 3 Mar in Bucharest. "By end of Wed 3 Mar" would let
+    # the Romanian team act a day late; the message says the hour instead.
+    london_end = "2027-03-02T23:59:59+00:00"
+    bucharest = ZoneInfo("Europe/Bucharest")
+    assert seen_precision(london_end, "day", bucharest) == "hour"
+    assert seen_precision(london_end, "day", ZoneInfo("Europe/London")) == "day"
+    assert seen_precision(london_end, "hour", ZoneInfo("Europe/London")) == "hour"
+    assert due_text(london_end, "day", bucharest) == "by 01:59 EET on Wed 3 Mar 2027"
+    payload = reminder(due=london_end, timezone="Europe/Bucharest")
+    message = render(row("reminder", payload), SETTINGS, NOW)
+    assert message["Subject"].endswith("due Wed 3 Mar 01:59")
+    assert "by 01:59 EET on Wed 3 Mar 2027" in parts(message)[0]
+    item = calendar_item(due=london_end)
+    ics = parts(
+        render(row("calendar", calendar(item) | {"timezone": "Europe/Bucharest"}), SETTINGS, NOW)
+    )[2]
+    (event,) = events(ics)
+    assert event.decoded("DTSTART") == datetime(2027, 3, 2, 23, 59, 59, tzinfo=UTC)  # timed
 
 
 def test_hour_deadline_shows_local_time_with_zone():

@@ -45,10 +45,6 @@ def group(due: datetime, now: datetime, tz: ZoneInfo) -> str:
     return GROUPS[bisect_right(bounds(now, tz), due)]
 
 
-def day(moment: datetime | None, tz: ZoneInfo) -> str:
-    return day_text(moment.astimezone(tz)) if moment else ""
-
-
 def when(moment: datetime | None, tz: ZoneInfo) -> str:
     """'Tue 5 Jan 2027, 14:00'."""
     if moment is None:
@@ -70,4 +66,4 @@ def since(moment: datetime | None, now: datetime) -> str:
     return "today" if days < 1 else f"{_days(days)} ago"
 
 
-FILTERS = {"day": day, "when": when}
+FILTERS = {"when": when}

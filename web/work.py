@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from engine import queries
 from engine.core.errors import UserError
+from notifications.render import due_text
 from web import words
 from web.context import Visitor, Web, signed_in, web
 
@@ -29,6 +30,7 @@ def task_view(row: dict, now: datetime, site: Web, quiet: dict[str, Any]) -> dic
         **row,
         "due_at": due,
         "due_words": words.due_words(due, now, tz),
+        "due_text": due_text(due, row["precision"], tz),  # as the emails say it
         "overdue": row["status"] == "open" and due < now,
         "closed": datetime.fromisoformat(row["closed_at"]) if row.get("closed_at") else None,
         "quiet": row["case"] in quiet,

@@ -225,3 +225,24 @@ def test_each_heading_shows_its_soonest_tasks_and_the_rest_are_a_link_away(
     assert len(seen) == len(set(seen)) == size  # every overdue task once, soonest first
     filtered = client.get("/work?group=overdue&case=KNT-0002").text
     assert "KNT-0001</a>:" not in filtered and 'name="group" value="overdue"' in filtered
+
+
+def test_a_day_deadline_on_another_clock_shows_its_hour(client, settings, staffed):
+    # The pages read instants in the installation's zone (London here). The Romanian
+    # journey's in-country work ends Bucharest days, 21:59 in London in winter: "by end of
+    # Wed 20 Jan" would give a London reader two hours that are not there, so the hour is
+    # shown. Its Victims' Code duties end London days (rule 6) and read as days.
+    from engine import service
+    from engine.core.actors import operator
+    from tests.conftest import shipped_catalog
+
+    with session_scope(staffed) as session:
+        service.open_case(
+            session, shipped_catalog(), "ROM-0001", "safe-return-romania", "ro-nav@example.org",
+            {"referral": "2027-01-04"}, {}, START, operator(),
+        )  # fmt: skip
+    sign_in(client, settings, "ro-nav@example.org")
+    court = client.get("/work?category=court&case=ROM-0001").text
+    assert "(by 21:59 GMT on Wed 20 Jan 2027)" in court  # Bucharest's clock
+    assert "(by end of Mon 1 Feb 2027)" in court  # the VPS offer, on London's
+    assert "by end of Wed 20 Jan 2027" not in court
