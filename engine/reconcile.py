@@ -24,11 +24,10 @@ from sqlmodel import Session
 from engine.bulk import insert_ignoring_conflicts, insert_rows, is_postgres, update_by_id
 from engine.catalog import Catalog, Journeys
 from engine.core.calendar import get_calendar
-from engine.core.diff import Changes, ExistingTask, diff
+from engine.core.diff import Changes, ExistingTask, diff, starting_alerts
 from engine.core.errors import UserError
-from engine.core.escalation import rebased, working_hours
+from engine.core.escalation import working_hours
 from engine.core.journey import Journey
-from engine.core.lifecycle import AlertState, alert_state
 from engine.core.messages import (
     Message,
     ReplanItem,
@@ -247,18 +246,7 @@ def plan_and_diff(state: _CaseState, journey: Journey, now: datetime) -> tuple[P
     """A case's plan on `journey` at `now`, and what it would change (pure, given the rows)."""
     events, occurrences = collect(state.recorded)
     result = plan(journey, state.case.facts or {}, events, state.closed, now, occurrences)
-    return result, diff(result.tasks, state.tasks, now, _alerts_for(journey, now))
-
-
-def _alerts_for(journey: Journey, now: datetime):
-    """The alert state a task due as planned starts with: its ladder rebased to `now`."""
-
-    def alerts(planned: PlannedTask) -> AlertState:
-        _, ob = journey.obligations[planned.obligation]
-        clock = journey.clock(ob.id)
-        return alert_state(*rebased(ob, planned.due, clock.calendar, clock.tz, now))
-
-    return alerts
+    return result, diff(result.tasks, state.tasks, now, starting_alerts(journey, now))
 
 
 def _gather(

@@ -4,12 +4,25 @@ plan and a case's tasks, the task lifecycle, and the one-message-per-recipient g
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from engine.catalog import load_journey
 from engine.core import lifecycle
-from engine.core.diff import NOT_PLANNED, ExistingTask, diff, differs, new_task, planned_fields
+from engine.core.diff import (
+    NOT_PLANNED,
+    ExistingTask,
+    diff,
+    differs,
+    new_task,
+    planned_fields,
+    starting_alerts,
+)
 from engine.core.errors import UserError
+from engine.core.escalation import rebased
 from engine.core.grouping import Escalated, group, items_key, messages_for
 from engine.core.messages import EscalatedItem, task_item
 from engine.core.planner import PlannedTask
@@ -147,6 +160,27 @@ def test_each_planned_field_is_compared_and_written(name: str) -> None:
     assert not differs(existing(task), task)
     row = new_task(task, ALERTS)
     assert {k: row[k] for k in planned_fields(task)} == planned_fields(task)
+
+
+SHIPPED = Path(__file__).resolve().parent.parent / "journeys"
+JOURNEYS = [load_journey(path) for path in sorted(SHIPPED.glob("*.yaml"))]
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    journey=st.sampled_from(JOURNEYS),
+    data=st.data(),
+    due=st.datetimes(datetime(2024, 1, 1), datetime(2031, 12, 31), timezones=st.just(UTC)),
+    now_after=st.integers(min_value=-90 * 24, max_value=90 * 24),
+)
+def test_starting_alerts_are_the_policys_rebased_ladder(journey, data, due, now_after) -> None:
+    # the diff's alerts skip the policy for obligations with nothing to send: the same state
+    ob = data.draw(st.sampled_from([ob for _, ob in journey.obligations.values()]))
+    now = due + timedelta(hours=now_after)
+    task = planned(ob.id, due=due)
+    clock = journey.clock(ob.id)
+    expected = lifecycle.alert_state(*rebased(ob, due, clock.calendar, clock.tz, now))
+    assert starting_alerts(journey, now)(task) == expected
 
 
 def test_occurrences_are_separate_tasks() -> None:

@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from engine.core.lifecycle import AlertState, TaskStatus, cancel
+from engine.core.escalation import rebased
+from engine.core.journey import Journey
+from engine.core.lifecycle import AlertState, TaskStatus, alert_state, cancel
 from engine.core.planner import PlannedTask
 
 Key = tuple[str, int]  # (obligation, occurrence)
@@ -78,7 +80,7 @@ class Changes:
     def labels(self) -> dict[str, list[str]]:
         """Task keys by change, for the audit: reopened tasks count as created."""
         return {
-            "created": [_label(p.key) for p, _ in self.created]
+            "created": [f"{p.obligation}#{p.occurrence}" for p, _ in self.created]
             + [r.before.label for r in self.redated if r.reopened],
             "redated": [r.before.label for r in self.redated if not r.reopened],
             "cancelled": [t.label for t, _ in self.cancelled],
@@ -108,6 +110,26 @@ def diff(
         if before.status == "open" and key not in wanted:
             changes.cancelled.append((before, cancel(now, NOT_PLANNED)))
     return changes
+
+
+def starting_alerts(journey: Journey, now: datetime) -> Callable[[PlannedTask], AlertState]:
+    """The `alerts` for `diff`: the alert state a task due as planned starts with at `now`,
+    its ladder rebased to `now` (`escalation.rebased`).
+
+    Many obligations (four in ten of the shipped journeys' tasks) have neither reminders
+    nor a ladder: their tasks start with nothing handled and nothing to send, without
+    asking the policy.
+    """
+    obligations = journey.obligations
+
+    def alerts(planned: PlannedTask) -> AlertState:
+        _, ob = obligations[planned.obligation]
+        if not ob.remind and not ob.escalate:
+            return alert_state(0, None)
+        clock = journey.clock(ob.id)
+        return alert_state(*rebased(ob, planned.due, clock.calendar, clock.tz, now))
+
+    return alerts
 
 
 def planned_fields(task: PlannedTask) -> dict[str, Any]:
@@ -173,7 +195,3 @@ def redate(before: ExistingTask, task: PlannedTask, alerts: AlertState) -> dict[
         "calendar_pending": True,  # the alert pass sends an entry only if the due moved
         **(kept if same_due and before.status == "open" else alerts),
     }
-
-
-def _label(key: Key) -> str:
-    return f"{key[0]}#{key[1]}"
