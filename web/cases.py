@@ -151,7 +151,7 @@ def render_case(
     quiet = queries.quiet_cases(session, [ref], now)
     guidance = {ob_id: ob.description for ob_id, (_, ob) in journey.obligations.items()}
     ahead = [
-        {**task_view(t, now, site, quiet), "guidance": guidance.get(t["obligation"])}
+        {**task_view(t, now, me.zone, quiet), "guidance": guidance.get(t["obligation"])}
         for t in detail["tasks"]
         if t["status"] == "open"
     ]
@@ -179,7 +179,7 @@ def render_case(
         changed=changed,
         return_to=f"/cases/{quote(ref, safe='')}",
         show_case=False,
-        **task_context(site, now),
+        **task_context(me.zone, now),
     )
 
 

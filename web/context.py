@@ -16,6 +16,7 @@ from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
@@ -49,6 +50,7 @@ class Visitor:
     actor: Actor
     ends_at: datetime
     now: datetime
+    zone: ZoneInfo  # their organisation's: the pages show and read times in it
 
     @property
     def expires_in(self) -> int:
@@ -178,6 +180,7 @@ def visitor(session: Session, cookie: str | None, now: datetime) -> Visitor:
         actor=access.actor_of(person, found.team),
         ends_at=found.ends_at,
         now=now,
+        zone=ZoneInfo(found.timezone),
     )
 
 

@@ -80,7 +80,7 @@ def _render(request: Request, session, now, me: Visitor, status: int = 200, **ex
         organisations=queries.organisations(session, me.actor, now),
         failed=queries.outbox(session, me.actor, "failed", limit=50),
         journeys=_journeys(site.catalog),
-        tz=site.settings.zone,
+        tz=me.zone,
         **{"retried": None, "preview": None, "errors": {}, "problems": [], **extra},
     )
 

@@ -190,7 +190,7 @@ def reports_page(request: Request) -> Response:
     with site.unit() as (session, now):
         me = programme_lead(request, session, now)
         orgs = _orgs(session, me)
-        choice = _choice(request, now.astimezone(site.settings.zone).date(), [o.id for o in orgs])
+        choice = _choice(request, now.astimezone(me.zone).date(), [o.id for o in orgs])
         figures = _figures(session, me, now, choice, site.catalog) if choice.span else None
         return site.page(
             request,
@@ -226,7 +226,7 @@ def report_csv(request: Request, name: str) -> Response:
         if name not in CSV:
             raise HTTPException(404)
         orgs = _orgs(session, me)
-        choice = _choice(request, now.astimezone(site.settings.zone).date(), [o.id for o in orgs])
+        choice = _choice(request, now.astimezone(me.zone).date(), [o.id for o in orgs])
         if choice.span is None:
             raise HTTPException(404)
         figure, write = CSV[name]

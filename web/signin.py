@@ -28,6 +28,7 @@ from engine.core.messages import Message, SignInPayload
 from engine.outbox import queue
 from engine.store import (
     AuditEntry,
+    Organisation,
     OutboxMessage,
     SignInLink,
     Staff,
@@ -146,6 +147,7 @@ class SignedIn:
     staff: Staff
     team: frozenset[int]  # the navigators the person leads (`access.team_of`)
     ends_at: datetime  # the earlier of the idle and the absolute limit, as of this request
+    timezone: str  # the person's organisation's
 
 
 def redeem(session: Session, token: str, now: datetime) -> tuple[str, Staff]:
@@ -186,18 +188,19 @@ def redeem(session: Session, token: str, now: datetime) -> tuple[str, Staff]:
 def current(session: Session, value: str | None, now: datetime) -> SignedIn | None:
     """The session a cookie names, if it is still good; its idle clock restarts now.
 
-    One query reads the session, its person and their team (a row per team member), as
-    every page asks this first. Restarting the idle clock is an UPDATE that says when it
-    applies (the session not ended meanwhile), so a reading unit may run it at its end
-    (`write_later`); it is written at most every `TOUCH_EVERY`.
+    One query reads the session, its person, their organisation's time zone and their team
+    (a row per team member), as every page asks this first. Restarting the idle clock is
+    an UPDATE that says when it applies (the session not ended meanwhile), so a reading
+    unit may run it at its end (`write_later`); it is written at most every `TOUCH_EVERY`.
     """
     if not value:
         return None
     sessions, staff = WebSession.__table__, Staff.__table__
     member = staff.alias("member")
     rows = session.execute(
-        sa.select(sessions, Staff, member.c.id.label("member_id"))
+        sa.select(sessions, Staff, Organisation.timezone, member.c.id.label("member_id"))
         .join(Staff, Staff.id == sessions.c.staff_id)
+        .join(Organisation, Organisation.id == Staff.organisation_id)
         .outerjoin(member, team_of(member, Staff.id))
         .where(sessions.c.token_hash == digest(value), sessions.c.ended_at.is_(None))
     ).all()
@@ -216,7 +219,8 @@ def current(session: Session, value: str | None, now: datetime) -> SignedIn | No
             .values(last_seen_at=now),
         )
     team = frozenset(r.member_id for r in rows if r.member_id is not None)
-    return SignedIn(row.id, person, team, min(last_seen + IDLE, row.expires_at))
+    ends_at = min(last_seen + IDLE, row.expires_at)
+    return SignedIn(row.id, person, team, ends_at, row.timezone)
 
 
 def end(session: Session, value: str | None, now: datetime, *, everywhere: bool = False) -> None:

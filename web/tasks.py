@@ -108,11 +108,11 @@ def _task_part(
         request,
         "_task_part.html",
         me=me,
-        task=task_view(row, now, site, quiet),
+        task=task_view(row, now, me.zone, quiet),
         task_errors=errors,
         values=values,
         return_to=return_to,
-        **task_context(site, now),
+        **task_context(me.zone, now),
     )
 
 
@@ -125,10 +125,8 @@ def complete(
     outcome: str = Form(""),
     return_to: str | None = Form(None),
 ) -> Response:
-    zone = web(request).settings.zone
-
     def change(session: Session, now: datetime, me: Visitor) -> None:
-        at = parse_instant(done_at, zone) if done_at.strip() else None
+        at = parse_instant(done_at, me.zone) if done_at.strip() else None
         catalog = web(request).catalog
         service.complete_task(
             session, catalog, task_id, at, note.strip() or None, now, me.actor,

@@ -71,11 +71,10 @@ def render_navigator(
     tasks = queries.tasks(session, me.actor, now, navigator=email, status="open")
     held = [c for c in queries.cases(session, me.actor, email, None) if c["status"] == "open"]
     quiet = queries.quiet_cases(session, [c["ref"] for c in held], now)
-    tz = site.settings.zone
     groups: dict[str, list[dict]] = {name: [] for name in words.GROUPS}
     for row in tasks:
-        view = task_view(row, now, site, quiet)
-        groups[words.group(view["due_at"], now, tz)].append(view)
+        view = task_view(row, now, me.zone, quiet)
+        groups[words.group(view["due_at"], now, me.zone)].append(view)
     others = [r["navigator"] for r in rows if r["active"] and r["navigator"] != email]
     return site.page(
         request,
@@ -92,7 +91,7 @@ def render_navigator(
         moved=moved,
         task_errors={},
         return_to=f"/team/{quote(email, safe='@')}",
-        **task_context(site, now),
+        **task_context(me.zone, now),
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from sqlmodel import Session
@@ -17,14 +18,14 @@ from engine import queries
 from engine.core.errors import UserError
 from notifications.render import due_text
 from web import words
-from web.context import Visitor, Web, signed_in, web
+from web.context import Visitor, signed_in, web
 
 router = APIRouter()
 
 
-def task_view(row: dict, now: datetime, site: Web, quiet: dict[str, Any]) -> dict:
-    """One task as the pages show it: the query's row, its due date in words, its flags."""
-    tz = site.settings.zone
+def task_view(row: dict, now: datetime, tz: ZoneInfo, quiet: dict[str, Any]) -> dict:
+    """One task as the pages show it, in the reader's zone `tz`: the query's row, its due
+    date in words, its flags."""
     due = datetime.fromisoformat(row["due"])
     return {
         **row,
@@ -38,9 +39,8 @@ def task_view(row: dict, now: datetime, site: Web, quiet: dict[str, Any]) -> dic
     }
 
 
-def task_context(site: Web, now: datetime) -> dict:
-    """What the task partial needs besides the task."""
-    tz = site.settings.zone
+def task_context(tz: ZoneInfo, now: datetime) -> dict:
+    """What the task partial needs besides the task, in the reader's zone `tz`."""
     return {"tz": tz, "now_input": words.local_input(now, tz), "quiet_days": queries.QUIET_DAYS}
 
 
@@ -52,7 +52,6 @@ def work_groups(
     session: Session,
     now: datetime,
     me: Visitor,
-    site: Web,
     navigator: str,
     *,
     category: str | None = None,
@@ -63,7 +62,7 @@ def work_groups(
     """The headings of someone's open tasks, each with its first `SHOWN` tasks, or (`group`)
     one heading's page of `PAGE`: only what is shown is read and rendered, however many
     tasks there are."""
-    tz = site.settings.zone
+    tz = me.zone
     bucket = words.SLUGS.index(group) if group in words.SLUGS else None
     limit = PAGE if bucket is not None else SHOWN
     page = min(max(1, page), 100_000) if bucket is not None else 1
@@ -76,7 +75,7 @@ def work_groups(
         name: [] for n, name in enumerate(words.GROUPS) if bucket is None or n == bucket
     }
     for row in found["tasks"]:
-        groups[words.GROUPS[row["bucket"]]].append(task_view(row, now, site, quiet))
+        groups[words.GROUPS[row["bucket"]]].append(task_view(row, now, tz, quiet))
     sizes = dict(zip(words.GROUPS, found["sizes"], strict=True))
     return {
         "groups": groups,
@@ -108,7 +107,7 @@ def render_work(
 ) -> Response:
     site = web(request)
     shown = work_groups(
-        session, now, me, site, me.email, category=category, case=case, group=group, page=page
+        session, now, me, me.email, category=category, case=case, group=group, page=page
     )
     summary = {
         f"{field}-{task_id}": message
@@ -129,7 +128,7 @@ def render_work(
         values=values or {},
         changed=changed,
         return_to=str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""),
-        **task_context(site, now),
+        **task_context(me.zone, now),
     )
 
 

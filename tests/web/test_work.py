@@ -227,11 +227,13 @@ def test_each_heading_shows_its_soonest_tasks_and_the_rest_are_a_link_away(
     assert "KNT-0001</a>:" not in filtered and 'name="group" value="overdue"' in filtered
 
 
-def test_a_day_deadline_on_another_clock_shows_its_hour(client, settings, staffed):
-    # The pages read instants in the installation's zone (London here). The Romanian
-    # journey's in-country work ends Bucharest days, 21:59 in London in winter: "by end of
-    # Wed 20 Jan" would give a London reader two hours that are not there, so the hour is
-    # shown. Its Victims' Code duties end London days (rule 6) and read as days.
+def test_the_romanian_team_reads_its_times_in_bucharest_and_londons_duties_by_the_hour(
+    client, settings, staffed
+):
+    # The pages show a person's times in their organisation's zone. The Romanian journey's
+    # in-country work ends Bucharest days and reads as days; its Victims' Code duties end
+    # London days (rule 6): the VPS offer is due by the end of Mon 1 Feb 2027 in London,
+    # 01:59 on Tue 2 Feb in Bucharest, and "by end of Tue 2 Feb" would be a day late.
     from engine import service
     from engine.core.actors import operator
     from tests.conftest import shipped_catalog
@@ -243,6 +245,7 @@ def test_a_day_deadline_on_another_clock_shows_its_hour(client, settings, staffe
         )  # fmt: skip
     sign_in(client, settings, "ro-nav@example.org")
     court = client.get("/work?category=court&case=ROM-0001").text
-    assert "(by 21:59 GMT on Wed 20 Jan 2027)" in court  # Bucharest's clock
-    assert "(by end of Mon 1 Feb 2027)" in court  # the VPS offer, on London's
-    assert "by end of Wed 20 Jan 2027" not in court
+    assert "(by end of Wed 20 Jan 2027)" in court  # Bucharest's clock
+    assert "(by 01:59 EET on Tue 2 Feb 2027)" in court  # the VPS offer, on London's
+    assert "by end of Tue 2 Feb 2027" not in court
+    assert 'value="2027-01-05T11:00"' in court  # "done at" defaults to now, in Bucharest
