@@ -110,10 +110,10 @@ def collect(
     return events, occurrences
 
 
-@dataclass(frozen=True, slots=True)
-class Episode:
+class Episode(NamedTuple):
     """One stretch of a stage: `[start, end)`. A stage starting on a repeating event has one
-    per occurrence; any other stage has at most one."""
+    per occurrence; any other stage has at most one. (A named tuple, like `PlannedTask`:
+    every case planned builds several.)"""
 
     start: datetime
     end: datetime | None
@@ -148,11 +148,11 @@ def _deadline(
     return None if point is None else (_due(point, clock), "hour" if point.exact else "day")
 
 
-@dataclass(frozen=True, slots=True)
-class _Point:
+class _Point(NamedTuple):
     """Where an anchor lands, before it becomes a deadline: an exact instant, or a whole
     local day (then `instant` is the day's 00:00 local), for choosing between the items of
-    a `first of` / `last of` and for counting on from the one chosen."""
+    a `first of` / `last of` and for counting on from the one chosen. (A named tuple: each
+    item of each `first of` of each case planned is one.)"""
 
     instant: datetime
     day: date | None  # the local day, when the point is a whole day
@@ -436,7 +436,11 @@ def plan(
                 if ob.every is None:
                     for number, event in recordings(ob.due.event, journey, events, occurrences):
                         due = _at(ob.due, event, clock)
-                        tasks.append(_task(stage, ob, number, due, rule.precision))
+                        tasks.append(
+                            PlannedTask(
+                                ob.id, stage.id, ob.title, ob.category, number, due, rule.precision
+                            )
+                        )
                     continue
                 changes.extend(
                     t for e in episodes for t in (e.start, e.end) if t is not None and t > now

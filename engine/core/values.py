@@ -6,9 +6,8 @@ messages are one line and name the thing that is wrong.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 from zoneinfo import ZoneInfo
 
 from engine.core.calendar import local_time
@@ -19,12 +18,13 @@ if TYPE_CHECKING:
     from engine.core.journey import Journey
 
 
-@dataclass(frozen=True, slots=True)
-class EventTime:
+class EventTime(NamedTuple):
     """When an event happened: an instant in UTC, and whether only its date was given.
 
     A date-only event sits at 00:00 local, which is where hour offsets count from; day
-    offsets use its local date either way.
+    offsets use its local date either way. A named tuple rather than a frozen dataclass:
+    a sweep reads one for every event of every case it plans, and a tuple is built several
+    times faster.
     """
 
     instant: datetime
