@@ -3,28 +3,30 @@
 The caseload is the national-scale one (`bench.caseload`, 100,000 cases by default),
 planned by the engine's sweep and made lived-in. Ten signed-in people (the navigators with
 the most open cases, and team leads) each request their page in a loop, ten at a time,
-over HTTP on loopback against uvicorn in a process of its own (one worker, as `alongside
-serve` runs it): My work, a case of theirs (an audited read, so a write per request), and
-Team. The baseline is a bare FastAPI route returning a fixed page on the same server, with
-the same clients. Figures are server time (from the app's access
-log: request in to response sent, waiting for a thread or the GIL included) and latency as
-the clients see them (p50, p95), and requests per second; the target is My work, Case and
-Team server p95 <= 100 ms.
+over HTTP on loopback against uvicorn in processes of their own (`--workers`, one by
+default, as `alongside serve [--workers N]` runs it): My work, a case of theirs (an audited
+read, so a write per request), and Team. The baseline is a bare FastAPI route returning a
+fixed page on the same server, with the same clients. Figures are server time (from the
+app's access log: request in to response sent, waiting for a thread or the GIL included;
+not the time a request waits in the socket before a worker takes it) and latency as the
+clients see them (p50, p95), and requests per second; the target is My work, Case and Team
+server p95 <= 100 ms.
 
     python -m bench.web_bench                      # 100,000 cases, fresh SQLite file
     python -m bench.web_bench --database postgresql+psycopg://postgres@127.0.0.1/bench
     python -m bench.web_bench --cases 2000 --json
     python -m bench.web_bench --database sqlite:////tmp/web.db --reuse   # built once, kept
+    python -m bench.web_bench --database sqlite:////tmp/web.db --reuse --workers 2
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import multiprocessing
 import os
 import secrets
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -37,7 +39,8 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
 
 from bench import caseload
 from bench.output import show
@@ -50,6 +53,7 @@ NOW = caseload.NOW
 USERS = 10
 REQUESTS = 30  # per user per page
 TARGET_MS = 100.0
+ROOT = Path(__file__).resolve().parent.parent  # the checkout the workers import from
 case_t, staff_t = Case.__table__, Staff.__table__
 
 
@@ -86,61 +90,94 @@ def sessions(engine: sa.Engine) -> list[dict]:
     return people
 
 
-def server_process(url: str, home: str, port: int) -> None:
-    """The app under test in a process of its own, as `alongside serve` runs it (one
-    uvicorn worker), so the clients' threads do not share its interpreter lock. Besides the
-    pages: the bare route, and the server's own times since it was last asked."""
-    import uvicorn
-
+def bench_app() -> FastAPI:
+    """The app under test, made in each uvicorn worker (`uvicorn --factory`), as
+    `alongside serve --workers N` makes it, from what the bench puts in the environment;
+    besides the pages, the bare route. Each worker appends its server time for every
+    request to a file of its own in the times folder (the access log's figure)."""
     from web.app import create_app
 
+    url, home, folder = (os.environ[f"ALONGSIDE_BENCH_{k}"] for k in ("URL", "HOME", "TIMES"))
     settings = Settings(home=Path(home), database_url=url, journeys_dir=SHIPPED_JOURNEYS)
     app = create_app(settings, clock=lambda: NOW)
-    times = ServerTimes()
-    logging.getLogger("alongside.web.access").addHandler(times)
-    logging.getLogger("alongside.web.access").setLevel(logging.INFO)
+    access = logging.getLogger("alongside.web.access")
+    access.addHandler(ServerTimes(Path(folder) / f"{os.getpid()}.txt"))
+    access.setLevel(logging.INFO)
 
     @app.get("/bare")
     def bare() -> HTMLResponse:
         return HTMLResponse("<!DOCTYPE html><title>bare</title><p>a fixed page</p>")
 
-    @app.get("/bench/times")
-    def taken() -> JSONResponse:
-        done, times.times = times.times, []
-        return JSONResponse(done)
-
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    return app
 
 
-def serve(url: str, home: Path) -> tuple[str, multiprocessing.Process]:
+def serve(url: str, home: Path, workers: int) -> tuple[str, subprocess.Popen, TimesRead]:
+    """uvicorn with `workers` processes in a process of its own, as production runs it
+    (`docs/operations.md`), so the clients' threads do not share its interpreter lock."""
     from notifications.testing import free_port
+    from web.app import web_secret
 
+    # made once, before the workers start, so that they all read the same one
+    web_secret(Settings(home=home, database_url=url, journeys_dir=SHIPPED_JOURNEYS))
     port = free_port()
-    child = multiprocessing.get_context("spawn").Process(
-        target=server_process, args=(url, str(home), port), daemon=True
-    )
-    child.start()
+    folder = home / "times"
+    folder.mkdir()
+    env = {
+        **os.environ,
+        "ALONGSIDE_BENCH_URL": url,
+        "ALONGSIDE_BENCH_HOME": str(home),
+        "ALONGSIDE_BENCH_TIMES": str(folder),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    command = [
+        sys.executable, "-m", "uvicorn", "--factory", "bench.web_bench:bench_app",
+        "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+        "--log-level", "warning", "--no-access-log",
+    ]  # fmt: skip
+    child = subprocess.Popen(command, env=env, cwd=ROOT)
     base = f"http://127.0.0.1:{port}"
     for _ in range(600):
         try:
-            httpx.get(f"{base}/bare", timeout=1)
-            return base, child
+            for _ in range(4 * workers):  # every worker up: each answers some of these
+                httpx.get(f"{base}/bare", timeout=1)
+            return base, child, TimesRead(folder)
         except httpx.TransportError:
+            if child.poll() is not None:
+                break
             time.sleep(0.1)
     child.kill()
     raise SystemExit("the web server did not start")
 
 
 class ServerTimes(logging.Handler):
-    """The server's own time for each request, from the access log (`web.app`)."""
+    """The server's own time for each request, from the access log (`web.app`), one line
+    per request in a file of this worker's."""
 
-    def __init__(self) -> None:
+    def __init__(self, path: Path) -> None:
         super().__init__(logging.INFO)
-        self.times: list[float] = []
+        self.file = path.open("a", buffering=1)
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.args[1] != "/bench/times":  # type: ignore[index]
-            self.times.append(float(record.args[3]))  # type: ignore[index]
+        self.file.write(f"{float(record.args[3])}\n")  # type: ignore[index]
+
+
+class TimesRead:
+    """The workers' time files, read on from where the last reading stopped."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.offsets: dict[Path, int] = {}
+
+    def new(self) -> list[float]:
+        found = []
+        for path in sorted(self.folder.iterdir()):
+            with path.open() as f:
+                f.seek(self.offsets.get(path, 0))
+                text = f.read()
+            done = text.rfind("\n") + 1  # a line being written is read next time
+            self.offsets[path] = self.offsets.get(path, 0) + done
+            found += [float(line) for line in text[:done].split()]
+        return found
 
 
 def percentiles(times: list[float], prefix: str) -> dict:
@@ -148,7 +185,7 @@ def percentiles(times: list[float], prefix: str) -> dict:
     return {f"{prefix}p50_ms": round(cuts[49], 1), f"{prefix}p95_ms": round(cuts[94], 1)}
 
 
-def load(base: str, people: list[dict], path_for) -> dict:
+def load(base: str, times: TimesRead, people: list[dict], path_for) -> dict:
     """Every person requests their page REQUESTS times, all at once: latencies in ms."""
 
     def one(person: dict) -> list[float]:
@@ -163,7 +200,7 @@ def load(base: str, people: list[dict], path_for) -> dict:
                 assert response.status_code == 200, (path, response.status_code)
         return times
 
-    httpx.get(f"{base}/bench/times")  # from here on
+    times.new()  # from here on
     load_before = os.getloadavg()[0]
     began = time.perf_counter()
     with ThreadPoolExecutor(len(people)) as pool:
@@ -171,7 +208,7 @@ def load(base: str, people: list[dict], path_for) -> dict:
     took = time.perf_counter() - began
     server: list[float] = []
     for _ in range(50):  # the access log is written just after the response is sent
-        server += httpx.get(f"{base}/bench/times").json()
+        server += times.new()
         if len(server) >= len(every):
             break
         time.sleep(0.05)
@@ -197,10 +234,11 @@ def built(url: str, cases: int) -> bool:
     return bool(held)
 
 
-def run(cases: int, url: str | None, reuse: bool = False) -> dict:
+def run(cases: int, url: str | None, reuse: bool = False, workers: int = 1) -> dict:
     own = url is None
     url = url or fresh_sqlite_url()
     home = Path(tempfile.mkdtemp(prefix="alongside-web-bench-"))
+    server = None
     try:
         if reuse and built(url, cases):
             engine = engine_for(url)
@@ -212,7 +250,7 @@ def run(cases: int, url: str | None, reuse: bool = False) -> dict:
             plan_everything(url, NOW)
             analyze(engine)
         people = sessions(engine)
-        base, server = serve(url, home)
+        base, server, times = serve(url, home, workers)
         pages = {
             "bare": lambda p: "/bare",
             "my_work": lambda p: "/work",
@@ -228,14 +266,15 @@ def run(cases: int, url: str | None, reuse: bool = False) -> dict:
                 else people
             )
             chosen = (chosen * USERS)[:USERS]
-            load(base, chosen[:2], path_for)  # warm up
-            figures[name] = load(base, chosen, path_for)
+            load(base, times, chosen[:2], path_for)  # warm up
+            figures[name] = load(base, times, chosen, path_for)
             print(name, figures[name], file=sys.stderr)
-        server.terminate()
-        server.join(10)
         dialect = engine.dialect.name
         engine.dispose()
     finally:
+        if server is not None:
+            server.terminate()
+            server.wait(30)
         shutil.rmtree(home, ignore_errors=True)
         if own:
             shutil.rmtree(Path(url.partition(":///")[2]).parent, ignore_errors=True)
@@ -249,6 +288,7 @@ def run(cases: int, url: str | None, reuse: bool = False) -> dict:
         "cases": cases,
         "database": dialect,
         "users": USERS,
+        "workers": workers,
         "requests_per_user": REQUESTS,
         "pages": figures,
         "target_p95_ms": TARGET_MS,
@@ -258,7 +298,10 @@ def run(cases: int, url: str | None, reuse: bool = False) -> dict:
 
 def summary(result: dict[str, Any]) -> Iterator[str]:
     """The result in a few lines, for a person at a terminal."""
-    yield f"{result['cases']:,} cases on {result['database']}, {USERS} users at once"
+    yield (
+        f"{result['cases']:,} cases on {result['database']}, {USERS} users at once,"
+        f" {result['workers']} uvicorn worker(s)"
+    )
     for name, f in result["pages"].items():
         met = "" if name == "bare" else (" met" if f["met"] else " NOT met")
         yield (
@@ -276,11 +319,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--reuse", action="store_true", help="use the caseload already in --database, if any"
     )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="uvicorn worker processes (default 1)"
+    )
     parser.add_argument("--json", action="store_true", help="print the JSON only")
     args = parser.parse_args(argv)
     if args.reuse and not args.database:
         parser.error("--reuse needs --database (a database kept from an earlier run)")
-    result = run(args.cases, args.database, args.reuse)
+    result = run(args.cases, args.database, args.reuse, args.workers)
     show(result, args.json, summary)
 
 

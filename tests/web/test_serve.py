@@ -1,0 +1,54 @@
+"""`alongside serve --workers N`: several uvicorn processes on one socket, one web secret.
+
+Run for real (a subprocess on a free port), because what can go wrong is between the
+processes: the workers must find the home the command was given, and must all sign CSRF
+tokens with the same secret, or a form shown by one is refused by another.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import httpx
+
+from notifications.testing import free_port
+from tests.web.conftest import CSRF
+
+
+def test_two_workers_serve_the_home_given_with_one_secret(staffed, home, tmp_path) -> None:
+    port = free_port()
+    env = {**os.environ, "ALONGSIDE_HOME": str(tmp_path / "elsewhere")}  # --home wins
+    server = subprocess.Popen(
+        [sys.executable, "-m", "alongside", "--home", str(home), "serve", "--port", str(port),
+         "--workers", "2"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                httpx.get(f"{base}/sign-in", timeout=2)
+                break
+            except httpx.TransportError:
+                assert server.poll() is None, server.stdout.read().decode()[-2000:]
+                time.sleep(0.1)
+        # Each form posted on a connection of its own: over two workers, some are answered
+        # by the worker that did not show the form, which must accept its token.
+        for n in range(10):
+            form = httpx.get(f"{base}/sign-in")
+            token = CSRF.search(form.text).group(1)
+            answer = httpx.post(
+                f"{base}/sign-in",
+                cookies=form.cookies,
+                data={"csrftoken": token, "email": f"x{n}@y.org"},
+            )
+            assert answer.status_code == 200, (n, answer.text[:300])
+            assert "Check your email" in answer.text
+        assert (home / "web-secret").exists()
+        assert not (tmp_path / "elsewhere").exists()
+    finally:
+        server.terminate()
+        server.wait(30)
