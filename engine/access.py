@@ -7,7 +7,7 @@ in the database rather than after reading every case.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
@@ -44,7 +44,22 @@ def actor_for(session: Session, person: Staff) -> Actor:
     return actor_of(person, frozenset(team.scalars()))
 
 
-def actor_of(person: Staff, team: frozenset[int]) -> Actor:
+class StaffRecord(Protocol):
+    """What `actor_of` reads of a person: a `Staff` row, or the web's `signin.Person`."""
+
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def email(self) -> str: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def organisation_id(self) -> str: ...
+    @property
+    def organisations(self) -> list: ...
+
+
+def actor_of(person: StaffRecord, team: frozenset[int]) -> Actor:
     """The actor of a staff record whose team (`team_of`) is already read."""
     role: Role = person.role  # type: ignore[assignment]
     return Actor(

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from engine.access import team_of
+from engine.access import StaffRecord, team_of
 from engine.addresses import AddressError, check_address
 from engine.core.errors import UserError
 from engine.core.messages import Message, SignInPayload
@@ -144,7 +144,7 @@ class SignedIn:
     """A session that is still good, the person it belongs to, and their team."""
 
     session_id: int
-    staff: Staff
+    staff: StaffRecord  # the person's row (`_CURRENT`'s columns of it)
     team: frozenset[int]  # the navigators the person leads (`access.team_of`)
     ends_at: datetime  # the earlier of the idle and the absolute limit, as of this request
     timezone: str  # the person's organisation's
@@ -185,42 +185,75 @@ def redeem(session: Session, token: str, now: datetime) -> tuple[str, Staff]:
     return value, person
 
 
+_sessions, _staff, _organisations = WebSession.__table__, Staff.__table__, Organisation.__table__
+_member = _staff.alias("member")
+# Every page asks this first, so it is built once: the session, its person, their
+# organisation's time zone and their team (a row per team member), for the token digest
+# bound at each request.
+_CURRENT = (
+    sa.select(
+        _sessions.c.id,
+        _sessions.c.last_seen_at,
+        _sessions.c.expires_at,
+        *(_staff.c[name] for name in ("email", "name", "role", "organisation_id")),
+        _staff.c.organisations,
+        _staff.c.active,
+        _staff.c.id.label("person_id"),
+        _organisations.c.timezone,
+        _member.c.id.label("member_id"),
+    )
+    .join(_staff, _staff.c.id == _sessions.c.staff_id)
+    .join(_organisations, _organisations.c.id == _staff.c.organisation_id)
+    .outerjoin(_member, team_of(_member, _staff.c.id))
+    .where(_sessions.c.token_hash == sa.bindparam("token_hash"), _sessions.c.ended_at.is_(None))
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """The signed-in person's staff record, as much of it as a page needs."""
+
+    id: int
+    email: str
+    name: str
+    role: str
+    organisation_id: str
+    organisations: list
+    active: bool
+
+
 def current(session: Session, value: str | None, now: datetime) -> SignedIn | None:
     """The session a cookie names, if it is still good; its idle clock restarts now.
 
-    One query reads the session, its person, their organisation's time zone and their team
-    (a row per team member), as every page asks this first. Restarting the idle clock is
-    an UPDATE that says when it applies (the session not ended meanwhile), so a reading
-    unit may run it at its end (`write_later`); it is written at most every `TOUCH_EVERY`.
+    One query reads the session, its person, their organisation's time zone and their team,
+    as Core rows (no ORM object
+    for a page that only reads). Restarting the idle clock is an UPDATE that says when it
+    applies (the session not ended meanwhile), so a reading unit may run it at its end
+    (`write_later`); it is written at most every `TOUCH_EVERY`.
     """
     if not value:
         return None
-    sessions, staff = WebSession.__table__, Staff.__table__
-    member = staff.alias("member")
-    rows = session.execute(
-        sa.select(sessions, Staff, Organisation.timezone, member.c.id.label("member_id"))
-        .join(Staff, Staff.id == sessions.c.staff_id)
-        .join(Organisation, Organisation.id == Staff.organisation_id)
-        .outerjoin(member, team_of(member, Staff.id))
-        .where(sessions.c.token_hash == digest(value), sessions.c.ended_at.is_(None))
-    ).all()
+    rows = session.execute(_CURRENT, {"token_hash": digest(value)}).all()
     if not rows:
         return None
-    row, person = rows[0], rows[0].Staff
-    if now >= row.expires_at or now >= row.last_seen_at + IDLE or not person.active:
+    row = rows[0]
+    if now >= row.expires_at or now >= row.last_seen_at + IDLE or not row.active:
         return None
     last_seen = row.last_seen_at
     if now - last_seen >= TOUCH_EVERY:
         last_seen = now
         write_later(
             session,
-            sa.update(sessions)
-            .where(sessions.c.id == row.id, sessions.c.ended_at.is_(None))
+            sa.update(_sessions)
+            .where(_sessions.c.id == row.id, _sessions.c.ended_at.is_(None))
             .values(last_seen_at=now),
         )
     team = frozenset(r.member_id for r in rows if r.member_id is not None)
-    ends_at = min(last_seen + IDLE, row.expires_at)
-    return SignedIn(row.id, person, team, ends_at, row.timezone)
+    person = Person(
+        row.person_id, row.email, row.name, row.role, row.organisation_id,
+        row.organisations or [], row.active,
+    )  # fmt: skip
+    return SignedIn(row.id, person, team, min(last_seen + IDLE, row.expires_at), row.timezone)
 
 
 def end(session: Session, value: str | None, now: datetime, *, everywhere: bool = False) -> None:
