@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import operator
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -45,8 +45,9 @@ def _insert_many(
     planning many cases) SQLAlchemy's own per-row parameter handling costs about as much
     again as the insert, and on PostgreSQL counting through RETURNING triples the cost.
     Columns the rows leave out that have a constant default are written as that constant
-    in the statement, and the rows become tuples column by column (`itemgetter`, `map`),
-    so the Python work per row stays a small fraction of the driver's.
+    in the statement, and the rows become tuples column by column (`itemgetter`, `map`,
+    one `zip`: no tuple is built twice), so the Python work per row stays a small fraction
+    of the driver's.
     """
     connection = session.connection()
     dialect = connection.dialect
@@ -58,18 +59,13 @@ def _insert_many(
     compiled = statement.values(values).compile(dialect=dialect)
     positional = compiled.positiontup is not None  # SQLite's `?`; psycopg's `%(name)s` is not
     names = list(compiled.positiontup) if positional else given
-    get = operator.itemgetter(*names) if len(names) > 1 else lambda row: (row[names[0]],)
-    params: list[Any] = list(map(get, rows))
-    converters = [
-        (i, convert)
-        for i, name in enumerate(names)
-        if (convert := table.c[name].type.dialect_impl(dialect).bind_processor(dialect))
-    ]
-    if converters:
-        columns = list(zip(*params, strict=True))
-        for i, convert in converters:
-            columns[i] = tuple(map(convert, columns[i]))
-        params = list(zip(*columns, strict=True))
+    columns: list[Iterator[Any]] = [map(operator.itemgetter(name), rows) for name in names]
+    for i, name in enumerate(names):
+        convert = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        if convert is not None:
+            columns[i] = map(convert, columns[i])
+    # One pass: each row's tuple is zipped straight from the (lazily converted) columns
+    params: list[Any] = list(zip(*columns, strict=True))
     if not positional:
         params = [dict(zip(names, value, strict=True)) for value in params]
     return connection.exec_driver_sql(compiled.string, params).rowcount

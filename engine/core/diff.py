@@ -99,7 +99,7 @@ def diff(
     """Compare a plan with a case's tasks; `alerts(planned)` is the alert state a task due
     as planned starts with at `now` (the escalation policy's `rebased`)."""
     changes = Changes()
-    wanted = {task.key: task for task in planned}
+    wanted = {(task.obligation, task.occurrence): task for task in planned}  # each `key`
     for key, task in wanted.items():
         before = existing.get(key)
         if before is None:

@@ -434,7 +434,10 @@ def plan(
                         tasks.append(_task(stage, ob, 1, *found))
                     continue
                 if ob.every is None:
-                    for number, event in recordings(ob.due.event, journey, events, occurrences):
+                    name = ob.due.event
+                    if name not in events and name not in occurrences:
+                        continue  # never recorded: no task (most obligations of most cases)
+                    for number, event in recordings(name, journey, events, occurrences):
                         due = _at(ob.due, event, clock)
                         tasks.append(
                             PlannedTask(
