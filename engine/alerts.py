@@ -21,6 +21,7 @@ from functools import cache
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from engine.batches import chunks
 from engine.bulk import insert_rows, is_postgres, update_by_id
 from engine.catalog import Catalog, Journeys
 from engine.core.calendar import get_calendar
@@ -168,10 +169,12 @@ def send_alerts(
 
 def _acknowledged(session: Session, task_ids: list[int]) -> set[tuple[int, str]]:
     """(task, person) pairs where the person acknowledged the task's escalation."""
-    if not task_ids:
-        return set()
-    query = sa.select(ack_t.c.task_id, ack_t.c.staff_email).where(ack_t.c.task_id.in_(task_ids))
-    return {(row.task_id, row.staff_email) for row in session.execute(query)}
+    query = sa.select(ack_t.c.task_id, ack_t.c.staff_email)
+    return {
+        (row.task_id, row.staff_email)
+        for ids in chunks(task_ids)
+        for row in session.execute(query.where(ack_t.c.task_id.in_(ids)))
+    }
 
 
 class _People:

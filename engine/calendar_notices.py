@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import hashlib
 from array import array
-from collections.abc import Iterator
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from engine.batches import chunks
 from engine.bulk import is_postgres
 from engine.catalog import Catalog, Journeys
 from engine.core.errors import UserError
@@ -59,7 +59,7 @@ def queue_calendar(session: Session, catalog: Catalog, now: datetime) -> int:
     directory = Directory(session)
     owed, unowed = _flagged(session, directory)
     # The flag is only a hint: every flagged task is unflagged, the owed ones also sent.
-    for ids in _slices(unowed):
+    for ids in chunks(unowed, CHUNK):
         session.execute(
             sa.update(task_t).where(task_t.c.id.in_(ids)).values(calendar_pending=False)
         )
@@ -108,11 +108,6 @@ def _flagged(session: Session, directory: Directory) -> tuple[dict[tuple[int, st
     return owed, unowed
 
 
-def _slices(ids: array) -> Iterator[list[int]]:
-    for start in range(0, len(ids), CHUNK):
-        yield ids[start : start + CHUNK].tolist()
-
-
 def _queue_chunk(
     session: Session,
     groups: list[tuple[tuple[int, str], array]],
@@ -123,7 +118,7 @@ def _queue_chunk(
 ) -> None:
     """One message per group, its entries in task order, and the tasks marked as sent."""
     entries: dict[int, CalendarItem] = {}
-    for ids in _slices(array("q", (i for _, group in groups for i in group))):
+    for ids in chunks([i for _, group in groups for i in group], CHUNK):
         for row in session.execute(_entries_query().where(task_t.c.id.in_(ids))):
             entries[row.id] = _entry(row, journeys, installation)
         session.execute(

@@ -90,9 +90,20 @@ def mark_changed_journeys(session: Session, catalog: Catalog) -> int:
 
 
 def on_other_versions(journey: Journey) -> sa.Select:
-    """Whether any open case on the journey was planned on another version of it."""
-    older, newer = _other_versions(journey)
-    return sa.select(sa.or_(sa.exists().where(older), sa.exists().where(newer)))
+    """Whether any open case on the journey was planned on another version of it: whether
+    the lowest or the highest version among its open cases differs from its own, each
+    one seek to an end of the index on (journey_id, status, journey_version).
+
+    Why not `EXISTS` over the two ranges: PostgreSQL, whose statistics cannot tell that
+    every open case is on the installed version, expected thousands of rows in a range
+    and walked the whole table to find one (30-60 ms a journey at 100,000 cases); a
+    minimum or maximum over an index prefix it always answers from the index.
+    """
+    open_on_journey = (case_t.c.journey_id == journey.journey, case_t.c.status == "open")
+    version = case_t.c.journey_version
+    lowest = sa.select(sa.func.min(version)).where(*open_on_journey).scalar_subquery()
+    highest = sa.select(sa.func.max(version)).where(*open_on_journey).scalar_subquery()
+    return sa.select(sa.or_(lowest < journey.version, highest > journey.version))
 
 
 def _other_versions(journey: Journey) -> tuple[sa.ColumnElement[bool], sa.ColumnElement[bool]]:

@@ -13,13 +13,13 @@ report returns names a case: rows carry organisation ids and counts.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from engine.batches import chunks
 from engine.bulk import is_postgres
 from engine.catalog import Catalog
 from engine.core.actors import Actor
@@ -56,14 +56,8 @@ inv_t, link_t, inv_event_t = (
     InvestigationCase.__table__,
     InvestigationEvent.__table__,
 )
-CHUNK = 1000  # ids per IN (...) list
 
 Bounds = dict[str, tuple[datetime, datetime]]
-
-
-def _chunks(ids: list[int]) -> Iterator[list[int]]:
-    for start in range(0, len(ids), CHUNK):
-        yield ids[start : start + CHUNK]
 
 
 def organisations(session: Session, actor: Actor, only: str | None) -> list[Organisation]:
@@ -97,7 +91,7 @@ def _widest(bounds: Bounds) -> tuple[datetime, datetime]:
 def _moves(session: Session, ids: list[int]) -> dict[int, list[tuple[datetime, str, str]]]:
     """Each case's journey moves, in the order they happened."""
     found: dict[int, list[tuple[datetime, str, str]]] = defaultdict(list)
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         rows = session.execute(
             sa.select(move_t.c.case_id, move_t.c.at, move_t.c.from_journey, move_t.c.to_journey)
             .where(move_t.c.case_id.in_(chunk))
@@ -207,7 +201,7 @@ def _engagement(
         return
     _, hi = _widest(bounds)
     linked: dict[int, tuple[str, datetime]] = {}
-    for chunk in _chunks(sorted(active)):
+    for chunk in chunks(sorted(active)):
         rows = session.execute(
             sa.select(
                 case_t.c.id, case_t.c.organisation_id, link_t.c.linked_at, link_t.c.unlinked_at
@@ -225,7 +219,7 @@ def _engagement(
             if r.linked_at < end and (r.unlinked_at is None or r.unlinked_at >= end):
                 linked[r.id] = (r.organisation_id, end)
     history: dict[int, list[tuple[datetime, int, str]]] = defaultdict(list)
-    for chunk in _chunks(sorted(linked)):
+    for chunk in chunks(sorted(linked)):
         rows = session.execute(
             sa.select(event_t.c.case_id, event_t.c.instant, event_t.c.id, event_t.c.name).where(
                 event_t.c.case_id.in_(chunk),

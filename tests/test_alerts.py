@@ -89,3 +89,14 @@ def test_one_message_per_recipient_even_when_many_tasks_escalate(staffed: str) -
     to_lead = [m for m in queued(staffed) if m.kind == "escalation"]
     assert [m.recipient for m in to_lead] == ["lead@example.org"]
     assert len(to_lead[0].payload["items"]) == 1200
+
+
+def test_a_catch_up_pass_asks_for_acknowledgements_in_slices_sqlite_takes(staffed: str) -> None:
+    # After days down, one alert pass can hold hundreds of thousands of due tasks; SQLite
+    # refuses a statement with more than 32,766 parameters ("too many SQL variables").
+    from engine.alerts import _acknowledged
+    from engine.batches import chunks
+
+    assert [len(c) for c in chunks(list(range(2_500)))] == [1000, 1000, 500]
+    with session_scope(staffed) as session:
+        assert _acknowledged(session, list(range(1, 40_001))) == set()
