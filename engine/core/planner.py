@@ -413,7 +413,8 @@ def plan(
         stage = rules.stage
         # A stage none of whose start events is recorded has no episode: most stages of
         # most cases, so they are passed over without working out their boundaries.
-        if not any(name in events or name in occurrences for name in rules.start_events):
+        starts = rules.start_events
+        if events.keys().isdisjoint(starts) and occurrences.keys().isdisjoint(starts):
             continue
         try:
             episodes = _episodes(journey, stage, rules.start, rules.clock, events, occurrences)
