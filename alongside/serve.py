@@ -33,6 +33,7 @@ def serve(
     import uvicorn
 
     from web.app import create_app, web_secret
+    from web.server import PROTOCOL
 
     settings = current(ctx).settings
     options = {
@@ -54,4 +55,10 @@ def serve(
     # at the same moment (two different secrets would refuse each other's forms).
     web_secret(settings)
     os.environ["ALONGSIDE_HOME"] = str(settings.home)
-    uvicorn.run("web.server:app_from_environment", factory=True, workers=workers, **options)
+    uvicorn.run(
+        "web.server:app_from_environment",
+        factory=True,
+        workers=workers,
+        http=PROTOCOL,  # TCP_NODELAY, which uvicorn's own socket for workers lacks
+        **options,
+    )

@@ -116,6 +116,7 @@ def serve(url: str, home: Path, workers: int) -> tuple[str, subprocess.Popen, Ti
     (`docs/operations.md`), so the clients' threads do not share its interpreter lock."""
     from notifications.testing import free_port
     from web.app import web_secret
+    from web.server import PROTOCOL
 
     # made once, before the workers start, so that they all read the same one
     web_secret(Settings(home=home, database_url=url, journeys_dir=SHIPPED_JOURNEYS))
@@ -132,6 +133,7 @@ def serve(url: str, home: Path, workers: int) -> tuple[str, subprocess.Popen, Ti
     command = [
         sys.executable, "-m", "uvicorn", "--factory", "bench.web_bench:bench_app",
         "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+        "--http", PROTOCOL,
         "--log-level", "warning", "--no-access-log",
     ]  # fmt: skip
     child = subprocess.Popen(command, env=env, cwd=ROOT)

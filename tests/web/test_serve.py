@@ -52,3 +52,48 @@ def test_two_workers_serve_the_home_given_with_one_secret(staffed, home, tmp_pat
     finally:
         server.terminate()
         server.wait(30)
+
+
+def _accepted_nodelay(protocol_class: type) -> int:
+    """TCP_NODELAY on a connection accepted from a socket bound as uvicorn binds one for
+    its workers (protocol 0), served with `protocol_class`."""
+    import asyncio
+    import socket
+
+    from uvicorn.config import Config
+    from uvicorn.server import ServerState
+
+    config = Config(app=lambda scope, receive, send: None)
+    config.load()
+    listening = socket.socket(family=socket.AF_INET)  # as uvicorn's Config.bind_socket
+    listening.bind(("127.0.0.1", 0))
+    made: list = []
+
+    def protocol():
+        made.append(protocol_class(config=config, server_state=ServerState(), app_state={}))
+        return made[-1]
+
+    async def connect() -> int:
+        server = await asyncio.get_running_loop().create_server(protocol, sock=listening)
+        _reader, writer = await asyncio.open_connection(*listening.getsockname())
+        for _ in range(100):
+            if made and getattr(made[0], "transport", None) is not None:
+                break
+            await asyncio.sleep(0.01)
+        accepted = made[0].transport.get_extra_info("socket")
+        value = accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        writer.close()
+        server.close()
+        return value
+
+    return asyncio.run(connect())
+
+
+def test_the_workers_protocol_turns_nagle_off_where_uvicorns_own_does_not() -> None:
+    """Without it every response on a worker waited ~40 ms for the client's delayed ACK."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    from web.server import NoDelayH11
+
+    assert _accepted_nodelay(H11Protocol) == 0  # the fault, as uvicorn has it
+    assert _accepted_nodelay(NoDelayH11) != 0
