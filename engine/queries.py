@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -453,11 +454,20 @@ def team(session: Session, actor: Actor, now: datetime, lead: str | None, days: 
     return rows
 
 
-def audit(session: Session, actor: Actor, case: str | None, limit: int) -> list[dict]:
+def audit(
+    session: Session,
+    actor: Actor,
+    case: str | None,
+    limit: int,
+    actions: Collection[str] | None = None,
+) -> list[dict]:
     """Audit entries, newest first: all of them for an admin, else only those about cases
-    the actor may see."""
+    the actor may see; only those of `actions`, if given (a case's timeline, which would
+    otherwise read back every time someone looked at the case)."""
     table = AuditEntry.__table__
     query = sa.select(table).order_by(table.c.id.desc()).limit(limit)
+    if actions is not None:
+        query = query.where(table.c.action.in_(sorted(actions)))
     if not actor.is_admin:
         query = query.join(case_t, case_t.c.ref == table.c.case_ref).where(
             case_filter(actor, case_t)

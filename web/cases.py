@@ -78,6 +78,22 @@ def _escalations(entry: dict, titles: dict[int, str], messages: dict[str, dict])
     ]
 
 
+# The audit entries `_timeline` shows; not the reads (`case.view`), one for every time
+# the case page is opened, which filled the 200 newest entries of a much-read case.
+TIMELINE_ACTIONS = frozenset(
+    {
+        "task.escalate",
+        "reconcile",
+        "case.assign",
+        "case.event.remove",
+        "case.fact",
+        "case.fact.unset",
+        "task.ack",
+        "case.open",
+    }
+)
+
+
 def _timeline(detail: dict, audit: list[dict], messages: dict[str, dict]) -> list[dict]:
     """Events recorded, tasks closed and reopened (with notes), re-dates, escalations,
     reassignments, newest first. Notes and reasons are shown here, with the case, and
@@ -162,7 +178,7 @@ def render_case(
         for t in detail["tasks"]
         if t["status"] == "open"
     ]
-    audit = queries.audit(session, me.actor, ref, 200)
+    audit = queries.audit(session, me.actor, ref, 200, TIMELINE_ACTIONS)
     keys = [e["detail"]["message"] for e in audit if e["action"] == "task.escalate"]
     messages = queries.messages_by_key(session, keys)
     summary = {f"{field}": message for field, message in (errors or {}).items()}

@@ -203,3 +203,16 @@ def test_escalations_sent_for_the_cases_tasks_are_on_its_timeline(client, settin
     assert "Safe accommodation arranged: escalation (step 1) sent to the team lead" in timeline
     assert "Tue 5 Jan 2027, 10:05" in timeline  # when it was sent, local time
     assert "KNT-0009" not in text and "nav2@example.org" not in text
+
+
+def test_a_much_read_case_still_shows_its_history(client, settings, cases):
+    """Every read is audited, and the timeline reads the newest 200 entries it shows: a
+    case opened hundreds of times still shows when it was opened, not only its reads."""
+    with session_scope(cases) as session:
+        session.add_all(
+            AuditEntry(at=START, actor=NAV, case_ref="KNT-0001", action="case.view", detail={})
+            for _ in range(250)
+        )
+    sign_in(client, settings, NAV)
+    timeline = client.get("/cases/KNT-0001").text.split("Timeline")[1]
+    assert "Case opened on adult-cjs" in timeline
