@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from engine.alerts import send_alerts
+from engine.batches import chunks
 from engine.bulk import ALERT_SECTION, one_worker_at_a_time
 from engine.calendar_notices import queue_calendar
 from engine.catalog import Catalog
@@ -27,19 +28,14 @@ BATCH_SIZE = 500
 def case_batches(
     url: str, catalog: Catalog, now: datetime, batch_size: int = BATCH_SIZE
 ) -> Iterator[list[int]]:
-    """Ids of the cases due for planning, a batch at a time (keyset paging by id), after
-    the planner's statistics are refreshed where stale and edited journeys marked."""
+    """Ids of the cases due for planning as the sweep starts, a batch at a time in id
+    order, after the planner's statistics are refreshed where stale and edited journeys
+    marked. A case that falls due during the sweep waits for the next one."""
     with session_scope(url) as session:
         refresh_statistics(session)
         mark_changed_journeys(session, catalog)
-    after = 0
-    while True:
-        with session_scope(url) as session:
-            ids = cases_due(session, now, batch_size, after)
-        if not ids:
-            return
-        yield ids
-        after = ids[-1]
+        due = cases_due(session, now)
+    yield from chunks(due, batch_size)
 
 
 def reconcile_batch(url: str, catalog: Catalog, ids: list[int], now: datetime) -> Counts:
