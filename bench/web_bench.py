@@ -138,11 +138,15 @@ def serve(url: str, home: Path, workers: int) -> tuple[str, subprocess.Popen, Ti
     ]  # fmt: skip
     child = subprocess.Popen(command, env=env, cwd=ROOT)
     base = f"http://127.0.0.1:{port}"
+    answered = 0
     for _ in range(600):
         try:
             for _ in range(4 * workers):  # every worker up: each answers some of these
                 httpx.get(f"{base}/bare", timeout=1)
-            return base, child, TimesRead(folder)
+                answered += 1
+            times = TimesRead(folder)
+            times.wait_for(answered)  # so that no line of these is taken for the pages'
+            return base, child, times
         except httpx.TransportError:
             if child.poll() is not None:
                 break
@@ -169,6 +173,18 @@ class TimesRead:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.offsets: dict[Path, int] = {}
+
+    def wait_for(self, count: int) -> list[float]:
+        """The next `count` times: a worker writes a request's just after its response,
+        so the last few may not be there yet when the clients have their answers."""
+        found: list[float] = []
+        for _ in range(100):
+            found += self.new()
+            if len(found) >= count:
+                break
+            time.sleep(0.05)
+        assert len(found) == count, (len(found), count)
+        return found
 
     def new(self) -> list[float]:
         found = []
@@ -208,13 +224,7 @@ def load(base: str, times: TimesRead, people: list[dict], path_for) -> dict:
     with ThreadPoolExecutor(len(people)) as pool:
         every = [t for times in pool.map(one, people) for t in times]
     took = time.perf_counter() - began
-    server: list[float] = []
-    for _ in range(50):  # the access log is written just after the response is sent
-        server += times.new()
-        if len(server) >= len(every):
-            break
-        time.sleep(0.05)
-    assert len(server) == len(every), (len(server), len(every))
+    server = times.wait_for(len(every))
     return {
         **percentiles(server, "server_"),
         **percentiles(every, "client_"),
