@@ -31,6 +31,7 @@ from alongside import (
 from alongside.context import Invocation
 from alongside.run import demo, run
 from alongside.serve import serve
+from alongside.startup import settled
 from alongside.sweep import digest_command, tick_command
 from engine.core.errors import UserError
 
@@ -127,7 +128,8 @@ def main(argv: list[str] | None = None) -> None:
     (a password). A database that cannot be reached exits 69, a bug 70.
     """
     try:
-        app(args=_home_first(sys.argv[1:] if argv is None else argv), prog_name="alongside")
+        with settled():
+            app(args=_home_first(sys.argv[1:] if argv is None else argv), prog_name="alongside")
     except UserError as error:  # several lines only for a file with several problems
         for line in str(error).splitlines() or [""]:
             typer.echo(f"error: {line}", err=True)

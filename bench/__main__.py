@@ -107,14 +107,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.cases < 100:
         parser.error("--cases must be at least 100")
 
+    from alongside.startup import settled
     from bench.run import run
 
-    result = run(
-        args.cases,
-        args.database,
-        dispatch_messages=args.dispatch_messages,
-        prefect_tasks=args.prefect_tasks,
-    )
+    with settled():  # as every `alongside` command runs
+        result = run(
+            args.cases,
+            args.database,
+            dispatch_messages=args.dispatch_messages,
+            prefect_tasks=args.prefect_tasks,
+        )
     result["date"] = date.today().isoformat()
     result["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     result["machine"] = machine()

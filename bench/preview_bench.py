@@ -21,6 +21,7 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
+from alongside.startup import settled
 from bench import caseload
 from bench.output import show
 from bench.run import plan_everything, prepare_database, timed
@@ -95,7 +96,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cases", type=int, default=10_000, help="open cases on the journey")
     parser.add_argument("--json", action="store_true", help="print the JSON only")
     args = parser.parse_args(argv)
-    result = run(args.cases)
+    with settled():  # as `alongside journeys preview` runs
+        result = run(args.cases)
     show(result, args.json, summary)
 
 

@@ -1,0 +1,26 @@
+"""What a command does once everything it needs is imported: settle the collector.
+
+By the time a command starts, the process holds hundreds of thousands of objects that
+live as long as it does: modules (Prefect, SQLAlchemy, pydantic), the journeys, the
+settings. Python's full collections walk all of them again and again while a bulk command
+builds millions of short-lived rows: at 10,000 cases, the impact preview spent about a
+fifth of its time there (5.4 s, 4.2-4.5 s settled). `gc.freeze()` moves what exists now
+into a generation the collector no longer walks; unfreezing afterwards hands it back, so
+a process that runs many commands (the tests) keeps no garbage for good.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+@contextmanager
+def settled() -> Iterator[None]:
+    """Run the block with everything allocated before it out of the collector's way."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
