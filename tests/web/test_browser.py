@@ -55,17 +55,26 @@ class Site:
         self.base = base
         self.settings = settings
         self.clock = clock
+        self.given: set[str] = set()  # links handed out already: each works once
 
     def link(self, email: str) -> str:
-        """The newest sign-in link in the outbox for `email` (delivered at once)."""
-        for _ in range(50):  # delivery runs just after the answer: give it a moment
+        """The newest sign-in link in the outbox for `email` not handed out before.
+
+        Delivery runs just after the answer, so the new message may not be written yet;
+        an older link for the same person is in the outbox, used, and must not be taken
+        for it (on a loaded machine it was, and the sign-in failed)."""
+        for _ in range(50):  # give delivery a moment
             for path in sorted(self.settings.outbox_dir.glob("*.eml"), reverse=True):
                 message = message_from_bytes(path.read_bytes(), policy=default_policy)
                 if message["To"] == email and "sign-in" in message["Subject"]:
                     body = message.get_body(("plain",)).get_content()
-                    return re.search(r"http://\S+/sign-in/\S+", body).group(0)
+                    link = re.search(r"http://\S+/sign-in/\S+", body).group(0)
+                    if link not in self.given:
+                        self.given.add(link)
+                        return link
+                    break  # the newest is used: wait for the new one
             time.sleep(0.1)
-        raise AssertionError(f"no sign-in link for {email}")
+        raise AssertionError(f"no new sign-in link for {email}")
 
     def count(self) -> int:
         return len(list(self.settings.outbox_dir.glob("*.eml")))

@@ -58,6 +58,7 @@ def _accepted_nodelay(protocol_class: type) -> int:
     """TCP_NODELAY on a connection accepted from a socket bound as uvicorn binds one for
     its workers (protocol 0), served with `protocol_class`."""
     import asyncio
+    import concurrent.futures
     import socket
 
     from uvicorn.config import Config
@@ -86,7 +87,10 @@ def _accepted_nodelay(protocol_class: type) -> int:
         server.close()
         return value
 
-    return asyncio.run(connect())
+    # A loop of its own, in a thread of its own: Playwright's sync API (the browser tests,
+    # earlier in the same process) leaves a loop running in this thread.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, connect()).result()
 
 
 def test_the_workers_protocol_turns_nagle_off_where_uvicorns_own_does_not() -> None:
