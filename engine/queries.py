@@ -331,21 +331,24 @@ def task_detail(session: Session, actor: Actor, task_id: int) -> dict:
 QUIET_DAYS = 14  # a case with no contact done for this long is flagged on the web pages
 
 
-def _reached(case_id: sa.ColumnElement[int], since: Any = None) -> sa.Exists:
-    """Whether the case had a contact task done with the survivor reached (an attempt
-    marked `not_reached` is no contact), closed at `since` or later if given.
-
-    A seek in the task index (category, status, case_id, closed_at) that stops at the
-    first such task, however long the case's history of done contacts is.
-    """
-    closed = task_t.c.closed_at.is_not(None) if since is None else task_t.c.closed_at >= since
-    return sa.exists().where(
+def _contacts(case_id: sa.ColumnElement[int]) -> tuple[sa.ColumnElement[bool], ...]:
+    """The case's contact tasks done with the survivor reached (an attempt marked
+    `not_reached` is no contact), in the terms of the task index (category, status,
+    case_id, closed_at)."""
+    return (
         task_t.c.category == "contact",
         task_t.c.status == "done",
         task_t.c.case_id == case_id,
-        closed,
         sa.or_(task_t.c.outcome.is_(None), task_t.c.outcome != "not_reached"),
     )
+
+
+def _reached(case_id: sa.ColumnElement[int], since: Any = None) -> sa.Exists:
+    """Whether the case had a reached contact (`_contacts`), closed at `since` or later if
+    given: a seek in the task index that stops at the first such task, however long the
+    case's history of done contacts is."""
+    closed = task_t.c.closed_at.is_not(None) if since is None else task_t.c.closed_at >= since
+    return sa.exists().where(*_contacts(case_id), closed)
 
 
 def _quiet(cutoff: Any) -> sa.ColumnElement[bool]:
@@ -361,13 +364,7 @@ def _quiet(cutoff: Any) -> sa.ColumnElement[bool]:
 
 _LAST_CONTACT = (
     sa.select(task_t.c.closed_at)
-    .where(
-        task_t.c.category == "contact",
-        task_t.c.status == "done",
-        task_t.c.case_id == case_t.c.id,
-        task_t.c.closed_at.is_not(None),
-        sa.or_(task_t.c.outcome.is_(None), task_t.c.outcome != "not_reached"),
-    )
+    .where(*_contacts(case_t.c.id), task_t.c.closed_at.is_not(None))
     .order_by(task_t.c.closed_at.desc())
     .limit(1)
     .correlate(case_t)

@@ -141,7 +141,7 @@ def day_text(d: date | datetime) -> str:
     return f"{d:%a} {d.day} {d:%b %Y}"
 
 
-def seen_precision(due: datetime | str, precision: str, tz: ZoneInfo) -> str:
+def seen_precision(due: datetime, precision: str, tz: ZoneInfo) -> str:
     """How a deadline reads in `tz`: a day deadline as its day only where it ends that
     local day, else with its time ("hour").
 
@@ -150,7 +150,7 @@ def seen_precision(due: datetime | str, precision: str, tz: ZoneInfo) -> str:
     would let the Romanian team act a day late. Every place that shows a due date (emails,
     calendar invitations, the web pages, the CLI) asks this first.
     """
-    local = (_instant(due) if isinstance(due, str) else due).astimezone(tz)
+    local = due.astimezone(tz)
     ends_day = (local.hour, local.minute, local.second) == (23, 59, 59)
     return "day" if precision == "day" and ends_day else "hour"
 

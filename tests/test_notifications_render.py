@@ -196,9 +196,10 @@ def test_a_day_deadline_on_another_clock_shows_its_time_where_it_is_read():
     # the Romanian team act a day late; the message says the hour instead.
     london_end = "2027-03-02T23:59:59+00:00"
     bucharest = ZoneInfo("Europe/Bucharest")
-    assert seen_precision(london_end, "day", bucharest) == "hour"
-    assert seen_precision(london_end, "day", ZoneInfo("Europe/London")) == "day"
-    assert seen_precision(london_end, "hour", ZoneInfo("Europe/London")) == "hour"
+    moment = datetime.fromisoformat(london_end)
+    assert seen_precision(moment, "day", bucharest) == "hour"
+    assert seen_precision(moment, "day", ZoneInfo("Europe/London")) == "day"
+    assert seen_precision(moment, "hour", ZoneInfo("Europe/London")) == "hour"
     assert due_text(london_end, "day", bucharest) == "by 01:59 EET on Wed 3 Mar 2027"
     payload = reminder(due=london_end, timezone="Europe/Bucharest")
     message = render(row("reminder", payload), SETTINGS, NOW)

@@ -226,10 +226,9 @@ def current(session: Session, value: str | None, now: datetime) -> SignedIn | No
     """The session a cookie names, if it is still good; its idle clock restarts now.
 
     One query reads the session, its person, their organisation's time zone and their team,
-    as Core rows (no ORM object
-    for a page that only reads). Restarting the idle clock is an UPDATE that says when it
-    applies (the session not ended meanwhile), so a reading unit may run it at its end
-    (`write_later`); it is written at most every `TOUCH_EVERY`.
+    as Core rows (no ORM object for a page that only reads). Restarting the idle clock is
+    an UPDATE that says when it applies (the session not ended meanwhile), so a reading
+    unit may run it at its end (`write_later`); it is written at most every `TOUCH_EVERY`.
     """
     if not value:
         return None

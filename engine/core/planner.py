@@ -440,11 +440,7 @@ def plan(
                         continue  # never recorded: no task (most obligations of most cases)
                     for number, event in recordings(name, journey, events, occurrences):
                         due = _at(ob.due, event, clock)
-                        tasks.append(
-                            PlannedTask(
-                                ob.id, stage.id, ob.title, ob.category, number, due, rule.precision
-                            )
-                        )
+                        tasks.append(_task(stage, ob, number, due, rule.precision))
                     continue
                 changes.extend(
                     t for e in episodes for t in (e.start, e.end) if t is not None and t > now
