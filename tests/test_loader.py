@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from engine import catalog
 from engine.catalog import Catalog, load_journey
 from engine.core import loader
 from engine.core.journey import Journey
@@ -424,6 +424,20 @@ def _billion_laughs(levels: int = 9, width: int = 9) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _count_visits(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the nodes the alias sizing looks into: the work done, which is what "quickly"
+    means here (a count cannot be flaky on a loaded machine, a stopwatch can)."""
+    visits = [0]
+    children = loader._children
+
+    def counted(node: object) -> list:
+        visits[0] += 1
+        return children(node)
+
+    monkeypatch.setattr(loader, "_children", counted)
+    return visits
+
+
 @pytest.mark.parametrize(
     "text",
     [
@@ -452,10 +466,9 @@ def test_alias_bombs_are_rejected_quickly_without_expanding(
         raise AssertionError("the document was expanded")
 
     monkeypatch.setattr(loader, "_to_python", never)
-    started = time.perf_counter()
+    visits = _count_visits(monkeypatch)
     problem = only_problem(text)
-    elapsed = time.perf_counter() - started
-    assert elapsed < 1.0, f"took {elapsed:.2f}s"
+    assert visits[0] <= 2 * len(text), "sizing must visit each written node at most twice"
     assert (problem.line, problem.column) == (1, 1)
     assert "too large once aliases are expanded" in problem.message
 
@@ -470,9 +483,9 @@ def test_alias_bombs_are_rejected_quickly_without_expanding(
 )
 def test_recursive_aliases_are_rejected(text: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(loader, "_to_python", None)  # never expanded, so never called
-    started = time.perf_counter()
+    visits = _count_visits(monkeypatch)
     problem = only_problem(text)
-    assert time.perf_counter() - started < 1.0
+    assert visits[0] <= 2 * len(text)
     assert "too large once aliases are expanded" in problem.message
 
 
@@ -550,13 +563,14 @@ def test_unreadable_paths_are_problems(tmp_path: Path) -> None:
         assert "cannot read file" in problem.message and fragment in problem.message
 
 
-def test_huge_file_is_refused_before_parsing(tmp_path: Path) -> None:
+def test_huge_file_is_refused_before_parsing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "mini.yaml"
     path.write_text(BASE + "# " + "x" * 2_100_000 + "\n", encoding="utf-8")
-    started = time.perf_counter()
+    monkeypatch.setattr(catalog, "parse_journey", None)  # refused before it, so never called
     with pytest.raises(JourneyError) as info:
         load_journey(path)
-    assert time.perf_counter() - started < 1.0
     assert "journey file is too large" in info.value.problems[0].message
 
 
@@ -612,22 +626,6 @@ def test_shipped_journeys_use_their_calendars() -> None:
     for name in ("adult-cjs", "child-cjs", "adult-declined-nrm"):
         journey = load_journey(SHIPPED / f"{name}.yaml")
         assert (journey.calendar, journey.timezone) == ("england-and-wales", "Europe/London")
-
-
-def test_loading_all_shipped_journeys_takes_well_under_a_second() -> None:
-    files = Catalog(SHIPPED).files()
-    assert len(files) >= 4
-    timings = []
-    for _ in range(3):
-        started = time.perf_counter()
-        for path in files:
-            load_journey(path)
-        timings.append(time.perf_counter() - started)
-    best = min(timings)
-    print(
-        f"\nloading and validating {len(files)} shipped journeys: {best * 1000:.0f} ms (best of 3)"
-    )
-    assert best < 1.0
 
 
 # --- version and schema -------------------------------------------------------------------
