@@ -11,6 +11,9 @@ def test_a_command_runs_with_what_was_loaded_before_it_frozen_and_leaves_nothing
     from alongside.startup import settled
 
     assert gc.get_freeze_count() == 0
+    before = gc.get_threshold()
     with settled():
         assert gc.get_freeze_count() > 1000
+        assert gc.get_threshold()[0] == 10_000 > before[0]
     assert gc.get_freeze_count() == 0
+    assert gc.get_threshold() == before

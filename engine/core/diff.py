@@ -120,13 +120,13 @@ def starting_alerts(journey: Journey, now: datetime) -> Callable[[PlannedTask], 
     nor a ladder: their tasks start with nothing handled and nothing to send, without
     asking the policy.
     """
-    obligations = journey.obligations
+    alerting = journey.alerting
 
     def alerts(planned: PlannedTask) -> AlertState:
-        _, ob = obligations[planned.obligation]
-        if not ob.remind and not ob.escalate:
+        found = alerting.get(planned.obligation)
+        if found is None:
             return alert_state(0, None)
-        clock = journey.clock(ob.id)
+        ob, clock = found
         return alert_state(*rebased(ob, planned.due, clock.calendar, clock.tz, now))
 
     return alerts

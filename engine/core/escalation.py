@@ -172,11 +172,22 @@ def rebased(ob: Obligation, due: datetime, calendar: WorkingCalendar, tz, now: d
     A sweep planning many cases needs this for every task it creates or re-dates. The
     reminders lead the schedule, sorted, so the handled ones are those at or before `now`;
     once none is pending, the next alert is the earliest escalation step.
+
+    Every step comes after the due instant (durations are at least 1 of their unit), so a
+    task not yet due with a reminder pending needs no step worked out; and a late task
+    whose first step has passed restarts its ladder whatever the later steps say. Between
+    them they are most tasks of an initial plan.
     """
     if not ob.remind and not ob.escalate:
         return Rebased(0, None)
-    reminders = sorted(reminder_time(due, d, calendar, tz) for d in ob.remind)
+    reminders = [reminder_time(due, d, calendar, tz) for d in ob.remind]
+    if len(reminders) > 1:
+        reminders.sort()
     handled = bisect_right(reminders, now)
+    if handled < len(reminders) and now <= due:
+        return Rebased(handled, reminders[handled])
+    if ob.escalate and shift(due, ob.escalate[0].after, 1, calendar, tz) < now:
+        return Rebased(handled, now, now)
     first = min(step_times(ob, due, calendar, tz), default=None)
     if first is not None and first < now:
         return Rebased(handled, now, now)

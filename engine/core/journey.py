@@ -702,6 +702,16 @@ class Journey(_Model):
         """Every obligation by id, with its stage."""
         return {ob.id: (stage, ob) for stage in self.stages for ob in stage.obligations}
 
+    @cached_property
+    def alerting(self) -> dict[str, tuple[Obligation, Clock]]:
+        """The obligations with reminders or a ladder, by id, with their clocks: the others'
+        tasks never alert (four in ten of the shipped journeys' tasks)."""
+        return {
+            id: (ob, self.clock(id))
+            for id, (_, ob) in self.obligations.items()
+            if ob.remind or ob.escalate
+        }
+
     def stage_start(self, stage: Stage) -> Anchor:
         return stage.starts or Anchor(self.start)
 

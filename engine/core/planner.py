@@ -245,28 +245,27 @@ def stage_episodes(
     it, and at the latest when the next occurrence opens the next episode. Any other stage
     has one episode once its `starts` is known, ending at its `ends` (None while unknown).
     """
-    anchor = journey.stage_start(stage)
-    return _episodes(journey, stage, anchor, journey.clock(stage.id), events, occurrences or {})
+    rules = next(rules for rules in _rules(journey) if rules.stage.id == stage.id)
+    return _episodes(journey, rules, events, occurrences or {})
 
 
 def _episodes(
     journey: Journey,
-    stage: Stage,
-    anchor: Anchor,
-    clock: Clock,
+    rules: _StageRules,
     events: Mapping[str, EventTime],
     occurrences: Occurrences,
 ) -> list[Episode]:
-    """`stage_episodes`, given the stage's start anchor and clock."""
+    """`stage_episodes`, given the stage's rules."""
+    anchor, clock = rules.start, rules.clock
     if anchor.pick is not None:
         start = _boundary(anchor, events, clock)
         if start is None:
             return []
-        return [Episode(start, _episode_end(journey, stage, start, events, occurrences))]
+        return [Episode(start, _episode_end(journey, rules, start, events, occurrences))]
     opened = recordings(anchor.event, journey, events, occurrences)
     episodes = []
     for i, (_, begun) in enumerate(opened):
-        end = _episode_end(journey, stage, begun.instant, events, occurrences)
+        end = _episode_end(journey, rules, begun.instant, events, occurrences)
         if i + 1 < len(opened):
             following = _bound(anchor, opened[i + 1][1], clock)
             end = following if end is None else min(end, following)
@@ -276,7 +275,7 @@ def _episodes(
 
 def _episode_end(
     journey: Journey,
-    stage: Stage,
+    rules: _StageRules,
     since: datetime,
     events: Mapping[str, EventTime],
     occurrences: Occurrences,
@@ -286,21 +285,20 @@ def _episode_end(
     A repeating event in `ends`, alone or as an item of `first of`/`last of`, counts its
     first recording at or after `since`: `ends: first of (charge, no_charge)` closes each
     episode at the first charge after it opened, or at the decision not to charge."""
-    if stage.ends is None:
+    ends = rules.stage.ends
+    if ends is None:
         return None
-    clock = journey.clock(stage.id)
-    repeating = [name for name in stage.ends.events if name in journey.repeating]
-    if not repeating:
-        return _boundary(stage.ends, events, clock)
+    if not rules.ends_repeating:
+        return _boundary(ends, events, rules.clock)
     seen = dict(events)
-    for name in repeating:
+    for name in rules.ends_repeating:
         later = (e for _, e in recordings(name, journey, events, occurrences) if e.instant >= since)
         first = next(later, None)
         if first is None:
             seen.pop(name, None)
         else:
             seen[name] = first
-    return _boundary(stage.ends, seen, clock)
+    return _boundary(ends, seen, rules.clock)
 
 
 def _boundary(anchor: Anchor, events: Mapping[str, EventTime], clock: Clock) -> datetime | None:
@@ -354,6 +352,7 @@ class _StageRules:
     clock: Clock
     episodic: bool
     obligations: tuple[_ObligationRules, ...]
+    ends_repeating: tuple[str, ...]  # the repeating events its `ends` names
 
 
 def _rules_of(journey: Journey) -> tuple[_StageRules, ...]:
@@ -366,7 +365,11 @@ def _rules_of(journey: Journey) -> tuple[_StageRules, ...]:
         )
         episodic = start.event in journey.repeating
         clock = journey.clock(stage.id)
-        stages.append(_StageRules(stage, start, start.events, clock, episodic, obligations))
+        ends = stage.ends.events if stage.ends else ()
+        repeating = tuple(name for name in ends if name in journey.repeating)
+        stages.append(
+            _StageRules(stage, start, start.events, clock, episodic, obligations, repeating)
+        )
     return tuple(stages)
 
 
@@ -417,7 +420,7 @@ def plan(
         if events.keys().isdisjoint(starts) and occurrences.keys().isdisjoint(starts):
             continue
         try:
-            episodes = _episodes(journey, stage, rules.start, rules.clock, events, occurrences)
+            episodes = _episodes(journey, rules, events, occurrences)
         except OutOfRange as error:
             raise PlanError(f"journey {journey.journey}, stage {stage.id}: {error}") from None
         if not episodes:
