@@ -22,6 +22,7 @@ from engine.core.escalation import (
     decide,
     escalation_level,
     rebase,
+    rebased,
     schedule,
 )
 from engine.core.journey import Obligation
@@ -403,3 +404,38 @@ def test_rebased_agrees_with_rebasing_the_full_schedule_for_every_shipped_obliga
                 assert rebased(ob, due, calendar, journey.tz, moment) == rebase(alerts, moment)
                 checked += 1
     assert checked > 500
+
+
+def _alerting_obligations() -> list:
+    from pathlib import Path
+
+    from engine.catalog import Catalog, load_journey
+
+    found = []
+    for path in Catalog(Path(__file__).resolve().parent.parent / "journeys").files():
+        journey = load_journey(path)
+        for ob, clock in journey.alerting.values():
+            found.append((ob, clock))
+    return found
+
+
+ALERTING = _alerting_obligations()
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    which=st.integers(0, len(ALERTING) - 1),
+    due=st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2029, 12, 31)),
+    minutes=st.integers(-90 * 24 * 60, 30 * 24 * 60),
+)
+def test_rebased_is_rebase_of_the_schedule_for_any_due_and_now(
+    which: int, due: datetime, minutes: int
+) -> None:
+    # The fast path skips working out steps it can tell are not needed (a reminder still
+    # pending before the due instant; a first step already passed): any due instant, on
+    # any journey's clock, and any sweep from 90 days after it to 30 days before.
+    ob, clock = ALERTING[which]
+    due = due.replace(tzinfo=UTC)
+    now = due - timedelta(minutes=minutes)
+    expected = rebase(schedule(ob, due, clock.calendar, clock.tz), now)
+    assert rebased(ob, due, clock.calendar, clock.tz, now) == expected
