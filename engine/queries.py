@@ -136,7 +136,7 @@ def work(
     limit: int = 20,
 ) -> dict:
     """A page of one person's open tasks, the soonest first, in the buckets that `bounds`
-    (rising instants) cut them into, without reading every one of them.
+    (rising instants) cut them into, reading the whole row only of the tasks shown.
 
     Returns `tasks`: of each bucket (or only `bucket`), its tasks `offset` to
     `offset + limit`, with `bucket`; `sizes`: how many each bucket holds with the filters;
@@ -145,38 +145,39 @@ def work(
     in_bucket = sa.case(
         *[(task_t.c.due < bound, n) for n, bound in enumerate(bounds)], else_=len(bounds)
     )
-    kinds = session.execute(
+    # One narrow pass over the person's open tasks, soonest first (no dates decoded: the
+    # bucket is worked out in the database), then only the shown tasks' rows by id. Was a
+    # grouped count and a row-numbered page, each reading all ~900 open tasks.
+    every = session.execute(
         _open_of(actor, navigator)
-        .add_columns(case_t.c.ref, task_t.c.category, in_bucket.label("bucket"), sa.func.count())
-        .group_by(case_t.c.ref, task_t.c.category, in_bucket)
+        .add_columns(task_t.c.id, case_t.c.ref, task_t.c.category, in_bucket.label("bucket"))
+        .order_by(task_t.c.due, task_t.c.id)
     ).all()
     sizes = [0] * (len(bounds) + 1)
-    for k in kinds:
-        if (not category or k.category == category) and (not case or k.ref == case):
-            sizes[k.bucket] += k[3]
-    chosen = _open_of(actor, navigator)
-    if category:
-        chosen = chosen.where(task_t.c.category == category)
-    if case:
-        chosen = chosen.where(case_t.c.ref == case)
-    ranked = chosen.add_columns(
-        *task_t.columns,
-        case_t.c.ref,
-        in_bucket.label("bucket"),
-        sa.func.row_number()
-        .over(partition_by=in_bucket, order_by=(task_t.c.due, task_t.c.id))
-        .label("n"),
-    ).subquery()
-    page = sa.select(ranked).where(ranked.c.n > offset, ranked.c.n <= offset + limit)
-    if bucket is not None:
-        page = page.where(ranked.c.bucket == bucket)
-    rows = session.execute(page.order_by(ranked.c.due, ranked.c.id)).all()
+    shown: list[int] = []
+    for r in every:
+        if (category and r.category != category) or (case and r.ref != case):
+            continue
+        sizes[r.bucket] += 1
+        if (bucket is None or r.bucket == bucket) and offset < sizes[r.bucket] <= offset + limit:
+            shown.append(r.id)
+    rows = session.execute(_SHOWN_TASKS, {"ids": shown}).all() if shown else []
+    buckets = {r.id: r.bucket for r in every}
     return {
-        "tasks": [{**_task_row(r), "bucket": r.bucket} for r in rows],
+        "tasks": [{**_task_row(r), "bucket": buckets[r.id]} for r in rows],
         "sizes": sizes,
-        "categories": sorted({k.category for k in kinds}),
-        "refs": sorted({k.ref for k in kinds}),
+        "categories": sorted({r.category for r in every}),
+        "refs": sorted({r.ref for r in every}),
     }
+
+
+# Built once (My work asks it on every page): some tasks' rows by id, soonest first.
+_SHOWN_TASKS = (
+    sa.select(task_t, case_t.c.ref)
+    .join(case_t, case_t.c.id == task_t.c.case_id)
+    .where(task_t.c.id.in_(sa.bindparam("ids", expanding=True)))
+    .order_by(task_t.c.due, task_t.c.id)
+)
 
 
 def cases(

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlmodel import select
@@ -74,6 +74,42 @@ def test_the_quiet_query_looks_only_at_the_cases_asked_about(cases):
         assert set(queries.quiet_cases(session, ["KNT-0001", "KNT-0002"], START)) == {"KNT-0002"}
         assert queries.quiet_cases(session, ["KNT-0001"], START) == {}
         assert queries.quiet_cases(session, [], START) == {}
+
+
+def test_my_works_page_of_tasks_is_every_open_task_of_theirs_bucketed_soonest_first(cases):
+    """`queries.work` reads the shown tasks only; what it answers is the plain listing of
+    the person's open tasks, cut into the headings, filtered and paged."""
+    from bisect import bisect_right
+    from zoneinfo import ZoneInfo
+
+    from engine.access import resolve
+    from web import words
+
+    bounds = words.bounds(START, ZoneInfo("Europe/London"))
+    with session_scope(cases) as session:
+        actor = resolve(session, NAV)
+        every = queries.tasks(session, actor, START, navigator=NAV, status="open")
+        for row in every:
+            row["bucket"] = bisect_right(bounds, datetime.fromisoformat(row["due"]))
+        assert len({r["bucket"] for r in every}) == 4 and len({r["case"] for r in every}) == 2
+        filters = [{}, {"category": "health"}, {"case": "KNT-0002"}, {"case": "KNT-0009"}]
+        for kept in filters:
+            chosen = [r for r in every if all(r[k] == v for k, v in kept.items())]
+            for bucket, offset, limit in [(None, 0, 1), (None, 0, 50), (0, 0, 2), (0, 2, 2)]:
+                found = queries.work(
+                    session, actor, NAV, bounds, bucket=bucket, offset=offset, limit=limit,
+                    **kept,
+                )  # fmt: skip
+                expected = []
+                for n in range(len(bounds) + 1):
+                    if bucket is None or n == bucket:
+                        expected += [r for r in chosen if r["bucket"] == n][offset:][:limit]
+                assert found["tasks"] == sorted(expected, key=lambda r: (r["due"], r["id"]))
+                assert found["sizes"] == [
+                    sum(r["bucket"] == n for r in chosen) for n in range(len(bounds) + 1)
+                ]
+                assert found["categories"] == sorted({r["category"] for r in every})
+                assert found["refs"] == ["KNT-0001", "KNT-0002"]
 
 
 def test_escalated_tasks_say_so(client, settings, cases):
