@@ -504,6 +504,14 @@ def _sqlite_begin(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
 
 
+def _postgres_begin(connection: Any) -> None:
+    # A reading unit is a page's few queries of a few ms each: a parallel worker costs more
+    # to start than it saves, and takes a core from the other requests (Team's counts were
+    # planned with one). SET LOCAL ends with the transaction; other units keep the default.
+    if connection.get_execution_options().get(READING):
+        connection.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
+
+
 @cache
 def engine_for(url: str) -> Engine:
     """One engine per URL per process; the embedded SQLite default upgrades itself.
@@ -521,6 +529,7 @@ def engine_for(url: str) -> Engine:
             upgrade(url)
         return engine
     engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+    sa.event.listen(engine, "begin", _postgres_begin)
     current = _current(engine)
     if current != _head(url):
         raise UserError(

@@ -65,3 +65,17 @@ def test_a_reading_unit_that_fails_writes_nothing(staffed: str) -> None:
         table = AuditEntry.__table__
         found = connection.execute(sa.select(table).where(table.c.action == "failed")).all()
     assert found == []
+
+
+def test_a_reading_unit_on_postgresql_starts_no_parallel_workers_and_others_still_may(
+    staffed: str,
+) -> None:
+    if not staffed.startswith("postgresql"):
+        pytest.skip("a PostgreSQL setting")
+    show = sa.text("SHOW max_parallel_workers_per_gather")
+    with session_scope(staffed) as writing:
+        default = writing.execute(show).scalar()
+    with read_scope(staffed) as reading:
+        assert reading.execute(show).scalar() == "0"
+    with session_scope(staffed) as writing:  # the same pooled connection, back as it was
+        assert writing.execute(show).scalar() == default != "0"
