@@ -154,20 +154,22 @@ def work(
         .order_by(task_t.c.due, task_t.c.id)
     ).all()
     sizes = [0] * (len(bounds) + 1)
-    shown: list[int] = []
-    for r in every:
-        if (category and r.category != category) or (case and r.ref != case):
+    shown: dict[int, int] = {}  # task id -> its bucket
+    categories, refs = set(), set()
+    for task_id, ref, kind, n in every:
+        categories.add(kind)
+        refs.add(ref)
+        if (category and kind != category) or (case and ref != case):
             continue
-        sizes[r.bucket] += 1
-        if (bucket is None or r.bucket == bucket) and offset < sizes[r.bucket] <= offset + limit:
-            shown.append(r.id)
-    rows = session.execute(_SHOWN_TASKS, {"ids": shown}).all() if shown else []
-    buckets = {r.id: r.bucket for r in every}
+        sizes[n] += 1
+        if (bucket is None or n == bucket) and offset < sizes[n] <= offset + limit:
+            shown[task_id] = n
+    rows = session.execute(_SHOWN_TASKS, {"ids": list(shown)}).all() if shown else []
     return {
-        "tasks": [{**_task_row(r), "bucket": buckets[r.id]} for r in rows],
+        "tasks": [{**_task_row(r), "bucket": shown[r.id]} for r in rows],
         "sizes": sizes,
-        "categories": sorted({r.category for r in every}),
-        "refs": sorted({r.ref for r in every}),
+        "categories": sorted(categories),
+        "refs": sorted(refs),
     }
 
 
