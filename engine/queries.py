@@ -404,21 +404,21 @@ def team(session: Session, actor: Actor, now: datetime, lead: str | None, days: 
         holders = holders.where(
             sa.or_(staff_t.c.lead_id == lead_row.id, staff_t.c.id == lead_row.id)
         )
-    cases_in_scope = sa.select(case_t.c.id, case_t.c.navigator_id, case_t.c.opened_at).where(
+    cases_in_scope = sa.select(case_t.c.id, case_t.c.navigator_id).where(
         case_t.c.status == "open", case_filter(actor, case_t)
     )
     visible = cases_in_scope.subquery()
+    # Every holder of an open case in scope, with their open tasks' counts (none: zeros).
     counts = {
         r.navigator_id: r
         for r in session.execute(
             sa.select(
                 visible.c.navigator_id,
-                sa.func.count().label("open"),
-                sa.func.count().filter(task_t.c.due < now).label("overdue"),
-                sa.func.count().filter(task_t.c.escalation_level > 0).label("escalated"),
+                sa.func.count(task_t.c.id).label("open"),
+                sa.func.count(task_t.c.id).filter(task_t.c.due < now).label("overdue"),
+                sa.func.count(task_t.c.id).filter(task_t.c.escalation_level > 0).label("escalated"),
             )
-            .join(task_t, task_t.c.case_id == visible.c.id)
-            .where(task_t.c.status == "open")
+            .outerjoin(task_t, sa.and_(task_t.c.case_id == visible.c.id, task_t.c.status == "open"))
             .group_by(visible.c.navigator_id)
         )
     }
@@ -431,15 +431,10 @@ def team(session: Session, actor: Actor, now: datetime, lead: str | None, days: 
         quiet.setdefault(r.navigator_id, []).append(r.ref)
     for refs in quiet.values():
         refs.sort()
-    holding = {
-        r.navigator_id for r in session.execute(sa.select(visible.c.navigator_id).distinct())
-    }
     rows = []
     for person in session.execute(holders.order_by(staff_t.c.email)):
         mine = counts.get(person.id)
-        if person.id not in holding and not can_see(
-            actor, CaseScope(person.id, person.organisation_id)
-        ):
+        if mine is None and not can_see(actor, CaseScope(person.id, person.organisation_id)):
             continue  # someone else's team
         rows.append(
             {
