@@ -21,9 +21,8 @@ from engine.addresses import AddressError, check_address
 from engine.catalog import Catalog
 from engine.core import lifecycle
 from engine.core.actors import CASE_HOLDERS, Actor, CaseScope, can_manage_staff, can_see
-from engine.core.calendar import get_calendar
+from engine.core.diff import starting_alert_state
 from engine.core.errors import UserError
-from engine.core.escalation import rebased
 from engine.core.journey import Journey
 from engine.core.messages import HandoverPayload, Message
 from engine.core.staff_file import matches_reference, parse_staff_file
@@ -918,12 +917,8 @@ def reopen_task(
     if case.status != "open":
         raise UserError(f"case '{case.ref}' is closed")
     journey = catalog.resolve(case.journey_id)
-    _, ob = journey.obligations.get(task.obligation, (None, None))
-    if ob is None:  # the obligation left the journey: the re-plan below cancels the task
-        alerts = lifecycle.alert_state(0, None)
-    else:
-        calendar = get_calendar(journey.calendar)
-        alerts = lifecycle.alert_state(*rebased(ob, task.due, calendar, journey.tz, now))
+    # An obligation that left the journey has no alerts; the re-plan below cancels its task.
+    alerts = starting_alert_state(journey, task.obligation, task.due, now)
     for name, value in lifecycle.reopen(task_id, task.status, alerts).items():
         setattr(task, name, value)
     session.add(task)

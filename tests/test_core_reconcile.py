@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
@@ -19,6 +20,7 @@ from engine.core.diff import (
     differs,
     new_task,
     planned_fields,
+    starting_alert_state,
     starting_alerts,
 )
 from engine.core.errors import UserError
@@ -309,3 +311,21 @@ def test_the_key_follows_the_tasks_and_steps_not_their_order() -> None:
     higher = escalated(2, "K", 2).item
     assert items_key("escalation", "a", [one, two]) != items_key("escalation", "a", [one, higher])
     assert items_key("escalation", "a", [one]) != items_key("overdue", "a", [one])
+
+
+def test_a_reopened_tasks_alerts_count_on_its_obligations_own_clock() -> None:
+    # `task reopen` and the sweep share starting_alert_state. The Romanian journey's
+    # Victims' Code duties count English working days: told of a charge by Friday 28 May
+    # 2027, the first step is Tuesday 1 June after the spring bank holiday, not Monday.
+    from engine.core.calendar import get_calendar
+    from engine.core.lifecycle import alert_state
+
+    journey = next(j for j in JOURNEYS if j.journey == "safe-return-romania")
+    _, ob = journey.obligations["told-of-charge"]
+    due = datetime(2027, 5, 28, 22, 59, 59, tzinfo=UTC)  # 23:59:59 in London
+    now = datetime(2027, 6, 1, 9, 0, tzinfo=UTC)
+    own = rebased(ob, due, get_calendar("england-and-wales"), ZoneInfo("Europe/London"), now)
+    journeys_clock = rebased(ob, due, get_calendar(journey.calendar), journey.tz, now)
+    assert own != journeys_clock  # the two clocks disagree on this day
+    assert starting_alert_state(journey, "told-of-charge", due, now) == alert_state(*own)
+    assert starting_alert_state(journey, "no-such-obligation", due, now) == alert_state(0, None)

@@ -120,16 +120,24 @@ def starting_alerts(journey: Journey, now: datetime) -> Callable[[PlannedTask], 
     nor a ladder: their tasks start with nothing handled and nothing to send, without
     asking the policy.
     """
-    alerting = journey.alerting
 
     def alerts(planned: PlannedTask) -> AlertState:
-        found = alerting.get(planned.obligation)
-        if found is None:
-            return alert_state(0, None)
-        ob, clock = found
-        return alert_state(*rebased(ob, planned.due, clock.calendar, clock.tz, now))
+        return starting_alert_state(journey, planned.obligation, planned.due, now)
 
     return alerts
+
+
+def starting_alert_state(
+    journey: Journey, obligation: str, due: datetime, now: datetime
+) -> AlertState:
+    """The alert state a task of `obligation` due at `due` starts (or restarts) with at
+    `now`, counted on the obligation's own clock; nothing to send for an obligation with no
+    reminders and no ladder, or one no longer in the journey."""
+    found = journey.alerting.get(obligation)
+    if found is None:
+        return alert_state(0, None)
+    ob, clock = found
+    return alert_state(*rebased(ob, due, clock.calendar, clock.tz, now))
 
 
 def planned_fields(task: PlannedTask) -> dict[str, Any]:
