@@ -28,6 +28,7 @@ from engine.catalog import Catalog
 from engine.core.calendar import local_time
 from engine.core.journey import Journey
 from engine.core.values import EventTime
+from engine.queries import last_contact
 from engine.settings import SHIPPED_JOURNEYS
 from engine.store import EPOCH, Case, CaseEvent, Organisation, Staff, Task
 
@@ -417,6 +418,8 @@ def complete_share(engine: Engine, now: datetime, journeys: dict[str, Journey]) 
             )
             .values(replan_at=EPOCH)
         ).rowcount
+        # When contact was last done, as the service keeps it when a contact task closes
+        connection.execute(sa.update(case_t).values(last_contact_at=last_contact(case_t.c.id)))
     return {"done_one_off": old + recent, "done_recurring": checkins, "cases_marked": marked}
 
 

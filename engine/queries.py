@@ -346,36 +346,23 @@ def _contacts(case_id: sa.ColumnElement[int]) -> tuple[sa.ColumnElement[bool], .
     )
 
 
-def _reached(case_id: sa.ColumnElement[int], since: Any = None) -> sa.Exists:
-    """Whether the case had a reached contact (`_contacts`), closed at `since` or later if
-    given: a seek in the task index that stops at the first such task, however long the
-    case's history of done contacts is."""
-    closed = task_t.c.closed_at.is_not(None) if since is None else task_t.c.closed_at >= since
-    return sa.exists().where(*_contacts(case_id), closed)
+def last_contact(case_id: sa.ColumnElement[int]) -> sa.ScalarSelect:
+    """When contact was last done on the case (`_contacts`), or NULL if never: what
+    `Case.last_contact_at` holds, read back from the tasks (`service` after a contact task
+    closes or reopens, migration 0013 and the benchmark for every case)."""
+    return sa.select(sa.func.max(task_t.c.closed_at)).where(*_contacts(case_id)).scalar_subquery()
 
 
 def _quiet(cutoff: Any) -> sa.ColumnElement[bool]:
-    """The case's last contact (its opening, if never) is before `cutoff`: no contact since
-    `cutoff`, and either one before it or an opening before it. The same answer as
-    comparing the latest contact with `cutoff`, without grouping every case's contacts
-    (that grouping was most of the Team page's time at 100,000 cases)."""
-    return sa.and_(
-        ~_reached(case_t.c.id, cutoff),
-        sa.or_(case_t.c.opened_at < cutoff, _reached(case_t.c.id)),
-    )
+    """The case's last contact (its opening, if never) is before `cutoff`: read from the
+    case row alone, so flagging a lead's 1,300 cases costs no task reads (it was two seeks
+    in the task index and a task row per case, most of the Team page's SQL)."""
+    return sa.func.coalesce(case_t.c.last_contact_at, case_t.c.opened_at) < cutoff
 
 
-_LAST_CONTACT = (
-    sa.select(task_t.c.closed_at)
-    .where(*_contacts(case_t.c.id), task_t.c.closed_at.is_not(None))
-    .order_by(task_t.c.closed_at.desc())
-    .limit(1)
-    .correlate(case_t)
-    .scalar_subquery()
-)
 # Built once (every page with tasks asks it): the quiet cases among some references, with
-# when contact was last done, read only for the quiet ones.
-_QUIET_AMONG = sa.select(case_t.c.ref, _LAST_CONTACT.label("last")).where(
+# when contact was last done.
+_QUIET_AMONG = sa.select(case_t.c.ref, case_t.c.last_contact_at.label("last")).where(
     case_t.c.ref.in_(sa.bindparam("refs", expanding=True)), _quiet(sa.bindparam("cutoff"))
 )
 
@@ -408,15 +395,18 @@ def team(session: Session, actor: Actor, now: datetime, lead: str | None, days: 
         case_t.c.status == "open", case_filter(actor, case_t)
     )
     visible = cases_in_scope.subquery()
-    # Every holder of an open case in scope, with their open tasks' counts (none: zeros).
+    # Every holder of an open case in scope, with their open tasks' counts (none: zeros),
+    # from two indexes alone (`ix_case_navigator_status`, `ix_task_case_status_due`: a
+    # task's case_id stands for the task, as its id is not in PostgreSQL's index).
+    task = task_t.c.case_id
     counts = {
         r.navigator_id: r
         for r in session.execute(
             sa.select(
                 visible.c.navigator_id,
-                sa.func.count(task_t.c.id).label("open"),
-                sa.func.count(task_t.c.id).filter(task_t.c.due < now).label("overdue"),
-                sa.func.count(task_t.c.id).filter(task_t.c.escalation_level > 0).label("escalated"),
+                sa.func.count(task).label("open"),
+                sa.func.count(task).filter(task_t.c.due < now).label("overdue"),
+                sa.func.count(task).filter(task_t.c.escalation_level > 0).label("escalated"),
             )
             .outerjoin(task_t, sa.and_(task_t.c.case_id == visible.c.id, task_t.c.status == "open"))
             .group_by(visible.c.navigator_id)

@@ -879,6 +879,7 @@ def _close_task(
         at=task.closed_at.isoformat(),
         **extra,
     )
+    _contact_changed(session, case, task)
     _replan(session, catalog, case, now)
     return task
 
@@ -926,8 +927,21 @@ def reopen_task(
         TaskHistory(task_id=task_id, action="reopened", at=now, recorded_at=now, by=actor.who)
     )
     audit(session, now, actor, "task.reopen", case.ref, task=task_id)
+    _contact_changed(session, case, task)
     _replan(session, catalog, case, now)
     return task
+
+
+def _contact_changed(session: Session, case: Case, task: Task) -> None:
+    """After a task closed or reopened, the case's `last_contact_at`, read back from its
+    tasks when the task was a contact: a done-at may be backdated behind an earlier
+    contact, and a reopened contact may have been the latest, so it is worked out again
+    rather than moved by the one task."""
+    if task.category != "contact":
+        return
+    session.flush()
+    case.last_contact_at = session.execute(sa.select(queries.last_contact(case.id))).scalar()
+    session.add(case)
 
 
 def resolve_actor(session: Session, who: str | None) -> Actor:

@@ -133,21 +133,28 @@ class Case(SQLModel, table=True):
     # The sweep asks each journey whether an open case is planned on another version of it
     # (`reconcile.mark_changed_journeys`): two seeks in this index instead of a scan of the
     # whole table, so a sweep with nothing changed costs milliseconds at any caseload.
+    # A lead's open cases, by navigator, from the index alone (the Team page's counts); on
+    # PostgreSQL the index holds the id too, which SQLite's holds anyway (the rowid).
     __table_args__ = (
         sa.Index("ix_case_journey_status_version", "journey_id", "status", "journey_version"),
+        sa.Index("ix_case_navigator_status", "navigator_id", "status", postgresql_include=["id"]),
     )
     id: int | None = Field(default=None, primary_key=True)
     ref: str = Field(unique=True)
     journey_id: str
     journey_version: str
     organisation_id: str = Field(foreign_key="organisation.id", index=True)
-    navigator_id: int = Field(foreign_key="staff.id", index=True)
+    navigator_id: int = Field(foreign_key="staff.id")
     facts: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     status: Literal["open", "closed"] = Field(default="open", sa_type=sa.String)
     closed_reason: str | None = None
     opened_at: datetime = _instant()
     closed_at: datetime | None = _instant(nullable=True)
     replan_at: datetime | None = _instant(nullable=True, index=True)
+    # When contact with the survivor was last done (the latest reached contact task's
+    # `closed_at`), kept by the service as contact tasks close and reopen: the web pages
+    # flag cases without contact from the case row, not from each case's tasks.
+    last_contact_at: datetime | None = _instant(nullable=True)
 
 
 class CaseEvent(SQLModel, table=True):
@@ -180,8 +187,11 @@ class Task(SQLModel, table=True):
         sa.Index("ix_task_due", "due"),
         sa.Index("ix_task_contact", "category", "status", "case_id", "closed_at"),
         # A case's open tasks without visiting its history: a case open for years holds a
-        # hundred tasks, a handful of them open (the web pages: My work, Team).
-        sa.Index("ix_task_case_status_category", "case_id", "status", "category"),
+        # hundred tasks, a handful of them open (the web pages: My work, Team). With due
+        # and escalation_level, Team counts a lead's 5,000 open tasks from the index alone.
+        sa.Index(
+            "ix_task_case_status_due", "case_id", "status", "category", "due", "escalation_level"
+        ),
     )
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="case.id")

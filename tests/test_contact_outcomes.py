@@ -244,6 +244,55 @@ def test_reopening_forgets_the_outcome(case_url, capsys) -> None:
         assert session.get(Task, task.id).outcome is None
 
 
+def last_contact(url: str) -> datetime | None:
+    from engine.store import Case
+
+    with session_scope(url) as session:
+        return session.execute(sa.select(Case.last_contact_at)).scalar_one()
+
+
+def test_the_case_keeps_when_contact_was_last_done_as_contact_tasks_close_and_reopen(
+    case_url, capsys
+) -> None:
+    """`Case.last_contact_at` (what the web pages flag quiet cases by) is the latest reached
+    contact whatever order tasks are closed in: an attempt that did not reach the survivor
+    is no contact, a backdated one does not move it back, and reopening the latest falls
+    back to the one before."""
+    attempt(capsys, case_url, "2027-03-08T10:00", "--outcome", "not_reached")
+    assert last_contact(case_url) is None
+    reached = attempt(capsys, case_url, "2027-03-10T10:00")
+    assert last_contact(case_url) == at("2027-03-10T10:00")
+    latest = attempt(capsys, case_url, "2027-03-17T10:00")
+    assert last_contact(case_url) == at("2027-03-17T10:00")
+    backdated = open_task(case_url)
+    code, _out, err = cli(capsys, "task", "done", str(backdated.id), "--at", "2027-03-16T09:00",
+                          "--now", "2027-03-18T10:00")  # fmt: skip
+    assert (code, err) == (0, "")
+    assert last_contact(case_url) == at("2027-03-17T10:00")
+    for task, fallback in ((latest, "2027-03-16T09:00"), (backdated, "2027-03-10T10:00")):
+        assert cli(capsys, "task", "reopen", str(task.id), "--now", "2027-03-18T11:00")[0] == 0
+        assert last_contact(case_url) == at(fallback)
+    assert cli(capsys, "task", "reopen", str(reached.id), "--now", "2027-03-18T11:00")[0] == 0
+    assert last_contact(case_url) is None
+
+
+def test_migration_0013_fills_in_what_the_service_keeps(case_url, capsys) -> None:
+    """A database from before `last_contact_at` gets it from its done contact tasks: the
+    same instant the service keeps."""
+    from alembic import command
+
+    from engine.store import _alembic_config, upgrade
+
+    attempt(capsys, case_url, "2027-03-08T10:00", "--outcome", "not_reached")
+    attempt(capsys, case_url, "2027-03-10T10:00")
+    attempt(capsys, case_url, "2027-03-17T10:00")
+    attempt(capsys, case_url, "2027-03-24T10:00", "--outcome", "not_reached")
+    assert last_contact(case_url) == at("2027-03-17T10:00")
+    command.downgrade(_alembic_config(case_url), "0012_task_case_status_index")
+    upgrade(case_url)
+    assert last_contact(case_url) == at("2027-03-17T10:00")
+
+
 @pytest.mark.parametrize(
     ("obligation", "outcome", "message"),
     [
