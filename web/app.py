@@ -180,6 +180,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     gives its own."""
     secure = secure_cookies(settings.base_url)
     web = Web(settings=settings, clock=clock, secret=web_secret(settings), secure=secure)
+    web.catalog.warm()  # each worker parses its journeys before it serves anyone
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     app.state.web = web
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -101,3 +101,26 @@ def test_the_workers_protocol_turns_nagle_off_where_uvicorns_own_does_not() -> N
 
     assert _accepted_nodelay(H11Protocol) == 0  # the fault, as uvicorn has it
     assert _accepted_nodelay(NoDelayH11) != 0
+
+
+def test_a_worker_parses_its_journeys_before_it_serves(tmp_path, monkeypatch) -> None:
+    """Each worker parses the installation's journeys as it is made (tens of milliseconds
+    each), not on the first page that needs one; a broken file does not stop it."""
+    import shutil
+
+    import engine.catalog
+    from engine.settings import SHIPPED_JOURNEYS, Settings
+    from web.app import create_app
+
+    journeys = tmp_path / "journeys"  # paths of its own: nothing parsed yet in this process
+    shutil.copytree(SHIPPED_JOURNEYS, journeys)
+    (journeys / "broken.yaml").write_text("journey: [\n")
+    settings = Settings(home=tmp_path / "home", journeys_dir=journeys)
+    create_app(settings)
+
+    def parsed_on_request(path):
+        raise AssertionError(f"{path} parsed after the worker started")
+
+    monkeypatch.setattr(engine.catalog, "load_journey", parsed_on_request)
+    for path in journeys.glob("adult-*.yaml"):
+        assert settings.catalog.resolve(path.stem).journey == path.stem
