@@ -137,3 +137,27 @@ def test_concurrent_plan_benchmark_plans_the_same_tasks_with_two_processes() -> 
     assert result["tasks"] > 0 and result["open_cases"] > 150
     assert result["two_vs_one"] == round(result["two_processes_s"] / result["one_process_s"], 3)
     assert_summarises("bench.concurrent_plan", result)
+
+
+def test_the_raw_insert_baseline_inserts_the_plans_rows_again_on_both_databases(
+    db_url: str,
+) -> None:
+    """The baseline empties the task table and inserts the same rows back, on PostgreSQL
+    too, where other tables refer to tasks (a plain TRUNCATE is refused there)."""
+    import sqlalchemy as sa
+
+    from bench import caseload
+    from bench.run import plan_everything, raw_insert_baseline
+    from engine.store import Task, engine_for
+
+    engine = engine_for(db_url)
+    caseload.populate(engine, 100, caseload.NOW)
+    _, counts = plan_everything(db_url, caseload.NOW)
+    rows = sa.select(Task.__table__).order_by(Task.__table__.c.id)
+    with engine.connect() as connection:
+        before = connection.execute(rows).all()
+    elapsed, inserted = raw_insert_baseline(engine, 500)
+    with engine.connect() as connection:
+        after = connection.execute(rows).all()
+    assert inserted == counts["created"] == len(before) > 0
+    assert after == before and elapsed > 0
