@@ -257,11 +257,14 @@ def test_prefect_retries_the_dispatch_and_never_sees_the_error_text(
     assert state.is_completed(), state.message
     assert len(calls) == 2 and state.result()["sent"] > 0
     run_id = state.state_details.flow_run_id
-    eventually(  # the API records the final state a moment after the retry's run count
-        lambda: [
+    eventually(  # the API records the final state a moment after the retry's run count,
+        lambda: [  # and may list the run with no state at all until then
             t
             for t in task_runs(run_id)
-            if t.name.startswith("dispatch") and t.run_count == 2 and t.state.is_completed()
+            if t.name.startswith("dispatch")
+            and t.run_count == 2
+            and t.state is not None
+            and t.state.is_completed()
         ],
         what="the retried dispatch task run, completed",
     )
