@@ -1,10 +1,10 @@
 """The initial plan by two tick processes at once, against one process, on the same caseload.
 
-Each process runs the sweep's planning half (`sweep.case_batches` + `sweep.reconcile_batch`)
-over every open case, as two Prefect workers' ticks would; row locks (`FOR UPDATE SKIP
-LOCKED`) share the batches between them. The caseload is written once, then planned
-alternately by one process and by two, starting from the same state each time (no tasks,
-every open case due), so the ratio is measured in the same run.
+Each process runs the sweep's planning half (`sweep.plan_due`, itself two batches at a time
+on PostgreSQL) over every open case, as two Prefect workers' ticks would; row locks
+(`FOR UPDATE SKIP LOCKED`) share the batches between them. The caseload is written once,
+then planned alternately by one process and by two, starting from the same state each time
+(no tasks, every open case due), so the ratio is measured in the same run.
 
     python -m bench.concurrent_plan --database postgresql+psycopg://postgres@127.0.0.1:5432/alongside_bench
     python -m bench.concurrent_plan --cases 2000 --json          # SQLite: one writer at a time
@@ -68,8 +68,8 @@ def worker(url: str, now: datetime) -> None:
     print("ready", flush=True)
     sys.stdin.readline()
     total = sweep.Counts()
-    for ids in sweep.case_batches(url, caseload.CATALOG, now):
-        total += sweep.reconcile_batch(url, caseload.CATALOG, ids, now)
+    for counts in sweep.plan_due(url, caseload.CATALOG, now):
+        total += counts
     engine_for(url).dispose()
     print(json.dumps(total.as_dict()), flush=True)
 

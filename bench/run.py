@@ -115,8 +115,8 @@ def plan_everything(
 
     def run() -> dict:
         total, batches = sweep.Counts(), 0
-        for ids in sweep.case_batches(url, catalog, now):
-            total += sweep.reconcile_batch(url, catalog, ids, now)
+        for counts in sweep.plan_due(url, catalog, now):
+            total += counts
             batches += 1
         return {**total.as_dict(), "batches": batches}
 

@@ -2,8 +2,9 @@
 
 Both halves walk indexed instants (`Case.replan_at`, `Task.next_alert_at`) in batches, each
 batch its own transaction, so the cost follows what changed and a long sweep never holds
-the database. The Prefect flow runs the same batches as Prefect tasks; this module is the
-plain loop used by the CLI, the tests and the benchmark.
+the database. On PostgreSQL two planning batches are in flight at once (`planners`). The
+Prefect flow runs the same batches as Prefect tasks; this module is the plain loop used by
+the CLI, the tests and the benchmark.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from engine.alerts import send_alerts
-from engine.batches import chunks
+from engine.batches import chunks, overlapped
 from engine.bulk import ALERT_SECTION, one_worker_at_a_time
 from engine.calendar_notices import queue_calendar
 from engine.catalog import Catalog
@@ -23,6 +24,18 @@ from engine.statistics import refresh_statistics
 from engine.store import session_scope
 
 BATCH_SIZE = 500
+
+
+def planners(url: str) -> int:
+    """How many planning batches a sweep keeps in flight at once.
+
+    Two on PostgreSQL: one batch plans in Python while the server writes the other's rows,
+    which took the initial plan of 20,000 cases from 2.3x the raw insert baseline to 1.8x
+    (a third batch added nothing on two cores). Batches are disjoint sets of cases, each in
+    its own transaction, locked with SKIP LOCKED, exactly as two tick processes already run
+    them. One on SQLite, which lets one writer in at a time: a second batch would only wait.
+    """
+    return 2 if url.startswith("postgresql") else 1
 
 
 def case_batches(
@@ -41,6 +54,17 @@ def case_batches(
 def reconcile_batch(url: str, catalog: Catalog, ids: list[int], now: datetime) -> Counts:
     with session_scope(url) as session:
         return reconcile_cases(session, catalog, ids, now)
+
+
+def plan_due(
+    url: str, catalog: Catalog, now: datetime, batch_size: int = BATCH_SIZE
+) -> Iterator[Counts]:
+    """Reconcile every case due, `planners(url)` batches at a time; each batch's counts."""
+
+    def reconcile(ids: list[int]) -> Counts:
+        return reconcile_batch(url, catalog, ids, now)
+
+    yield from overlapped(reconcile, case_batches(url, catalog, now, batch_size), planners(url))
 
 
 def alert_all(
@@ -77,7 +101,7 @@ def plan_and_alert(
 ) -> Counts:
     """Reconcile every case that needs it, then queue due alerts (dispatch is separate)."""
     total = Counts()
-    for ids in case_batches(url, catalog, now, batch_size):
-        total += reconcile_batch(url, catalog, ids, now)
+    for counts in plan_due(url, catalog, now, batch_size):
+        total += counts
     total += alert_all(url, catalog, now, hours)
     return total

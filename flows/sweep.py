@@ -32,6 +32,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from engine import sweep
+from engine.batches import overlapped
 from engine.clock import utcnow
 from engine.core.errors import UserError
 from engine.counts import Counts
@@ -332,16 +333,20 @@ def run_tick(now: datetime, batch_size: int, steps: TickSteps) -> TickResult:
     """Reconcile in batches, then alerts, then dispatch, then the report.
 
     A failing step does not stop the others (`_attempt`): a failed batch leaves its cases
-    due for the next tick, and dispatch still sends what earlier steps queued.
+    due for the next tick, and dispatch still sends what earlier steps queued. Batches run
+    `sweep.planners` at a time (two on PostgreSQL), their results added up in order.
     """
     if batch_size < 1:
         raise UserError("batch size must be at least 1")
     result = TickResult(now)
-    for number, ids in enumerate(
-        sweep.case_batches(_url(), settings().catalog, now, batch_size), start=1
-    ):
+    url = _url()
+
+    def reconcile(numbered: tuple[int, list[int]]) -> StepResult | None:
+        return _attempt(result, "reconcile", steps.reconcile, *numbered, now)
+
+    due = enumerate(sweep.case_batches(url, settings().catalog, now, batch_size), start=1)
+    for number, batch in enumerate(overlapped(reconcile, due, sweep.planners(url)), start=1):
         result.batches = number
-        batch = _attempt(result, "reconcile", steps.reconcile, number, ids, now)
         if batch is not None:
             result.counts += batch.counts
             result.by_org = report.merge(result.by_org, batch.by_org)

@@ -103,6 +103,28 @@ def test_two_concurrent_sweeps_equal_one(staffed: str) -> None:
     assert sum(together[1].values()) > CASES  # and there was real work to share
 
 
+def test_two_batches_in_flight_equal_one_at_a_time(
+    staffed: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One sweep on PostgreSQL keeps two planning batches in flight (`sweep.planners`); it
+    must leave exactly what planning one batch at a time leaves."""
+    assert sweep.planners(staffed) == 2
+    seed(staffed)
+    overlapped = sweep.plan_and_alert(staffed, shipped_catalog(), at(NOW), batch_size=10)
+    two_at_once = outcome(staffed)
+
+    _empty_postgres(staffed)
+    with session_scope(staffed) as session:
+        service.import_staff(session, STAFF_YAML, at("2026-01-01T00:00"), operator())
+    seed(staffed)
+    monkeypatch.setattr(sweep, "planners", lambda url: 1)
+    in_turn = sweep.plan_and_alert(staffed, shipped_catalog(), at(NOW), batch_size=10)
+
+    assert two_at_once == outcome(staffed)
+    assert overlapped.as_dict() == in_turn.as_dict()
+    assert overlapped.cases == CASES and overlapped.created and overlapped.escalations
+
+
 # --- alerts only on cases whose plan is current --------------------------------------------
 
 RACE_CASES = 300
