@@ -13,6 +13,7 @@ from engine.core.errors import UserError
 from engine.core.reporting import (
     DUTIES,
     OUTCOMES,
+    contact_csv,
     duties_csv,
     duty_rows,
     outcome_rows,
@@ -28,6 +29,9 @@ OrganisationOption = Annotated[
     str | None, typer.Option("--organisation", metavar="ID", help="Only this organisation.")
 ]
 CsvOption = Annotated[bool, typer.Option("--csv", help="Print CSV, one row per organisation.")]
+ContactCsvOption = Annotated[
+    bool, typer.Option("--csv", help="Print CSV: one row of counts and shares.")
+]
 
 
 def _format(as_json: bool, as_csv: bool) -> None:
@@ -106,17 +110,22 @@ def contact(
     last: ToOption,
     organisation: OrganisationOption = None,
     as_json: JsonOption = False,
+    as_csv: ContactCsvOption = False,
 ) -> None:
     """Of the cases open at the period's end: the share reached in the last 14 and 30
     days, and the distribution of each case's longest silent gap."""
     from engine import reports
 
+    _format(as_json, as_csv)
     when = period(first, last)
     run = current(ctx)
     with run.unit_of_work() as session:
         report = reports.contact(session, run.catalog, when, run.actor(session), organisation)
     if as_json:
         emit_json(report)
+        return
+    if as_csv:
+        sys.stdout.write(contact_csv(report))
         return
     gap = report["longest_silent_gap"]
     out.print(

@@ -28,6 +28,7 @@ from engine.core.diff import Changes, ExistingTask, diff, starting_alerts
 from engine.core.errors import UserError
 from engine.core.escalation import working_hours
 from engine.core.journey import Journey
+from engine.core.lifecycle import HISTORY
 from engine.core.messages import (
     Message,
     ReplanItem,
@@ -196,7 +197,7 @@ def _with_events_and_tasks(session: Session, query: sa.Select) -> list[_CaseStat
         state = states[row[0]]
         task = ExistingTask(*row[3:])
         state.tasks[task.obligation, task.occurrence] = task
-        if task.status in ("done", "waived"):
+        if task.status in HISTORY:
             state.closed[task.obligation].append(Completion(row[1], row[2] != "not_reached"))
     return list(states.values())
 

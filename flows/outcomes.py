@@ -19,7 +19,7 @@ from engine.core.actors import operator
 from engine.core.calendar import local_date
 from engine.core.reporting import outcome_rows, previous_month
 from engine.store import session_scope
-from flows.sweep import _flow_private, _loaded, _task, instant, run_name
+from flows.sweep import engine_task, flow_private, instant, loaded_settings, run_name
 
 OUTCOMES_KEY = "outcomes-last-month"
 REPORT_TIMEOUT_SECONDS = 600
@@ -27,7 +27,7 @@ REPORT_TIMEOUT_SECONDS = 600
 
 def last_month_outcomes(now: datetime) -> dict:
     """The outcomes report over the calendar month before `now` (in the settings' zone)."""
-    with _loaded() as settings, session_scope(settings.url) as session:
+    with loaded_settings() as settings, session_scope(settings.url) as session:
         month = previous_month(local_date(now, settings.zone))
         return reports.outcomes(session, settings.catalog, month, operator())
 
@@ -41,8 +41,8 @@ def publish_outcomes(report: dict) -> None:
     )
 
 
-outcomes_task = _task(last_month_outcomes, "outcomes")
-publish_task = _task(publish_outcomes, "publish-outcomes")
+outcomes_task = engine_task(last_month_outcomes, "outcomes")
+publish_task = engine_task(publish_outcomes, "publish-outcomes")
 
 
 @flow(
@@ -51,7 +51,7 @@ publish_task = _task(publish_outcomes, "publish-outcomes")
     persist_result=False,
     timeout_seconds=REPORT_TIMEOUT_SECONDS,
 )
-@_flow_private
+@flow_private
 def report_flow(now: datetime | None = None) -> dict[str, Any]:
     """Last month's outcomes as the `outcomes-last-month` table artifact; returns the
     totals (counts only)."""

@@ -180,14 +180,14 @@ def using(settings: Settings) -> Iterator[Settings]:
 def settings() -> Settings:
     """The running flow's settings: those a caller gave (`using`), else the environment's.
 
-    A flow run is an entry point: it reads the environment once, as it starts (`_loaded`),
-    and its steps share what it read.
+    A flow run is an entry point: it reads the environment once, as it starts
+    (`loaded_settings`), and its steps share what it read.
     """
     return _settings.get() or Settings()
 
 
 @contextmanager
-def _loaded() -> Iterator[Settings]:
+def loaded_settings() -> Iterator[Settings]:
     with using(settings()) as loaded:
         yield loaded
 
@@ -406,24 +406,27 @@ def private(fn: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def _task(fn: Callable[P, R], name: str, **options: Any) -> Any:
-    # No caching and no stored results: every step has side effects, and results stay
-    # in this process.
+def engine_task(fn: Callable[P, R], name: str, **options: Any) -> Any:
+    """An engine step as a Prefect task (this flow's and the `report` flow's).
+
+    No caching and no stored results: every step has side effects, and results stay in
+    this process; errors reach Prefect as their type only (`private`).
+    """
     return task(private(fn), name=name, cache_policy=NO_CACHE, persist_result=False, **options)
 
 
-reconcile_task = _task(reconcile_batch, "reconcile", task_run_name="reconcile-batch-{number}")
-alerts_task = _task(send_alerts, "alerts")
-dispatch_task = _task(
+reconcile_task = engine_task(reconcile_batch, "reconcile", task_run_name="reconcile-batch-{number}")
+alerts_task = engine_task(send_alerts, "alerts")
+dispatch_task = engine_task(
     dispatch_due, "dispatch", retries=DISPATCH_RETRIES, retry_delay_seconds=DISPATCH_RETRY_DELAYS
 )
-report_task = _task(publish_report, "report")
-queue_digests_task = _task(queue_daily_digests, "queue-digests")
+report_task = engine_task(publish_report, "report")
+queue_digests_task = engine_task(queue_daily_digests, "queue-digests")
 
 PREFECT_STEPS = TickSteps(reconcile_task, alerts_task, dispatch_task, report_task)
 
 
-def _flow_private(fn: Callable[P, R]) -> Callable[P, R]:
+def flow_private(fn: Callable[P, R]) -> Callable[P, R]:
     """`private` for a flow's own body: an error outside a task reaches Prefect as its type.
 
     Timeouts pass unchanged, so Prefect still marks a run that ran too long `TimedOut`.
@@ -458,7 +461,7 @@ def tick_events(result: TickResult, verdict: health.Health, tick: str) -> list[d
     persist_result=False,
     timeout_seconds=TICK_TIMEOUT_SECONDS,
 )
-@_flow_private
+@flow_private
 def tick_flow(now: datetime | None = None, batch_size: int = BATCH_SIZE) -> Any:
     """The sweep: plan what changed, queue due reminders and escalations, dispatch, report.
 
@@ -470,7 +473,7 @@ def tick_flow(now: datetime | None = None, batch_size: int = BATCH_SIZE) -> Any:
     from prefect.runtime import flow_run
     from prefect.states import Completed, Failed
 
-    with _loaded():
+    with loaded_settings():
         result = run_tick(instant(now), batch_size, PREFECT_STEPS)
         verdict = assess(result)
         health.emit(tick_events(result, verdict, str(flow_run.id)))
@@ -489,11 +492,11 @@ def tick_flow(now: datetime | None = None, batch_size: int = BATCH_SIZE) -> Any:
     persist_result=False,
     timeout_seconds=DIGEST_TIMEOUT_SECONDS,
 )
-@_flow_private
+@flow_private
 def digest_flow(now: datetime | None = None) -> dict[str, int]:
     """The daily digests: queue one per person with something to say, then dispatch."""
     moment = instant(now)
-    with _loaded():
+    with loaded_settings():
         queued = queue_digests_task(moment)
         sent = dispatch_task(moment).outcome
     totals = {"digests": queued, **sent.as_dict()}

@@ -343,6 +343,19 @@ def test_simulate_table(cli) -> None:
     assert "support-referral" in result.stdout
 
 
+def test_simulate_gantt_draws_each_task_on_its_own_obligations_local_day(alongside) -> None:
+    # safe-return-romania counts in Bucharest, but told-of-arrest is owed in England and
+    # Wales (rule 6): due 2027-03-02T23:59:59 London time, which is already 3 March in
+    # Bucharest; the chart shows the day the duty is due, 2 March.
+    args = ("safe-return-romania", "--event", "referral=2027-02-22", "--event", "arrest=2027-03-01")
+    args += ("--now", "2027-03-01T12:00")
+    due = {r["obligation"]: r["due"] for r in simulate_json(alongside, *args)}
+    assert due["told-of-arrest"] == "2027-03-02T23:59:59+00:00"
+    chart = alongside("journeys", "simulate", *args, "--mermaid").stdout.splitlines()
+    told = [line for line in chart if "Told of arrest or interview" in line]
+    assert len(told) == 1 and told[0].endswith(", 2027-03-02, 0d"), told
+
+
 def test_simulate_without_events_is_an_empty_plan(alongside) -> None:
     assert simulate_json(alongside, str(MINIMAL), "--now", "2026-12-28T12:00") == []
 

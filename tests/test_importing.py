@@ -55,6 +55,29 @@ BAD = {
          "prog@example.org is a programme_lead, not a navigator or team lead"),
     21: ("KNT-0921,adult-cjs,nav@example.org,,2027-02-01,,,30", "8 cells, expected 9"),
 }  # fmt: skip
+# The same rows corrected: each bad row's one problem fixed, the rest of it as it was.
+FIXED = {
+    2: "KNT-0902,adult-cjs,nav@example.org,,2027-02-01,,,30,",
+    3: "KNT-0903,adult-cjs,nav@example.org,,2027-02-01,,,30,",
+    4: "KNT-0904,adult-cjs,nav2@example.org,,2027-02-01,,,30,",
+    5: "KNT-0905,adult-cjs,nav@example.org,,2027-02-05,,,30,",
+    6: "KNT-0906,adult-cjs,nav@example.org,,2027-02-28,,,30,",
+    7: "KNT-0907,adult-cjs,nav@example.org,,2027-02-01,,,18,",
+    8: "KNT-0908,adult-cjs,nav@example.org,,2027-02-01,,,30,",
+    9: "KNT-0909,adult-cjs,nav@example.org,,2027-02-01,,,30,",
+    10: "KNT-0910,adult-cjs,nav@example.org,,2027-02-01,,,30,",
+    11: "KNT-0911,adult-cjs,nav@example.org,,2027-02-03,,,30,",
+    12: "KNT-0912,adult-cjs,nav@example.org,,2027-02-01,,,30,",
+    13: "KNT-0913,adult-cjs,nav@example.org,,2027-02-01,,,30,true",
+    14: "KNT-0914,child-cjs,nav@example.org,,2027-02-01,,,15,",
+    15: "KNT-0915,adult-cjs,nav@example.org,,2027-02-01T15:00,,,30,",
+    16: "KNT-0916,adult-cjs,nav@example.org,,2027-02-01,,,30,",
+    17: "KNT-0917,adult-cjs,nav@example.org,,2027-02-01,,,30,",
+    18: "KNT-0918,adult-cjs,nav@example.org,,2027-02-01,,,30,",
+    19: "KNT-0919,adult-cjs,nav@example.org,,2027-02-01,,,30,",
+    20: "KNT-0920,adult-cjs,lead@example.org,,2027-02-01,,,30,",
+    21: "KNT-0921,adult-cjs,nav@example.org,,2027-02-01,,,30,",
+}
 
 
 def write(tmp_path: Path, name: str, lines: list[str], header: str = HEADER) -> Path:
@@ -76,18 +99,26 @@ def test_twenty_bad_rows_are_twenty_lines_and_the_fixed_file_imports_all(
     for line, number in zip(lines, sorted(BAD), strict=True):
         assert line.startswith(f"{path}:{number}: ") and BAD[number][1] in line, line
     assert state(staffed) == before
-    fixed = write(tmp_path, "fixed.csv", GOOD)
+    # The same file, its twenty bad rows corrected in place and its good rows untouched.
+    assert set(FIXED) == set(BAD)
+    fixed_rows = [FIXED.get(number, row) for number, row in enumerate(rows, start=2)]
+    assert sum(a != b for a, b in zip(rows, fixed_rows, strict=True)) == 20
+    write(tmp_path, "cases.csv", fixed_rows)
     with session_scope(staffed) as session:
-        result = importing.import_cases(session, CAT, fixed.read_text(), str(fixed), NOW,
+        result = importing.import_cases(session, CAT, path.read_text(), str(path), NOW,
                                         operator())  # fmt: skip
         cases = session.execute(sa.select(sa.func.count()).select_from(Case)).scalar()
         planned = session.execute(
             sa.select(sa.func.count(sa.distinct(Task.case_id)))
         ).scalar()  # fmt: skip
+        refs = set(session.execute(sa.select(Case.ref)).scalars())
         case = session.execute(sa.select(Case).where(Case.ref == "KNT-0003")).scalar_one()
-    assert result == {"file": str(fixed), "cases": 25, "dry_run": False}
-    assert cases == 25 and planned == 25
+        child = session.execute(sa.select(Case).where(Case.ref == "KNT-0914")).scalar_one()
+    assert result == {"file": str(path), "cases": len(rows), "dry_run": False}
+    assert cases == len(rows) == 44 and planned == len(rows)  # every row imported
+    assert refs == {row.split(",")[0] for row in fixed_rows}
     assert case.facts == {"age": 33, "uk_national": False}
+    assert (child.journey_id, child.facts["age"]) == ("child-cjs", 15)
 
 
 def test_a_dry_run_checks_and_writes_nothing(staffed: str, tmp_path: Path) -> None:

@@ -18,21 +18,27 @@ from engine import service
 from engine.access import resolve
 from engine.core.actors import operator
 from engine.core.errors import UserError
+from engine.core.investigations import REJOINED, WITHDREW
 from engine.store import Case, CaseEvent, Task, session_scope
-from tests.conftest import at, shipped_catalog
+from tests.conftest import SHIPPED_IDS, at, shipped_catalog
 from tests.test_cli_cases import run, state
 
 CAT = shipped_catalog()
-T0 = at("2027-12-01T10:00")
+T0 = at("2027-11-22T10:00")  # Monday
 # Friday 24 December 2027: Christmas and Boxing Day fall on the weekend, so England and
-# Wales take Monday 27 and Tuesday 28 as substitute days; Romania has no substitutes, but
-# the Romanian journey counts its Victims' Code duties in England and Wales days (rule 6).
+# Wales take Monday 27 and Tuesday 28 as substitute days.
 CHARGE = "2027-12-24"
 DUE_ENGLAND = at("2027-12-29T23:59:59")  # end of Wed 29 Dec, London (GMT)
+# Monday 29 November 2027. Tuesday 30 November is St Andrew's Day: a holiday in Scotland
+# and in Romania, not in England and Wales; Wednesday 1 December is Romania's National Day.
+# The Romanian journey counts its Victims' Code duties in England and Wales days (rule 6).
+ST_ANDREW_CHARGE = "2027-11-29"
+DUE_TUESDAY = at("2027-11-30T23:59:59")  # end of Tue 30 Nov, London (GMT)
+DUE_WEDNESDAY = at("2027-12-01T23:59:59")  # end of Wed 1 Dec: Scotland's next working day
 
 SURVIVORS = {  # ref: (journey, navigator, facts)
     "KNT-0001": ("adult-cjs", "nav@example.org", {"age": "30"}),
-    "KNT-0002": ("adult-cjs", "nav2@example.org", {"age": "41"}),
+    "KNT-0002": ("adult-scotland", "nav2@example.org", {"age": "41"}),
     "KNT-0003": ("adult-declined-nrm", "nav@example.org", {}),
     "KNT-0004": ("child-cjs", "nav2@example.org", {"age": "15"}),
     "RO-0001": ("safe-return-romania", "ro-nav@example.org", {}),
@@ -48,7 +54,7 @@ def open_survivors(session, refs=SURVIVORS) -> None:
 
 @pytest.fixture
 def operation(staffed: str) -> str:
-    """OP-0001 in Kent with the five survivors' cases (on four journeys, two calendars)."""
+    """OP-0001 in Kent with the five survivors' cases (on five journeys, three calendars)."""
     with session_scope(staffed) as session:
         open_survivors(session)
         inv.open_investigation(session, CAT, "OP-0001", "kent", T0, operator())
@@ -65,27 +71,29 @@ def told_of(session, obligation: str) -> dict[str, tuple[datetime, str]]:
     return {r.ref: (r.due, r.status) for r in rows}
 
 
-def test_one_charge_plans_five_told_of_charge_tasks_each_in_its_duty_s_calendar(
+def test_one_charge_plans_five_told_of_charge_tasks_each_in_its_own_calendar(
     operation: str,
 ) -> None:
     with session_scope(operation) as session:
-        result = inv.record_event(
-            session, CAT, "OP-0001", "charge", CHARGE, 2, at("2027-12-24T12:00"), operator()
-        )
+        assert told_of(session, "told-of-charge") == {}
+        result = inv.record_event(session, CAT, "OP-0001", "charge", ST_ANDREW_CHARGE, 2,
+                                  at("2027-11-29T12:00"), operator())  # fmt: skip
         assert sorted(result["cases"]) == sorted(SURVIVORS)
         tasks = told_of(session, "told-of-charge")
+        assert session.execute(
+            sa.select(sa.func.count()).where(Task.obligation == "told-of-charge")
+        ).scalar_one() == 5  # fmt: skip
     assert tasks == {
-        "KNT-0001": (DUE_ENGLAND, "open"),
-        "KNT-0002": (DUE_ENGLAND, "open"),
-        "KNT-0003": (DUE_ENGLAND, "open"),
-        "KNT-0004": (DUE_ENGLAND, "open"),
-        "RO-0001": (DUE_ENGLAND, "open"),  # not Monday 27th, a Romanian working day
+        "KNT-0001": (DUE_TUESDAY, "open"),  # adult-cjs: England and Wales
+        "KNT-0002": (DUE_WEDNESDAY, "open"),  # adult-scotland: St Andrew's Day is off
+        "KNT-0003": (DUE_TUESDAY, "open"),  # adult-declined-nrm: England and Wales
+        "KNT-0004": (DUE_TUESDAY, "open"),  # child-cjs: England and Wales
+        "RO-0001": (DUE_TUESDAY, "open"),  # the duty's England and Wales days, not Romania's
     }
     before = state(operation)
     with session_scope(operation) as session:
-        again = inv.record_event(
-            session, CAT, "OP-0001", "charge", CHARGE, 2, at("2027-12-24T13:00"), operator()
-        )
+        again = inv.record_event(session, CAT, "OP-0001", "charge", ST_ANDREW_CHARGE, 2,
+                                 at("2027-11-29T13:00"), operator())  # fmt: skip
     assert again["recorded"] is False and again["cases"] == []
     assert state(operation) == before  # not a row more: no event, no task, no audit entry
 
@@ -136,6 +144,71 @@ def test_an_event_no_journey_declares_reaches_no_case(operation: str) -> None:
             ).scalar_one()
             == 0
         )
+
+
+# The court dates, date-only as the Witness Care Unit gives them, each recorded when it is
+# known: the hearing and the trial's first day in December, the verdict when it is given
+# and the sentencing hearing then. London is on GMT until 26 March 2028, then BST;
+# Bucharest is 2 hours ahead of GMT, then 3.
+COURT = {  # name: (date, recorded at)
+    "hearing_listed": ("2027-12-10", "2027-12-10T12:00"),  # Friday
+    "trial": ("2028-03-06", "2027-12-10T12:00"),  # the silent period ends 8 weeks before
+    "verdict": ("2028-03-10", "2028-03-10T12:00"),  # Friday
+    "sentence": ("2028-04-07", "2028-03-10T12:00"),
+}
+
+
+def test_court_dates_reach_every_linked_case_whose_journey_declares_them(
+    operation: str,
+) -> None:
+    """hearing_listed, trial, verdict and sentence recorded once on the investigation are
+    events on each linked survivor's case (hearing_listed as its first occurrence, since
+    it repeats), on the same local date in the case's own zone, and plan the "told of"
+    duties at once; a linked triage case, whose journey declares none of them, gets none."""
+    told: dict[str, dict] = {}
+    with session_scope(operation) as session:
+        service.open_case(session, CAT, "KNT-0005", "triage", "nav@example.org",
+                          {"referral": "2027-11-20"}, {}, T0, operator())  # fmt: skip
+        inv.link(session, CAT, "OP-0001", ["KNT-0005"], T0, operator())
+        inv.record_event(session, CAT, "OP-0001", "charge", "2027-12-03", 1,
+                         at("2027-12-03T12:00"), operator())  # fmt: skip
+        for name, (day, now) in COURT.items():
+            result = inv.record_event(session, CAT, "OP-0001", name, day, None, at(now),
+                                      operator())  # fmt: skip
+            assert sorted(result["cases"]) == sorted(SURVIVORS), name
+            if name == "hearing_listed":
+                told["hearing"] = told_of(session, "told-of-hearing-date")
+            if name == "verdict":
+                told["verdict"] = told_of(session, "told-of-verdict")
+        rows = session.execute(
+            sa.select(Case.ref, CaseEvent.name, CaseEvent.occurrence, CaseEvent.instant,
+                      CaseEvent.date_only)
+            .join(Case, Case.id == CaseEvent.case_id)
+            .where(CaseEvent.name.in_(list(COURT)))
+        ).all()  # fmt: skip
+    london = {"hearing_listed": at("2027-12-10T00:00"), "trial": at("2028-03-06T00:00"),
+              "verdict": at("2028-03-10T00:00"), "sentence": at("2028-04-06T23:00")}  # fmt: skip
+    bucharest = {"hearing_listed": at("2027-12-09T22:00"), "trial": at("2028-03-05T22:00"),
+                 "verdict": at("2028-03-09T22:00"), "sentence": at("2028-04-06T21:00")}  # fmt: skip
+    expected = {
+        (ref, name, 1 if name == "hearing_listed" else None,
+         (bucharest if ref.startswith("RO-") else london)[name], True)
+        for ref in SURVIVORS
+        for name in COURT
+    }  # fmt: skip
+    assert len(rows) == 20 and set(map(tuple, rows)) == expected  # none on KNT-0005
+    # Told of the hearing date and of the verdict by the Monday after, in every case
+    # (no holiday in either week; the Romanian journey's duties count England's days).
+    assert told["hearing"] == dict.fromkeys(SURVIVORS, (at("2027-12-13T23:59:59"), "open"))
+    assert told["verdict"] == dict.fromkeys(SURVIVORS, (at("2028-03-13T23:59:59"), "open"))
+
+
+def test_every_adult_and_child_journey_declares_the_engagement_events() -> None:
+    pathways = [path.stem for path in CAT.files() if path.stem != "triage"]
+    assert sorted(pathways) == sorted(SHIPPED_IDS)  # every shipped journey but triage
+    for name in pathways:
+        events = CAT.resolve(name).events
+        assert WITHDREW in events and REJOINED in events, name
 
 
 @pytest.mark.parametrize(
@@ -209,7 +282,7 @@ def test_the_cli_opens_links_records_and_shows(home, tmp_path) -> None:
         "--event", "referral=2027-11-15", "--fact", "age=30", "--now", "2027-12-01")  # fmt: skip
     run("investigation", "open", "OP-0001", "--organisation", "kent", "--now", "2027-12-01")
     run("investigation", "link", "OP-0001", "KNT-0001", "--now", "2027-12-01")
-    recorded = run("investigation", "event", "OP-0001", "charge=2027-12-24", "--count", "2",
+    recorded = run("investigation", "event", "OP-0001", f"charge={CHARGE}", "--count", "2",
                    "--now", "2027-12-24T12:00", "--json")  # fmt: skip
     assert json.loads(recorded.stdout)["cases"] == ["KNT-0001"]
     shown = json.loads(run("investigation", "show", "OP-0001", "--json").stdout)
@@ -221,7 +294,7 @@ def test_the_cli_opens_links_records_and_shows(home, tmp_path) -> None:
     assert [t["due"] for t in tasks if t["obligation"] == "told-of-charge"] == [
         DUE_ENGLAND.isoformat()
     ]
-    bad = run("investigation", "event", "OP-0001", "charge=2027-12-24", ok=False)
+    bad = run("investigation", "event", "OP-0001", f"charge={CHARGE}", ok=False)
     assert bad.returncode == 1 and bad.stderr.startswith("error: charge counts suspects")
     assert "Traceback" not in bad.stderr
 

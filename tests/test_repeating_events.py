@@ -225,6 +225,62 @@ def test_a_recurring_obligation_restarts_in_each_episode(journey: Journey) -> No
     ]
 
 
+ONE_OFF_ENDS = """\
+journey: one-off-ends
+title: Episodes ending on a one-off event
+calendar: england-and-wales
+timezone: Europe/London
+start: referral
+events:
+  - referral
+  - {name: disengaged, repeats: true}
+  - re_engaged
+  - withdrew
+stages:
+  - id: re-engagement
+    title: Re-engagement
+    starts: disengaged
+    ends: re_engaged
+    obligations:
+      - {id: re-contact, title: Re-contact attempt, category: contact, every: 1 week}
+  - id: outreach
+    title: Outreach
+    starts: disengaged
+    ends: first of (re_engaged, withdrew)
+    obligations:
+      - {id: outreach-visit, title: Outreach visit, category: contact, every: 2 weeks}
+"""
+
+
+def test_an_episode_is_not_ended_by_a_one_off_event_recorded_before_it_opened() -> None:
+    # re_engaged does not repeat: its one recording, 10 March, ends the first episode;
+    # the second, opened on 5 April, stays open until the next recording after it (rule 3)
+    journey = parse_journey(ONE_OFF_ENDS, "one-off-ends.yaml")
+    entries = (
+        ("referral", None, "2027-03-01"),
+        ("disengaged", 1, "2027-03-01"),
+        ("re_engaged", None, "2027-03-10"),
+        ("disengaged", 2, "2027-04-05"),
+    )
+    events, occurrences = recorded(journey, *entries)
+    expected = [
+        Episode(utc("2027-03-01T00:00:00+00:00"), utc("2027-03-10T00:00:00+00:00")),
+        Episode(utc("2027-04-04T23:00:00+00:00"), None),  # 00:00 BST on 5 April
+    ]
+    for stage in journey.stages:  # `ends: EVENT` and `ends: first of (...)` alike
+        assert stage_episodes(journey, stage, events, occurrences) == expected, stage.id
+    result = plan(journey, {}, events, {}, utc("2027-04-06T12:00+00:00"), occurrences)
+    assert {(t.obligation, t.occurrence): t.due.isoformat() for t in result.tasks} == {
+        ("re-contact", 1): "2027-04-12T22:59:59+00:00",  # a week from 5 April
+        ("outreach-visit", 1): "2027-04-19T22:59:59+00:00",  # two weeks from 5 April
+    }
+    # a recording after the episode opened ends it: withdrew ends the outreach only
+    withdrew = recorded(journey, *entries, ("withdrew", None, "2027-04-20"))
+    outreach, re_engagement = (stage_episodes(journey, s, *withdrew) for s in journey.stages[::-1])
+    assert outreach[1] == Episode(expected[1].start, utc("2027-04-19T23:00:00+00:00"))
+    assert re_engagement[1] == expected[1]
+
+
 def test_episode_boundaries_are_when_time_alone_changes_the_plan(journey: Journey) -> None:
     events, occurrences = recorded(journey, ("referral", None, "2027-03-01"), *EPISODES)
     at_start = plan(journey, {}, events, {}, utc("2027-03-05T12:00+00:00"), occurrences)

@@ -129,6 +129,27 @@ def test_investigation_measures_and_engagement(operation: str) -> None:
     assert march["engagement_rate"] == 0.8 and march["arrests"] == 4
 
 
+def test_arrests_charged_and_convicted_sum_the_counts_of_the_period(staffed: str) -> None:
+    with session_scope(staffed) as session:
+        inv.open_investigation(session, CAT, "OP-0003", "kent", at("2027-02-01"), operator())
+        record = [
+            ("arrest", "2027-03-01", 2),  # the first local day (00:00 GMT)
+            ("charge", "2027-03-15", 1),
+            ("conviction", "2027-03-31T23:30+01:00", 1),  # the last local day
+            ("conviction", "2027-04-01T00:10+01:00", 3),  # 23:10Z on 31 March: April in London
+        ]
+        for name, when, count in record:
+            inv.record_event(session, CAT, "OP-0003", name, when, count, at("2027-04-02"),
+                             operator())  # fmt: skip
+        march = reports.outcomes(session, CAT, MARCH, operator())
+        spring = reports.outcomes(session, CAT, APRIL, operator())
+    counted = ("arrests", "charged", "convicted")
+    assert [kent(march)[key] for key in counted] == [2, 1, 1]
+    assert [march[key] for key in counted] == [2, 1, 1]  # the total: Romania has none
+    assert [kent(spring)[key] for key in counted] == [2, 1, 4]  # with the April conviction
+    assert kent(march)["investigations_supported"] == 0  # no strategic advice
+
+
 def test_no_linked_case_has_no_rate(staffed: str) -> None:
     with session_scope(staffed) as session:
         report = reports.outcomes(session, CAT, MARCH, operator())

@@ -102,7 +102,9 @@ def _gantt_text(text: str) -> str:
 
 def plan_gantt(journey: Journey, tasks: Sequence[PlannedTask], now: datetime) -> str:
     """A simulated plan as a Mermaid Gantt chart: stages as sections, each task a milestone
-    on its local due date."""
+    on its due date, the local day in its own obligation's time zone (rule 6): a Victims'
+    Code duty due at 23:59:59 London time is drawn on that London day, even in a journey
+    whose other work counts in Bucharest."""
     lines = [
         "gantt",
         f"  title {_gantt_text(journey.title)}: plan as at {now.astimezone(journey.tz):%Y-%m-%d}",
@@ -116,7 +118,7 @@ def plan_gantt(journey: Journey, tasks: Sequence[PlannedTask], now: datetime) ->
         lines.append(f"  section {_gantt_text(stage.title)}")
         for number, task in enumerate(sorted(mine, key=lambda t: (t.due, t.obligation)), 1):
             title = task.title + (f" ({task.occurrence})" if task.occurrence > 1 else "")
-            day = task.due.astimezone(journey.tz).date().isoformat()
+            day = task.due.astimezone(journey.clock(task.obligation).tz).date().isoformat()
             node = f"{stage.id.replace('-', '_')}_{number}"
             lines.append(f"  {_gantt_text(title)} :milestone, {node}, {day}, 0d")
     return "\n".join(lines)

@@ -284,21 +284,27 @@ def _episode_end(
 
     A repeating event in `ends`, alone or as an item of `first of`/`last of`, counts its
     first recording at or after `since`: `ends: first of (charge, no_charge)` closes each
-    episode at the first charge after it opened, or at the decision not to charge."""
+    episode at the first charge after it opened, or at the decision not to charge. In a
+    stage that opens an episode per occurrence, so does a one-off event: recorded before
+    the episode opened, it ends an earlier episode, never this one (rule 3)."""
     ends = rules.stage.ends
     if ends is None:
         return None
-    if not rules.ends_repeating:
+    if not rules.ends_since:
         return _boundary(ends, events, rules.clock)
-    seen = dict(events)
-    for name in rules.ends_repeating:
+    seen = None  # `events` with each event counted from `since`, copied only if it differs
+    for name in rules.ends_since:
         later = (e for _, e in recordings(name, journey, events, occurrences) if e.instant >= since)
         first = next(later, None)
+        if first is events.get(name):
+            continue
+        if seen is None:
+            seen = dict(events)
         if first is None:
             seen.pop(name, None)
         else:
             seen[name] = first
-    return _boundary(ends, seen, rules.clock)
+    return _boundary(ends, events if seen is None else seen, rules.clock)
 
 
 def _boundary(anchor: Anchor, events: Mapping[str, EventTime], clock: Clock) -> datetime | None:
@@ -352,7 +358,9 @@ class _StageRules:
     clock: Clock
     episodic: bool
     obligations: tuple[_ObligationRules, ...]
-    ends_repeating: tuple[str, ...]  # the repeating events its `ends` names
+    # the events its `ends` names that count from an episode's opening: the repeating
+    # ones, and in an episodic stage all of them (`_episode_end`)
+    ends_since: tuple[str, ...]
 
 
 def _rules_of(journey: Journey) -> tuple[_StageRules, ...]:
@@ -366,10 +374,8 @@ def _rules_of(journey: Journey) -> tuple[_StageRules, ...]:
         episodic = start.event in journey.repeating
         clock = journey.clock(stage.id)
         ends = stage.ends.events if stage.ends else ()
-        repeating = tuple(name for name in ends if name in journey.repeating)
-        stages.append(
-            _StageRules(stage, start, start.events, clock, episodic, obligations, repeating)
-        )
+        since = ends if episodic else tuple(name for name in ends if name in journey.repeating)
+        stages.append(_StageRules(stage, start, start.events, clock, episodic, obligations, since))
     return tuple(stages)
 
 

@@ -129,6 +129,8 @@ def duty_measures(states: Sequence[str], days_late: Sequence[float]) -> dict:
 # --- contact --------------------------------------------------------------------------------
 
 GAP_BUCKETS = ((0, 14), (15, 30), (31, 60), (61, 90), (91, 180), (181, None))
+CONTACT = ("open_cases", "reached_14_days", "reached_30_days")
+GAP = ("cases", "median_days", "longest_days")  # of `longest_silent_gap`, beside its bands
 
 
 def longest_gap(
@@ -200,6 +202,18 @@ def duties_csv(report: dict) -> str:
         ["kind", "name", "from", "to", *DUTIES],
         ([row["kind"], row["name"], report["from"], report["to"], *_cells(row, DUTIES)]
          for row in duty_rows(report)),
+    )  # fmt: skip
+
+
+def contact_csv(report: dict) -> str:
+    """The contact report as CSV: one row of counts and shares, the longest silent gaps'
+    distribution in the `gap_` columns (one per band). What `report contact --csv` prints."""
+    gap = report["longest_silent_gap"]
+    return _csv(
+        ["from", "to", "organisations", *CONTACT, *(f"gap_{key}" for key in GAP),
+         *(f"gap_{band}" for band in gap["bands"])],
+        [[report["from"], report["to"], ";".join(report["organisations"]),
+          *_cells(report, CONTACT), *_cells(gap, GAP), *gap["bands"].values()]],
     )  # fmt: skip
 
 
