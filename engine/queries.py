@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -16,7 +15,16 @@ from engine.catalog import Catalog
 from engine.core.actors import Actor, CaseScope, can_see
 from engine.core.errors import UserError
 from engine.core.values import EventTime
-from engine.store import AuditEntry, Case, CaseEvent, OutboxMessage, Staff, Task, TaskHistory
+from engine.store import (
+    AuditEntry,
+    Case,
+    CaseEvent,
+    OutboxMessage,
+    Staff,
+    Task,
+    TaskHistory,
+    out_of_touch,
+)
 
 case_t, task_t, staff_t = Case.__table__, Task.__table__, Staff.__table__
 history_t = TaskHistory.__table__
@@ -353,17 +361,10 @@ def last_contact(case_id: sa.ColumnElement[int]) -> sa.ScalarSelect:
     return sa.select(sa.func.max(task_t.c.closed_at)).where(*_contacts(case_id)).scalar_subquery()
 
 
-def _quiet(cutoff: Any) -> sa.ColumnElement[bool]:
-    """The case's last contact (its opening, if never) is before `cutoff`: read from the
-    case row alone, so flagging a lead's 1,300 cases costs no task reads (it was two seeks
-    in the task index and a task row per case, most of the Team page's SQL)."""
-    return sa.func.coalesce(case_t.c.last_contact_at, case_t.c.opened_at) < cutoff
-
-
 # Built once (every page with tasks asks it): the quiet cases among some references, with
 # when contact was last done.
 _QUIET_AMONG = sa.select(case_t.c.ref, case_t.c.last_contact_at.label("last")).where(
-    case_t.c.ref.in_(sa.bindparam("refs", expanding=True)), _quiet(sa.bindparam("cutoff"))
+    case_t.c.ref.in_(sa.bindparam("refs", expanding=True)), out_of_touch(sa.bindparam("cutoff"))
 )
 
 
@@ -415,7 +416,7 @@ def team(session: Session, actor: Actor, now: datetime, lead: str | None, days: 
     quiet: dict[int, list[str]] = {}
     for r in session.execute(
         sa.select(case_t.c.ref, case_t.c.navigator_id).where(
-            case_t.c.status == "open", case_filter(actor, case_t), _quiet(cutoff)
+            case_t.c.status == "open", case_filter(actor, case_t), out_of_touch(cutoff)
         )
     ):  # sorted here: an ORDER BY ref lets SQLite walk every case in ref order instead
         quiet.setdefault(r.navigator_id, []).append(r.ref)

@@ -1,8 +1,10 @@
 """Daily digests: one message per person per local day, only when there is something to say.
 
 To each member of staff who navigates cases: their overdue tasks, their tasks due in the
-next 7 days, and their open cases with no `contact` task completed in the last 21 days
-(cases opened less than 21 days ago are not flagged: nobody has been out of touch yet).
+next 7 days, and their open cases with no contact in the last 21 days: no `contact` task
+done with the survivor reached (an attempt marked `not_reached` is no contact), by the
+same rule as the web pages' flag (`engine.store.out_of_touch`); cases opened less than 21
+days ago are not flagged: nobody has been out of touch yet.
 To each team lead: their team's (the staff whose `lead_id` is theirs) open tasks that are
 overdue or escalated. Anyone can be both; an empty digest is not sent.
 
@@ -32,7 +34,7 @@ from engine.core.messages import (
     task_item,
 )
 from engine.outbox import queue
-from engine.store import Case, Organisation, Staff, Task, session_scope
+from engine.store import Case, Organisation, Staff, Task, out_of_touch, session_scope
 
 UPCOMING = timedelta(days=7)
 QUIET = timedelta(days=21)
@@ -122,20 +124,9 @@ def queue_digests(url: str, catalog: Catalog, now: datetime) -> int:
             .order_by(Task.due, Task.id)
         ).all()
 
-        last_contact = (
-            select(Task.case_id, sa.func.max(Task.closed_at).label("last"))
-            .where(Task.category == "contact", Task.status == "done")
-            .group_by(Task.case_id)
-            .subquery()
-        )
         quiet = session.exec(
-            select(Case.ref, Case.navigator_id, last_contact.c.last)
-            .outerjoin(last_contact, last_contact.c.case_id == Case.id)
-            .where(
-                Case.status == "open",
-                Case.opened_at <= cutoff,
-                sa.or_(last_contact.c.last.is_(None), last_contact.c.last < cutoff),
-            )
+            select(Case.ref, Case.navigator_id, Case.last_contact_at.label("last"))
+            .where(Case.status == "open", out_of_touch(cutoff))
             .order_by(Case.ref)
         ).all()
 

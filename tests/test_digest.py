@@ -6,11 +6,13 @@ from email import message_from_binary_file, message_from_bytes
 from email.policy import default as default_policy
 
 import pytest
+import sqlalchemy as sa
 import typer
 from sqlmodel import select
 from typer.testing import CliRunner
 
 from alongside.sweep import digest_command as digest
+from engine.queries import last_contact
 from engine.store import Case, Organisation, OutboxMessage, Staff, Task, session_scope
 from notifications.digest import queue_digests
 from tests.conftest import shipped_catalog
@@ -101,6 +103,9 @@ class World:
             )
             s.add(task)
             s.flush()
+            if task.category == "contact":  # what the service keeps as contact tasks close
+                case = s.get(Case, task.case_id)
+                case.last_contact_at = s.execute(sa.select(last_contact(case.id))).scalar()
             self.ids[f"{ref}/{obligation}"] = task.id
             return task.id
 
@@ -193,6 +198,22 @@ def test_each_person_gets_their_own_items(url, world):
     ro = found["ro@example.org"].payload
     assert ro["timezone"] == "Europe/Bucharest"
     assert ro["quiet"] == [{"case": "ROU-0001", "last_contact": None}]
+
+
+def test_an_attempt_that_did_not_reach_the_survivor_is_no_contact(url, world):
+    """The digest flags cases without contact by the web pages' rule: a contact task done
+    as `not_reached` three days ago leaves a case opened two months ago out of touch."""
+    world.case("KNT-0006", "nav2@example.org", opened=NOW - 60 * DAY)
+    world.task("KNT-0006", "check-in", NOW - 4 * DAY, category="contact", status="done",
+               closed_at=NOW - 3 * DAY, outcome="not_reached")  # fmt: skip
+    world.case("KNT-0007", "nav2@example.org", opened=NOW - 60 * DAY)
+    world.task("KNT-0007", "check-in", NOW - 4 * DAY, category="contact", status="done",
+               closed_at=NOW - 3 * DAY, outcome="reached")  # fmt: skip
+
+    queue_digests(url, shipped_catalog(), NOW)
+
+    nav2 = digests(url)["nav2@example.org"].payload
+    assert nav2["quiet"] == [{"case": "KNT-0006", "last_contact": None}]
 
 
 def test_once_per_recipient_per_local_day(url, world):
