@@ -7,6 +7,7 @@ import pytest
 from engine.core.calendar import Duration
 from engine.core.journey import Escalation
 from engine.core.loader import JourneyError, parse_journey
+from engine.core.outline import outline
 
 LADDERS = """\
 journey: ladders
@@ -89,3 +90,12 @@ def test_ladder_names_are_kebab_case_and_a_ladder_has_steps() -> None:
         "such as 'first-month'"
     )
     assert found[1] == "ladders.yaml:8:17: ladders.Victims_Code: must list at least one item"
+
+
+def test_the_outline_names_the_ladder_an_obligation_uses() -> None:
+    text = outline(parse_journey(LADDERS, "ladders.yaml"))
+    told = text[text.index("Told of the charge") :].split("\n  - ")[0]
+    assert "escalation ladder 'victims-code':" in told
+    assert "1 working day overdue: tell the team lead" in told
+    accommodation = text[text.index("Safe accommodation") :].split("\n  - ")[0]
+    assert "escalation ladder" not in accommodation  # a YAML anchor has no name to show

@@ -53,6 +53,9 @@ def outline(journey: Journey) -> str:
             if ob.remind:
                 before = ", ".join(str(d) for d in ob.remind)
                 lines.append(f"      remind the navigator {before} before")
+            ladder = _ladder_name(journey, ob.escalate)
+            if ladder is not None:
+                lines.append(f"      escalation ladder '{ladder}':")
             for step in ob.escalate:
                 lines.append(f"      {step.after} overdue: tell the {_roles(step.notify)}")
             if ob.retry is not None:
@@ -64,6 +67,13 @@ def outline(journey: Journey) -> str:
                     f"tell the {_roles(failures.notify)}"
                 )
     return "\n".join(lines)
+
+
+def _ladder_name(journey: Journey, steps: tuple) -> str | None:
+    """The name of the journey's ladder with these steps, if any: `escalate: NAME` is
+    replaced by the ladder's steps as the journey is read, and a reader of the outline
+    wants the name they wrote."""
+    return next((name for name, rungs in journey.ladders.items() if steps and rungs == steps), None)
 
 
 def _label(text: str) -> str:
