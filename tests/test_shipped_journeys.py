@@ -316,6 +316,18 @@ def test_a_decision_not_to_charge_ends_the_fortnightly_check_ins_before_charge(
     assert stopped[("no-charge-closure-review", 1)] == "2027-08-07T23:59:59"
 
 
+@pytest.mark.parametrize("journey", CJS_JOURNEYS)
+def test_a_charge_after_a_decision_not_to_charge_brings_the_check_ins_back(
+    home: Path, capsys, journey: str
+) -> None:
+    # A Victims' Right to Review overturns the decision of 7 May 2027 not to charge, and a
+    # charge follows on 1 June: the silent period's monthly check-ins start again from it
+    # (the earlier no_charge ends the episodes before it, never the charge's own: rule 3).
+    events = [*opened(journey), "arrest=2027-03-02", "no_charge=2027-05-07", "charge=2027-06-01"]
+    reviewed = simulate(capsys, journey, events, "2027-06-20")
+    assert reviewed[("monthly-check-in", 1)] == "2027-07-01T23:59:59"
+
+
 def test_the_romanian_journey_counts_england_and_wales_duties_in_england_and_wales_days(
     home: Path, capsys
 ) -> None:
