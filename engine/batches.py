@@ -41,11 +41,17 @@ def overlapped(work: Callable[[T], R], items: Iterable[T], at_once: int) -> Iter
     if at_once <= 1:
         yield from map(work, items)
         return
-    with ThreadPoolExecutor(at_once, thread_name_prefix="batch") as pool:
-        pending: deque[Future[R]] = deque()
+    pool = ThreadPoolExecutor(at_once, thread_name_prefix="batch")
+    pending: deque[Future[R]] = deque()
+    try:
         for item in items:
             pending.append(pool.submit(copy_context().run, work, item))
             if len(pending) == at_once:
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
+    finally:
+        # A caller that stops early (an error, a flow's timeout) does not wait for the
+        # work in flight: each item ends its own transaction when its statement returns,
+        # and waiting could hold a timed-out tick until a hung statement's own timeout.
+        pool.shutdown(wait=False, cancel_futures=True)

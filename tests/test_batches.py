@@ -61,3 +61,24 @@ def test_an_error_stops_the_work_within_a_window() -> None:
     with pytest.raises(ValueError, match="batch 3"):
         list(results)
     assert len(taken) <= 5  # the failing item and at most the window after it
+
+
+def test_a_caller_that_stops_does_not_wait_for_the_work_in_flight() -> None:
+    """A tick that times out stops taking results; it must not then wait for a batch whose
+    statement hangs (that batch ends its own transaction when the statement returns)."""
+    hung = threading.Event()
+
+    def work(n: int) -> int:
+        if n == 1:
+            hung.wait()  # a statement that never returns, until the test lets it go
+        return n
+
+    results = overlapped(work, range(3), 2)
+    assert next(results) == 0  # item 1 is in flight now
+    closing = threading.Thread(target=results.close)  # the caller stops
+    closing.start()
+    closing.join(timeout=10)
+    try:
+        assert not closing.is_alive()  # it did not wait for item 1
+    finally:
+        hung.set()

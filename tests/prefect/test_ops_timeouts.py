@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from engine import store
+from engine import service, store
+from engine.core.actors import operator
 from flows import sweep as flows
 from tests.blackhole import silent_server
-from tests.conftest import PG_URL, _empty_postgres, at
+from tests.conftest import PG_URL, STAFF_YAML, _empty_postgres, at, shipped_catalog
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
@@ -57,11 +58,11 @@ def pg(home: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     return PG_URL
 
 
-def locked(url: str):
-    """Another session holding the case table, as a stuck migration or backup would."""
+def locked(url: str, table: str = "case"):
+    """Another session holding a table, as a stuck migration or backup would."""
     connection = store.engine_for(url).connect()
     transaction = connection.begin()
-    connection.execute(sa.text('LOCK TABLE "case" IN ACCESS EXCLUSIVE MODE'))
+    connection.execute(sa.text(f'LOCK TABLE "{table}" IN ACCESS EXCLUSIVE MODE'))
     return connection, transaction
 
 
@@ -74,6 +75,27 @@ def test_a_tick_blocked_past_its_flow_timeout_times_out_and_the_next_runs(pg: st
         connection.close()
     assert state.is_failed() and state.name == "TimedOut", (state.name, state.message)
     assert took < 15
+    after, _ = tick(now=at("2027-01-06T12:15"))
+    assert after.is_completed(), after.message
+
+
+def test_a_batch_blocked_in_flight_past_the_flow_timeout_does_not_hold_the_tick(pg: str) -> None:
+    """On PostgreSQL the batches plan in threads (`sweep.planners`): a batch blocked on the
+    task table must not keep a timed-out tick (and its concurrency slot) waiting for it."""
+    with store.session_scope(pg) as session:
+        service.import_staff(session, STAFF_YAML, at("2026-01-01T00:00"), operator())
+        service.open_case(session, shipped_catalog(), "KNT-0001", "adult-cjs", "nav@example.org",
+                          {"referral": "2027-01-04T09:00"}, {"age": "34"}, at("2027-01-04T06:55"),
+                          operator())  # fmt: skip
+        session.execute(sa.update(store.Case).values(replan_at=store.EPOCH))
+    connection, transaction = locked(pg, "task")
+    try:
+        state, took = tick(flows.tick_flow.with_options(timeout_seconds=3))
+    finally:
+        transaction.rollback()
+        connection.close()
+    assert state.is_failed() and state.name == "TimedOut", (state.name, state.message)
+    assert took < 15  # the statement timeout is 120 s
     after, _ = tick(now=at("2027-01-06T12:15"))
     assert after.is_completed(), after.message
 
