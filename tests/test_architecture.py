@@ -72,24 +72,20 @@ def test_the_core_imports_only_the_standard_library_pydantic_pyyaml_and_holidays
     outside = {
         f"{path.name}: {name}"
         for path in sorted((REPO / "engine" / "core").glob("*.py"))
-        for name in _imported(path)
+        for name in _imported(path.read_text())
         if name not in sys.stdlib_module_names and name not in CORE_MAY_IMPORT
     }
     assert not outside
 
 
 def test_the_allow_list_check_sees_a_new_library() -> None:
-    assert _imported_source("import fastapi\nfrom vl_convert import x\nfrom . import y\n") == {
+    assert _imported("import fastapi\nfrom vl_convert import x\nfrom . import y\n") == {
         "fastapi",
         "vl_convert",
     }
 
 
-def _imported(path: Path) -> set[str]:
-    return _imported_source(path.read_text())
-
-
-def _imported_source(source: str) -> set[str]:
+def _imported(source: str) -> set[str]:
     """Top-level names of the modules a source imports (relative imports are its own)."""
     names = set()
     for node in ast.walk(ast.parse(source)):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from engine.core.journey import Journey, Obligation, Stage
+from engine.core.journey import Escalation, Journey, Obligation, Stage
 from engine.core.planner import PlannedTask
 
 
@@ -69,7 +69,7 @@ def outline(journey: Journey) -> str:
     return "\n".join(lines)
 
 
-def _ladder_name(journey: Journey, steps: tuple) -> str | None:
+def _ladder_name(journey: Journey, steps: tuple[Escalation, ...]) -> str | None:
     """The name of the journey's ladder with these steps, if any: `escalate: NAME` is
     replaced by the ladder's steps as the journey is read, and a reader of the outline
     wants the name they wrote."""
