@@ -30,7 +30,7 @@ def show(
     run = current(ctx)
     moment = run.instant(now)
     with run.unit_of_work() as session:
-        rows = queries.team(session, run.actor(session), moment, lead, days)
+        rows = queries.team(session, run.actor(session), moment, lead, days, refs=True)
     if as_json:
         emit_json(rows)
         return

@@ -137,6 +137,7 @@ def work(
     navigator: str,
     bounds: list[datetime],
     *,
+    quiet_before: datetime,
     category: str | None = None,
     case: str | None = None,
     bucket: int | None = None,
@@ -148,7 +149,9 @@ def work(
 
     Returns `tasks`: of each bucket (or only `bucket`), its tasks `offset` to
     `offset + limit`, with `bucket`; `sizes`: how many each bucket holds with the filters;
-    `categories` and `refs`: those of all the person's open tasks, for the filters.
+    `categories` and `refs`: those of all the person's open tasks, for the filters;
+    `quiet`: those of `refs` without contact since `quiet_before` (`store.out_of_touch`,
+    read from the case rows the pass joins anyway: no second query naming 200 cases).
     """
     in_bucket = sa.case(
         *[(task_t.c.due < bound, n) for n, bound in enumerate(bounds)], else_=len(bounds)
@@ -158,15 +161,23 @@ def work(
     # grouped count and a row-numbered page, each reading all ~900 open tasks.
     every = session.execute(
         _open_of(actor, navigator)
-        .add_columns(task_t.c.id, case_t.c.ref, task_t.c.category, in_bucket.label("bucket"))
+        .add_columns(
+            task_t.c.id,
+            case_t.c.ref,
+            task_t.c.category,
+            in_bucket.label("bucket"),
+            out_of_touch(quiet_before).label("quiet"),
+        )
         .order_by(task_t.c.due, task_t.c.id)
     ).all()
     sizes = [0] * (len(bounds) + 1)
     shown: dict[int, int] = {}  # task id -> its bucket
-    categories, refs = set(), set()
-    for task_id, ref, kind, n in every:
+    categories, refs, quiet = set(), set(), set()
+    for task_id, ref, kind, n, out in every:
         categories.add(kind)
         refs.add(ref)
+        if out:
+            quiet.add(ref)
         if (category and kind != category) or (case and ref != case):
             continue
         sizes[n] += 1
@@ -178,6 +189,7 @@ def work(
         "sizes": sizes,
         "categories": sorted(categories),
         "refs": sorted(refs),
+        "quiet": sorted(quiet),
     }
 
 
@@ -361,28 +373,36 @@ def last_contact(case_id: sa.ColumnElement[int]) -> sa.ScalarSelect:
     return sa.select(sa.func.max(task_t.c.closed_at)).where(*_contacts(case_id)).scalar_subquery()
 
 
-# Built once (every page with tasks asks it): the quiet cases among some references, with
-# when contact was last done.
-_QUIET_AMONG = sa.select(case_t.c.ref, case_t.c.last_contact_at.label("last")).where(
+# Built once (the case, team and task pages ask it): the quiet cases among some references.
+_QUIET_AMONG = sa.select(case_t.c.ref).where(
     case_t.c.ref.in_(sa.bindparam("refs", expanding=True)), out_of_touch(sa.bindparam("cutoff"))
 )
 
 
 def quiet_cases(
     session: Session, refs: list[str], now: datetime, days: int = QUIET_DAYS
-) -> dict[str, datetime | None]:
+) -> set[str]:
     """Of the cases `refs`, those with no contact task done in `days` days (counted from
-    opening if never): reference -> when contact was last done, or None."""
+    opening if never)."""
     if not refs:
-        return {}
+        return set()
     cutoff = now - timedelta(days=days)
-    rows = session.execute(_QUIET_AMONG, {"refs": list(refs), "cutoff": cutoff})
-    return {r.ref: r.last for r in rows}
+    return set(session.scalars(_QUIET_AMONG, {"refs": list(refs), "cutoff": cutoff}))
 
 
-def team(session: Session, actor: Actor, now: datetime, lead: str | None, days: int) -> list[dict]:
-    """Per navigator (or covering lead) in scope: open, overdue and escalated tasks, and the
-    cases with no done contact task in `days` days (since opening, if never)."""
+def team(
+    session: Session,
+    actor: Actor,
+    now: datetime,
+    lead: str | None,
+    days: int,
+    *,
+    refs: bool = False,
+) -> list[dict]:
+    """Per navigator (or covering lead) in scope: open, overdue and escalated tasks, and
+    `quiet`, how many cases have no done contact task in `days` days (since opening, if
+    never); with `refs`, `quiet_cases` lists them (the command line does, the web page
+    counts them: a count is read from the case index alone, a list from every case row)."""
     cutoff = now - timedelta(days=days)
     holders = sa.select(staff_t).where(staff_t.c.role.in_(("navigator", "team_lead")))
     if lead is not None:
@@ -392,10 +412,8 @@ def team(session: Session, actor: Actor, now: datetime, lead: str | None, days: 
         holders = holders.where(
             sa.or_(staff_t.c.lead_id == lead_row.id, staff_t.c.id == lead_row.id)
         )
-    cases_in_scope = sa.select(case_t.c.id, case_t.c.navigator_id).where(
-        case_t.c.status == "open", case_filter(actor, case_t)
-    )
-    visible = cases_in_scope.subquery()
+    in_scope = (case_t.c.status == "open", case_filter(actor, case_t))
+    visible = sa.select(case_t.c.id, case_t.c.navigator_id).where(*in_scope).subquery()
     # Every holder of an open case in scope, with their open tasks' counts (none: zeros),
     # from two indexes alone (`ix_case_navigator_status`, `ix_task_case_status_due`: a
     # task's case_id stands for the task, as its id is not in PostgreSQL's index).
@@ -413,15 +431,15 @@ def team(session: Session, actor: Actor, now: datetime, lead: str | None, days: 
             .group_by(visible.c.navigator_id)
         )
     }
-    quiet: dict[int, list[str]] = {}
-    for r in session.execute(
-        sa.select(case_t.c.ref, case_t.c.navigator_id).where(
-            case_t.c.status == "open", case_filter(actor, case_t), out_of_touch(cutoff)
-        )
-    ):  # sorted here: an ORDER BY ref lets SQLite walk every case in ref order instead
-        quiet.setdefault(r.navigator_id, []).append(r.ref)
-    for refs in quiet.values():
-        refs.sort()
+    quiet_ones = (*in_scope, out_of_touch(cutoff))
+    quiet = dict(  # from `ix_case_navigator_status` alone: no case row read
+        session.execute(
+            sa.select(case_t.c.navigator_id, sa.func.count())
+            .where(*quiet_ones)
+            .group_by(case_t.c.navigator_id)
+        ).all()
+    )
+    listed = _quiet_refs(session, quiet_ones) if refs else {}
     rows = []
     for person in session.execute(holders.order_by(staff_t.c.email)):
         mine = counts.get(person.id)
@@ -434,10 +452,26 @@ def team(session: Session, actor: Actor, now: datetime, lead: str | None, days: 
                 "open": mine.open if mine else 0,
                 "overdue": mine.overdue if mine else 0,
                 "escalated": mine.escalated if mine else 0,
-                "quiet_cases": quiet.get(person.id, []),
+                "quiet": quiet.get(person.id, 0),
+                **({"quiet_cases": listed.get(person.id, [])} if refs else {}),
             }
         )
     return rows
+
+
+def _quiet_refs(
+    session: Session, where: tuple[sa.ColumnElement[bool], ...]
+) -> dict[int, list[str]]:
+    """The references of the cases `where` picks, by holder, in order."""
+    found: dict[int, list[str]] = {}
+    # sorted here: an ORDER BY ref lets SQLite walk every case in ref order instead
+    for ref, holder in session.execute(
+        sa.select(case_t.c.ref, case_t.c.navigator_id).where(*where)
+    ):
+        found.setdefault(holder, []).append(ref)
+    for refs in found.values():
+        refs.sort()
+    return found
 
 
 def audit(

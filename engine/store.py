@@ -12,6 +12,8 @@ pseudonymous reference, the facts its journey declares, dates and task states.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -133,11 +135,16 @@ class Case(SQLModel, table=True):
     # The sweep asks each journey whether an open case is planned on another version of it
     # (`reconcile.mark_changed_journeys`): two seeks in this index instead of a scan of the
     # whole table, so a sweep with nothing changed costs milliseconds at any caseload.
-    # A lead's open cases, by navigator, from the index alone (the Team page's counts); on
-    # PostgreSQL the index holds the id too, which SQLite's holds anyway (the rowid).
+    # A lead's open cases, by navigator, from the index alone (the Team page's counts, and
+    # its cases without contact, `out_of_touch`); on PostgreSQL the index holds the id too,
+    # which SQLite's holds anyway (the rowid).
     __table_args__ = (
         sa.Index("ix_case_journey_status_version", "journey_id", "status", "journey_version"),
-        sa.Index("ix_case_navigator_status", "navigator_id", "status", postgresql_include=["id"]),
+        sa.Index(
+            "ix_case_navigator_status",
+            *("navigator_id", "status", "last_contact_at", "opened_at"),
+            postgresql_include=["id"],
+        ),
     )
     id: int | None = Field(default=None, primary_key=True)
     ref: str = Field(unique=True)
@@ -607,16 +614,45 @@ def read_scope(url: str) -> Iterator[Session]:
                 writing.execute(statement)
 
 
+class _OneWriter:
+    """One reading unit of all the processes on a SQLite file writes at a time: a lock
+    between this process's threads, then an exclusive `flock` on a file beside the
+    database between processes (the web's uvicorn workers). Both wake a waiter as soon as
+    the holder lets go; SQLite's own busy handler sleeps in steps of up to 100 ms, and
+    pages read by ten people at once each write an audit entry."""
+
+    def __init__(self, database: Path | None) -> None:
+        self.threads = threading.Lock()
+        self.fd = None
+        if database is not None:
+            self.fd = os.open(f"{database}.writer", os.O_RDWR | os.O_CREAT, 0o600)
+
+    def __enter__(self) -> None:
+        self.threads.acquire()
+        if self.fd is not None:
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX)
+            except BaseException:
+                self.threads.release()
+                raise
+
+    def __exit__(self, *_exc: object) -> None:
+        if self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+        self.threads.release()
+
+
 @cache
-def _writer_lock(url: str) -> threading.Lock:
-    return threading.Lock()
+def _writer_lock(url: str, pid: int) -> _OneWriter:
+    """Per process (`pid`): a forked child must open its own file, as a `flock` held
+    through a shared descriptor would let parent and child in together."""
+    return _OneWriter(_sqlite_file(url))
 
 
 def _one_writer(url: str) -> AbstractContextManager:
-    """On SQLite, one reading unit of this process writes at a time: the others wait on a
-    lock that wakes them at once, not in SQLite's busy handler, which sleeps in steps of up
-    to 100 ms (pages read by ten people at once each write an audit entry)."""
-    return _writer_lock(url) if url.startswith("sqlite") else nullcontext()
+    """The reading units' writes one at a time on SQLite (`_OneWriter`); PostgreSQL takes
+    them all at once."""
+    return _writer_lock(url, os.getpid()) if url.startswith("sqlite") else nullcontext()
 
 
 def write_later(session: Session, statement: sa.Executable) -> None:

@@ -209,7 +209,7 @@ def test_listings_filter_by_scope_in_sql_and_leak_nothing(url: str) -> None:
             listings = {
                 "cases": queries.cases(session, actor, None, None),
                 "tasks": queries.tasks(session, actor, sweep_now),
-                "team": queries.team(session, actor, sweep_now, None, 14),
+                "team": queries.team(session, actor, sweep_now, None, 14, refs=True),
                 "audit": queries.audit(session, actor, None, 1000),
                 "outbox": queries.outbox(session, actor, None),
             }
@@ -399,7 +399,7 @@ def test_team_show_counts_per_navigator(url, capsys) -> None:
     assert set(rows) == {"nav@example.org", "nav2@example.org", "lead@example.org"}
     nav = rows["nav@example.org"]
     assert nav["open"] > 0 and nav["overdue"] > 0 and nav["escalated"] > 0
-    assert nav["quiet_cases"] == ["KNT-1"]  # opened 16 days ago, no contact done
+    assert nav["quiet_cases"] == ["KNT-1"] and nav["quiet"] == 1  # opened 16 days ago, no contact
     # as the lead, only the team shows; another team's lead sees only theirs
     rows = json.loads(cli(capsys, "team", "show", "--json", "--as", "lead2@example.org")[1])
     assert {r["navigator"] for r in rows} == {"lead2@example.org", "nav3@example.org"}

@@ -4,6 +4,11 @@ is written at their end."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
 import pytest
 import sqlalchemy as sa
 from sqlmodel import select
@@ -18,6 +23,8 @@ from engine.store import (
     with_timeouts,
     write_later,
 )
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_a_reading_unit_holds_no_lock_that_a_writer_waits_for(staffed: str) -> None:
@@ -79,3 +86,44 @@ def test_a_reading_unit_on_postgresql_starts_no_parallel_workers_and_others_stil
         assert reading.execute(show).scalar() == "0"
     with session_scope(staffed) as writing:  # the same pooled connection, back as it was
         assert writing.execute(show).scalar() == default != "0"
+
+
+HOLD_THE_WRITER = """
+import sys
+from engine.store import _one_writer
+with _one_writer(sys.argv[1]):
+    print("holding", flush=True)
+    sys.stdin.read()  # until the test closes it
+"""
+
+
+def test_reading_units_of_two_processes_write_one_at_a_time_on_sqlite(home) -> None:
+    """The web's uvicorn workers are processes: a reading unit's write waits while another
+    process's is under way (on a lock that wakes it at once, not SQLite's busy handler),
+    and goes on when that one ends."""
+    url = f"sqlite:///{home / 'alongside.db'}"
+    engine_for(url)  # the schema
+    other = subprocess.Popen(
+        [sys.executable, "-c", HOLD_THE_WRITER, url],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
+    )  # fmt: skip
+    try:
+        assert other.stdout.readline() == "holding\n"
+        written = threading.Event()
+
+        def read_and_audit() -> None:
+            with read_scope(url) as reading:
+                reading.add(AuditEntry(at=sa.func.now(), actor="nav", action="seen", detail={}))
+            written.set()
+
+        threading.Thread(target=read_and_audit, daemon=True).start()
+        assert not written.wait(0.5)  # the other process is writing
+        other.stdin.close()
+        assert written.wait(10)
+    finally:
+        other.kill()
+        other.wait()
+    with session_scope(url) as session:
+        assert session.exec(select(AuditEntry.actor).where(AuditEntry.action == "seen")).all() == [
+            "nav"
+        ]

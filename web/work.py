@@ -6,8 +6,8 @@ through `engine.queries` with their `Actor`, so nothing outside their scope can 
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from collections.abc import Collection
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
@@ -23,7 +23,7 @@ from web.context import Visitor, signed_in, web
 router = APIRouter()
 
 
-def task_view(row: dict, now: datetime, tz: ZoneInfo, quiet: dict[str, Any]) -> dict:
+def task_view(row: dict, now: datetime, tz: ZoneInfo, quiet: Collection[str]) -> dict:
     """One task as the pages show it, in the reader's zone `tz`: the query's row, its due
     date in words, its flags."""
     due = datetime.fromisoformat(row["due"])
@@ -35,7 +35,6 @@ def task_view(row: dict, now: datetime, tz: ZoneInfo, quiet: dict[str, Any]) -> 
         "overdue": row["status"] == "open" and due < now,
         "closed": datetime.fromisoformat(row["closed_at"]) if row.get("closed_at") else None,
         "quiet": row["case"] in quiet,
-        "last_contact": quiet.get(row["case"]),
     }
 
 
@@ -69,8 +68,9 @@ def work_groups(
     found = queries.work(
         session, me.actor, navigator, words.bounds(now, tz), category=category, case=case,
         bucket=bucket, offset=(page - 1) * limit, limit=limit,
+        quiet_before=now - timedelta(days=queries.QUIET_DAYS),
     )  # fmt: skip
-    quiet = queries.quiet_cases(session, found["refs"], now)
+    quiet = set(found["quiet"])
     groups: dict[str, list[dict]] = {
         name: [] for n, name in enumerate(words.GROUPS) if bucket is None or n == bucket
     }

@@ -3,6 +3,7 @@ acknowledging escalations; organisations, failed messages, journeys."""
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import pytest
@@ -42,6 +43,20 @@ def test_the_team_page_shows_each_navigator_of_the_leads_team(client, settings, 
     assert "ro-nav@example.org" not in page.text
     row = page.text.split(f'href="/team/{NAV}"')[1].split("</tr>")[0]
     assert 'govuk-tag--orange">1<' in row  # one escalated task
+
+
+def test_the_team_page_counts_each_navigators_cases_without_contact(client, settings, cases, clock):
+    clock.advance(days=20)  # KNT-0001 and KNT-0002, opened 1 and 4 January: no contact since
+    sign_in(client, settings, LEAD)
+    page = client.get("/team").text
+    cells = {
+        who: re.findall(
+            r'numeric">(?:<strong[^>]*>)?(\d+)<',
+            page.split(f'href="/team/{who}"')[1].split("</tr>")[0],
+        )
+        for who in (NAV, NAV2)
+    }
+    assert cells[NAV][-1] == "2" and cells[NAV2][-1] == "0"
 
 
 def test_a_lead_lands_on_the_team_page_and_a_navigator_cannot_see_it(client, settings, cases):
