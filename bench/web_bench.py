@@ -205,7 +205,56 @@ def percentiles(times: list[float], prefix: str) -> dict:
     return {f"{prefix}p50_ms": round(cuts[49], 1), f"{prefix}p95_ms": round(cuts[94], 1)}
 
 
-def load(base: str, times: TimesRead, people: list[dict], path_for) -> dict:
+class CpuMeter:
+    """CPU seconds used so far by the server's worker processes and by the database server's
+    processes (PostgreSQL's backends; SQLite runs inside the workers), read from /proc.
+
+    Why: on a shared machine a page's p95 moves twofold from one run to the next, while the
+    CPU a request costs is steady, and it is what bounds the pages: ten people asking back
+    to back keep every core busy, so a page's mean time is ten over the requests a second
+    (Little's law), and those are the cores over the CPU each request costs."""
+
+    TICK = os.sysconf("SC_CLK_TCK")
+
+    def __init__(self, server_pid: int, database_server: bool) -> None:
+        self.server_pid = server_pid
+        self.database_server = database_server
+
+    def read(self) -> tuple[float, float | None]:
+        workers = [self.server_pid, *self._children(self.server_pid)]
+        if not self.database_server:
+            return self._seconds(workers), None
+        database = [pid for pid in self._all() if self._command(pid).startswith("postgres")]
+        return self._seconds(workers), self._seconds(database)
+
+    @staticmethod
+    def _children(pid: int) -> list[int]:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+        return [int(child) for child in text.split()]
+
+    @staticmethod
+    def _all() -> list[int]:
+        return [int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit()]
+
+    @staticmethod
+    def _command(pid: int) -> str:
+        try:
+            return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            return ""  # gone meanwhile
+
+    def _seconds(self, pids: list[int]) -> float:
+        total = 0
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            except OSError:
+                continue  # gone meanwhile
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        return total / self.TICK
+
+
+def load(base: str, times: TimesRead, people: list[dict], path_for, meter: CpuMeter) -> dict:
     """Every person requests their page REQUESTS times, all at once: latencies in ms.
 
     The clients stand in for browsers on other machines, but share this one's cores with
@@ -234,20 +283,32 @@ def load(base: str, times: TimesRead, people: list[dict], path_for) -> dict:
     times.new()  # from here on
     load_before = os.getloadavg()[0]
     cpu_before = time.process_time()
+    workers_before, database_before = meter.read()
     began = time.perf_counter()
     with ThreadPoolExecutor(len(people)) as pool:
         every = [t for times in pool.map(one, people) for t in times]
     took = time.perf_counter() - began
     clients_cpu = time.process_time() - cpu_before
+    workers_after, database_after = meter.read()
     server = times.wait_for(len(every))
     return {
         **percentiles(server, "server_"),
         **percentiles(every, "client_"),
         "requests_per_s": round(len(every) / took, 1),
         "requests": len(every),
-        "clients_cpu_ms_per_request": round(clients_cpu * 1000 / len(every), 2),
+        "workers_cpu_ms_per_request": _per_request(workers_after - workers_before, every),
+        "database_cpu_ms_per_request": (
+            None
+            if database_before is None or database_after is None
+            else _per_request(database_after - database_before, every)
+        ),
+        "clients_cpu_ms_per_request": _per_request(clients_cpu, every),
         "load_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
     }
+
+
+def _per_request(seconds: float, requests: list) -> float:
+    return round(seconds * 1000 / len(requests), 2)
 
 
 def vacuum(engine: sa.Engine) -> None:
@@ -291,6 +352,7 @@ def run(cases: int, url: str | None, reuse: bool = False, workers: int = 1) -> d
             vacuum(engine)
         people = sessions(engine)
         base, server, times = serve(url, home, workers)
+        meter = CpuMeter(server.pid, database_server=engine.dialect.name == "postgresql")
         pages = {
             "bare": lambda p: "/bare",
             "my_work": lambda p: "/work",
@@ -306,8 +368,8 @@ def run(cases: int, url: str | None, reuse: bool = False, workers: int = 1) -> d
                 else people
             )
             chosen = (chosen * USERS)[:USERS]
-            load(base, times, chosen[:2], path_for)  # warm up
-            figures[name] = load(base, times, chosen, path_for)
+            load(base, times, chosen[:2], path_for, meter)  # warm up
+            figures[name] = load(base, times, chosen, path_for, meter)
             print(name, figures[name], file=sys.stderr)
         dialect = engine.dialect.name
         engine.dispose()
@@ -329,6 +391,7 @@ def run(cases: int, url: str | None, reuse: bool = False, workers: int = 1) -> d
         "database": dialect,
         "users": USERS,
         "workers": workers,
+        "cores": os.cpu_count(),
         "requests_per_user": REQUESTS,
         "pages": figures,
         "target_p95_ms": TARGET_MS,
@@ -340,7 +403,7 @@ def summary(result: dict[str, Any]) -> Iterator[str]:
     """The result in a few lines, for a person at a terminal."""
     yield (
         f"{result['cases']:,} cases on {result['database']}, {USERS} users at once,"
-        f" {result['workers']} uvicorn worker(s)"
+        f" {result['workers']} uvicorn worker(s) on {result['cores']} cores"
     )
     for name, f in result["pages"].items():
         met = "" if name == "bare" else (" met" if f["met"] else " NOT met")
@@ -349,6 +412,12 @@ def summary(result: dict[str, Any]) -> Iterator[str]:
             f" ms ({f['server_p95_vs_bare']}x bare); client p50 {f['client_p50_ms']:7.1f} ms"
             f"  p95 {f['client_p95_ms']:7.1f} ms; {f['requests_per_s']:7.1f} req/s"
             f" ({f['rps_vs_bare']}x bare){met}"
+        )
+        database = f["database_cpu_ms_per_request"]
+        yield (
+            f"           CPU a request: workers {f['workers_cpu_ms_per_request']} ms"
+            + (" (SQLite's included)" if database is None else f", database {database} ms")
+            + f", clients {f['clients_cpu_ms_per_request']} ms"
         )
 
 

@@ -109,6 +109,9 @@ def test_import_benchmark_imports_every_row_and_replans_them() -> None:
     assert_summarises("bench.import_bench", result)
 
 
+PAGES = ("my_work", "case", "team")
+
+
 def test_web_benchmark_loads_each_page_with_ten_signed_in_users(tmp_path) -> None:
     """The web bench at a small size: every page answers 200 to every request (the bench
     asserts it), next to the bare route, with server and client p50 and p95 and requests
@@ -124,6 +127,10 @@ def test_web_benchmark_loads_each_page_with_ten_signed_in_users(tmp_path) -> Non
             assert figure["requests"] == 300
             assert figure["server_p95_ms"] >= figure["server_p50_ms"] > 0
             assert figure["client_p95_ms"] >= figure["client_p50_ms"] > 0
+            assert figure["clients_cpu_ms_per_request"] > 0
+            assert figure["database_cpu_ms_per_request"] is None  # SQLite: in the workers
+        # the pages cost the workers CPU; at 10 ms a tick, the bare route's 300 may show 0
+        assert all(result["pages"][page]["workers_cpu_ms_per_request"] > 0 for page in PAGES)
         assert_summarises("bench.web_bench", result)
 
 
