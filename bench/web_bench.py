@@ -250,7 +250,10 @@ class CpuMeter:
                 fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
             except OSError:
                 continue  # gone meanwhile
-            total += int(fields[11]) + int(fields[12])  # utime, stime
+            # its own user and system time, and that of its children that have ended (a
+            # backend that closes while the pages load is then still counted, with the
+            # postmaster that waited for it)
+            total += sum(int(field) for field in fields[11:15])
         return total / self.TICK
 
 
