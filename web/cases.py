@@ -197,12 +197,10 @@ def render_case(
         quiet=ref in quiet,
         errors=summary,
         form_errors=errors or {},
-        task_errors=task_errors or {},
-        values=values or {},
         changed=changed,
         return_to=f"/cases/{quote(ref, safe='')}",
         show_case=False,
-        **task_context(me.zone, now),
+        **task_context(me.zone, now, task_errors, values),
     )
 
 

@@ -109,10 +109,8 @@ def _task_part(
         "_task_part.html",
         me=me,
         task=task_view(row, now, me.zone, quiet),
-        task_errors=errors,
-        values=values,
         return_to=return_to,
-        **task_context(me.zone, now),
+        **task_context(me.zone, now, errors, values),
     )
 
 

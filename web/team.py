@@ -87,11 +87,9 @@ def render_navigator(
         quiet=quiet,
         others=others,
         errors=errors or {},
-        values=values or {},
         moved=moved,
-        task_errors={},
         return_to=f"/team/{quote(email, safe='@')}",
-        **task_context(me.zone, now),
+        **task_context(me.zone, now, None, values),
     )
 
 

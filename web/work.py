@@ -19,6 +19,7 @@ from engine.core.errors import UserError
 from notifications.render import due_text
 from web import words
 from web.context import Visitor, signed_in, web
+from web.fields import Blank, BlankText, ErrorsByTask
 
 router = APIRouter()
 
@@ -38,9 +39,23 @@ def task_view(row: dict, now: datetime, tz: ZoneInfo, quiet: Collection[str]) ->
     }
 
 
-def task_context(tz: ZoneInfo, now: datetime) -> dict:
-    """What the task partial needs besides the task, in the reader's zone `tz`."""
-    return {"tz": tz, "now_input": words.local_input(now, tz), "quiet_days": queries.QUIET_DAYS}
+def task_context(
+    tz: ZoneInfo,
+    now: datetime,
+    errors: dict[int, dict[str, str]] | None = None,
+    values: dict | None = None,
+) -> dict:
+    """What the task partial needs besides the task, in the reader's zone `tz`: with the
+    field `errors` of each task and the `values` posted, if a form is shown again."""
+    return {
+        "tz": tz,
+        "now_input": words.local_input(now, tz),
+        "quiet_days": queries.QUIET_DAYS,
+        "task_errors": ErrorsByTask(
+            {task_id: Blank(fields) for task_id, fields in (errors or {}).items()}
+        ),
+        "values": BlankText(values or {}),
+    }
 
 
 SHOWN = 10  # tasks under each heading of My work; the rest a link away
@@ -124,11 +139,9 @@ def render_work(
         case=case or "",
         quiet_refs=sorted(shown["quiet"]),
         errors=summary,
-        task_errors=errors or {},
-        values=values or {},
         changed=changed,
         return_to=str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""),
-        **task_context(me.zone, now),
+        **task_context(me.zone, now, errors, values),
     )
 
 
