@@ -432,14 +432,18 @@ def team(
         )
     }
     quiet_ones = (*in_scope, out_of_touch(cutoff))
-    quiet = dict(  # from `ix_case_navigator_status` alone: no case row read
-        session.execute(
-            sa.select(case_t.c.navigator_id, sa.func.count())
-            .where(*quiet_ones)
-            .group_by(case_t.c.navigator_id)
-        ).all()
-    )
-    listed = _quiet_refs(session, quiet_ones) if refs else {}
+    if refs:
+        listed = _quiet_refs(session, quiet_ones)
+        quiet = {holder: len(found) for holder, found in listed.items()}
+    else:
+        listed = {}
+        quiet = dict(  # from `ix_case_navigator_status` alone: no case row read
+            session.execute(
+                sa.select(case_t.c.navigator_id, sa.func.count())
+                .where(*quiet_ones)
+                .group_by(case_t.c.navigator_id)
+            ).all()
+        )
     rows = []
     for person in session.execute(holders.order_by(staff_t.c.email)):
         mine = counts.get(person.id)
